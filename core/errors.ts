@@ -1,0 +1,43 @@
+import type { FailureReason } from './protocol';
+
+/**
+ * An error that travels as a value: the HTTP status to answer with, the field it is about
+ * (when there is one) and the failure reason a task would fail with.
+ * The /process answer body is `toJSON()`: `{"error": "...", "field": "..."}`.
+ */
+export class ProtocolError extends Error {
+  readonly status: number;
+  readonly field?: string;
+  readonly reason: FailureReason;
+
+  constructor(status: number, message: string, options: { field?: string; reason?: FailureReason; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ProtocolError';
+    this.status = status;
+    this.field = options.field;
+    this.reason = options.reason ?? (status >= 500 ? 'internal_error' : 'invalid_data');
+  }
+
+  toJSON(): { error: string; field?: string } {
+    return this.field === undefined ? { error: this.message } : { error: this.message, field: this.field };
+  }
+}
+
+/** A /process field that is missing or not of its type: always a 400 naming the field. */
+export class FieldError extends ProtocolError {
+  constructor(field: string, message: string) {
+    super(400, message, { field, reason: 'invalid_data' });
+    this.name = 'FieldError';
+  }
+}
+
+/** A message for people, from anything thrown. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message || err.name;
+  if (typeof err === 'string') return err;
+  try {
+    return JSON.stringify(err);
+  } catch {
+    return String(err);
+  }
+}

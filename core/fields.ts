@@ -1,0 +1,157 @@
+// The /process fields of SPEC §3: their names as Engine Toolkit spells them, their types,
+// and the one parser that turns the strings ET sends into typed values.
+import { CHUNK_METADATA_PREFIX } from './protocol';
+import { FieldError } from './errors';
+
+type FieldKind = 'string' | 'int' | 'json' | 'intOrString';
+
+/** Every /process field except the `chunk` file part, with ET's spelling. */
+export const PROCESS_FIELDS = {
+  chunkMimeType: 'string',
+  startOffsetMS: 'int',
+  endOffsetMS: 'int',
+  chunkIndex: 'int',
+  chunkUUID: 'string',
+  chunkTimestamp: 'intOrString',
+  inputFolderID: 'string',
+  width: 'int',
+  height: 'int',
+  libraryId: 'string',
+  libraryEngineModelId: 'string',
+  cacheURI: 'string',
+  veritoneApiBaseUrl: 'string',
+  token: 'string',
+  payload: 'json',
+  chunkContext: 'string',
+  heartbeatWebhook: 'string',
+  resultWebhook: 'string',
+  externalCallbackWebhook: 'string',
+  maxTTL: 'int',
+  internalJobId: 'string',
+  internalTaskId: 'string',
+  taskTmpDir: 'string',
+  engineDir: 'string',
+  libraryModelDirectory: 'string',
+  redisETUrl: 'string',
+  controllerToken: 'string',
+} as const satisfies Record<string, FieldKind>;
+
+export type ProcessFieldName = keyof typeof PROCESS_FIELDS;
+
+type ValueOf<K extends FieldKind> = K extends 'int'
+  ? number
+  : K extends 'json'
+    ? Record<string, unknown>
+    : K extends 'intOrString'
+      ? number | string
+      : string;
+
+/** The typed /process fields: each present only when ET sent it (and it was not empty). */
+export type ProcessFields = {
+  -readonly [K in ProcessFieldName]?: ValueOf<(typeof PROCESS_FIELDS)[K]>;
+};
+
+/** What `parseProcessFields` gives: the typed fields, the chunk metadata, and anything else ET sent. */
+export interface ParsedFields {
+  fields: ProcessFields;
+  /** `chunk-metadata-*` fields, prefix removed, values left as strings. */
+  chunkMetadata: Record<string, string>;
+  /** Fields this version does not know, kept as they came (never refused). */
+  extra: Record<string, string>;
+}
+
+/** Fields that must never be logged. */
+export const SECRET_FIELDS: readonly ProcessFieldName[] = ['token', 'controllerToken'];
+
+// Field names are matched without regard to case: ET spells `startOffsetMS`, results use
+// `startOffsetMs`, and the seeds write both `cacheURI` and `cacheUri`.
+const CANONICAL = new Map<string, ProcessFieldName>(
+  (Object.keys(PROCESS_FIELDS) as ProcessFieldName[]).map((name) => [name.toLowerCase(), name]),
+);
+
+export function canonicalFieldName(name: string): ProcessFieldName | undefined {
+  return CANONICAL.get(name.toLowerCase());
+}
+
+const INT = /^[+-]?\d+$/;
+
+function parseInt10(field: string, raw: string): number {
+  const text = raw.trim();
+  const value = Number(text);
+  if (!INT.test(text) || !Number.isSafeInteger(value)) {
+    throw new FieldError(field, `${field} must be an integer, got ${JSON.stringify(raw.slice(0, 64))}`);
+  }
+  return value;
+}
+
+function parseJsonObject(field: string, raw: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch (err) {
+    throw new FieldError(field, `${field} is not JSON: ${(err as Error).message}`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new FieldError(field, `${field} must be a JSON object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function convert(field: ProcessFieldName, raw: string): ProcessFields[ProcessFieldName] {
+  switch (PROCESS_FIELDS[field] as FieldKind) {
+    case 'int':
+      return parseInt10(field, raw);
+    case 'json':
+      return parseJsonObject(field, raw);
+    case 'intOrString':
+      return INT.test(raw.trim()) ? parseInt10(field, raw) : raw;
+    case 'string':
+      return raw;
+  }
+}
+
+/**
+ * Turns the raw string fields of a /process request into typed values.
+ * Throws a `FieldError` naming the first bad field. Empty strings count as absent.
+ * A value that is already typed (from a JSON body) is accepted when it has the right type.
+ */
+export function parseProcessFields(raw: Record<string, unknown>): ParsedFields {
+  const fields: ProcessFields = {};
+  const chunkMetadata: Record<string, string> = {};
+  const extra: Record<string, string> = {};
+  for (const [name, value] of Object.entries(raw)) {
+    if (value === undefined || value === null) continue;
+    if (name.toLowerCase().startsWith(CHUNK_METADATA_PREFIX)) {
+      chunkMetadata[name.slice(CHUNK_METADATA_PREFIX.length)] = stringify(value);
+      continue;
+    }
+    const field = canonicalFieldName(name);
+    if (!field) {
+      extra[name] = stringify(value);
+      continue;
+    }
+    if (field === 'payload' && typeof value === 'object') {
+      // A JSON body may carry the payload as an object rather than a string.
+      fields.payload = parseJsonObject(field, JSON.stringify(value));
+      continue;
+    }
+    const text = stringify(value);
+    if (text.trim() === '') continue;
+    (fields as Record<string, unknown>)[field] = convert(field, text);
+  }
+  if (fields.maxTTL !== undefined && fields.maxTTL <= 0) {
+    throw new FieldError('maxTTL', `maxTTL must be a positive number of seconds, got ${fields.maxTTL}`);
+  }
+  return { fields, chunkMetadata, extra };
+}
+
+function stringify(value: unknown): string {
+  return typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value);
+}
+
+/** A copy of the fields with the secret ones masked, for logs and status. */
+export function redactFields<T extends Record<string, unknown>>(fields: T): T {
+  const copy: Record<string, unknown> = { ...fields };
+  for (const name of SECRET_FIELDS) if (copy[name] !== undefined) copy[name] = '[redacted]';
+  return copy as T;
+}

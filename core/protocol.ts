@@ -1,0 +1,71 @@
+// The aiWARE engine protocol's vocabulary (SPEC §2–4), in one place.
+// Everything else imports these lists; nothing re-spells them.
+
+export const ENGINE_TYPES = ['chunk', 'stream', 'batch'] as const;
+export type EngineType = (typeof ENGINE_TYPES)[number];
+
+export const RESPOND_MODES = ['sync', 'async'] as const;
+export type RespondMode = (typeof RESPOND_MODES)[number];
+
+export const HEARTBEAT_STATUSES = ['running', 'complete', 'failed'] as const;
+export type HeartbeatStatus = (typeof HEARTBEAT_STATUSES)[number];
+
+export const FAILURE_REASONS = [
+  'internal_error',
+  'external_error',
+  'unknown',
+  'url_not_found',
+  'url_not_allowed',
+  'url_timeout',
+  'url_connection_refused',
+  'url_error',
+  'invalid_data',
+  'rate_limited',
+  'api_not_allowed',
+  'api_authentication_error',
+  'api_not_found',
+  'api_error',
+  'file_write_error',
+  'stream_read_error',
+  'system_dependency_missing',
+  'system_error',
+  'heartbeat_timeout',
+  'other',
+] as const;
+export type FailureReason = (typeof FAILURE_REASONS)[number];
+
+export function isFailureReason(value: unknown): value is FailureReason {
+  return typeof value === 'string' && (FAILURE_REASONS as readonly string[]).includes(value);
+}
+
+/** Modes a task payload may carry (`payload.mode`). */
+export const MODE_LIBRARY_TRAIN = 'library-train';
+export const MODE_LIBRARY_RUN = 'library-run';
+
+/** Prefix ET puts on each chunk metadata field. */
+export const CHUNK_METADATA_PREFIX = 'chunk-metadata-';
+
+/** Heartbeat body (SPEC §4). */
+export interface Heartbeat {
+  status: HeartbeatStatus;
+  bytesRead?: number;
+  bytesWritten?: number;
+  messagesWritten?: number;
+  infoMsg?: string;
+  failureReason?: FailureReason;
+  failureMsg?: string;
+}
+
+/** Result body (SPEC §4). */
+export interface ResultBody {
+  chunkContext?: string;
+  startOffsetMs?: number;
+  endOffsetMs?: number;
+  index: number;
+  output: unknown;
+}
+
+/** The asynchronous /process answer. */
+export interface AsyncAnswer {
+  estimatedProcessingTimeInSeconds: number;
+}
