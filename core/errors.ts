@@ -33,7 +33,10 @@ export class FieldError extends ProtocolError {
 
 /** A message for people, from anything thrown. */
 export function errorMessage(err: unknown): string {
-  if (err instanceof Error) return err.message || err.name;
+  // Errors from a function node's sandbox are Errors of another realm: not `instanceof Error`.
+  if (err instanceof Error || (typeof err === 'object' && err !== null && typeof (err as Error).message === 'string')) {
+    return (err as Error).message || (err as Error).name || 'error';
+  }
   if (typeof err === 'string') return err;
   try {
     return JSON.stringify(err);

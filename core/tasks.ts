@@ -1,0 +1,375 @@
+// The task registry: one entry per open /process task. Messages carry only the task id, so
+// Node-RED can clone and fan them out; the handles (sync answer, timers, post queue) live here.
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import type { ParsedFields, ProcessFields } from './fields';
+import { ProtocolError, errorMessage } from './errors';
+import { MODE_LIBRARY_TRAIN, type EngineType, type FailureReason, type Heartbeat, type ResultBody, type RespondMode } from './protocol';
+import { WebhookClient, WebhookError } from './webhooks';
+
+export interface TaskSettings {
+  /** How often `running` heartbeats go out while an asynchronous task is open. */
+  heartbeatIntervalMs: number;
+  /** The task's time when /process gave no `maxTTL`, in seconds. */
+  defaultTTLSeconds: number;
+  /** Extra time a task's final heartbeat may take past the deadline. */
+  finalHeartbeatGraceMs: number;
+}
+
+export const DEFAULT_TASK_SETTINGS: TaskSettings = {
+  heartbeatIntervalMs: 1000,
+  defaultTTLSeconds: 3600,
+  finalHeartbeatGraceMs: 5000,
+};
+
+export interface Counters {
+  bytesRead: number;
+  bytesWritten: number;
+  messagesWritten: number;
+}
+
+/** How a synchronous task's /process request is answered: the registry calls it once. */
+export type SyncReply = (status: number, body: unknown) => void;
+
+export interface OpenOptions {
+  parsed: ParsedFields;
+  engineType: EngineType;
+  respond: RespondMode;
+  /** Who opened it (the process-in node's id), for closing its tasks when it stops. */
+  owner?: string;
+  reply?: SyncReply;
+  bytesRead?: number;
+  tmpFiles?: string[];
+}
+
+export type TaskState = 'open' | 'complete' | 'failed' | 'ignored';
+
+export interface TaskEnd {
+  task: Task;
+  state: Exclude<TaskState, 'open'>;
+  reason?: FailureReason;
+  message?: string;
+}
+
+export interface ResultOptions {
+  startOffsetMs?: number;
+  endOffsetMs?: number;
+  /** The task is complete once this result is delivered. */
+  complete?: boolean;
+}
+
+export interface Failure {
+  reason: FailureReason;
+  message: string;
+  /** The node that failed it, named in a synchronous answer. */
+  node?: string;
+  /** The status of a synchronous answer: 500 ("try again") unless the failure is known to be final. */
+  status?: number;
+}
+
+export class Task {
+  readonly id: string;
+  readonly fields: ProcessFields;
+  readonly chunkMetadata: Record<string, string>;
+  readonly extra: Record<string, string>;
+  /** The engine type the task runs as: `library-train` makes any engine a batch engine. */
+  readonly engineType: EngineType;
+  readonly respond: RespondMode;
+  readonly mode?: string;
+  readonly owner?: string;
+  readonly startedAt = Date.now();
+  readonly deadline: number;
+  readonly counters: Counters;
+  readonly tmpFiles: string[];
+  state: TaskState = 'open';
+  infoMsg?: string;
+  private resultCount = 0;
+  private reply?: SyncReply;
+  private queue: Promise<void> = Promise.resolve();
+  private heartbeatInFlight = false;
+  readonly abort = new AbortController();
+
+  constructor(private readonly registry: TaskRegistry, options: OpenOptions, ttlSeconds: number) {
+    const { parsed } = options;
+    this.id = randomUUID();
+    this.fields = parsed.fields;
+    this.chunkMetadata = parsed.chunkMetadata;
+    this.extra = parsed.extra;
+    this.mode = typeof parsed.fields.payload?.mode === 'string' ? parsed.fields.payload.mode : undefined;
+    const training = this.mode === MODE_LIBRARY_TRAIN;
+    this.engineType = training ? 'batch' : options.engineType;
+    this.respond = this.engineType === 'chunk' ? options.respond : 'async';
+    this.owner = options.owner;
+    this.reply = this.respond === 'sync' ? options.reply : undefined;
+    this.deadline = this.startedAt + ttlSeconds * 1000;
+    this.counters = { bytesRead: options.bytesRead ?? 0, bytesWritten: 0, messagesWritten: 0 };
+    this.tmpFiles = options.tmpFiles ?? [];
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  get isSync(): boolean {
+    return this.respond === 'sync';
+  }
+
+  /** The number of results handed over so far (delivered or on their way). */
+  get resultsSent(): number {
+    return this.resultCount;
+  }
+
+  /**
+   * Hands one output over: the /process answer for a synchronous task, otherwise a result POST
+   * with the next `index`. Each call sends exactly one result. Resolves once ET has it; if it
+   * cannot be delivered the task fails with the reason, and the promise rejects with it.
+   */
+  result(output: unknown, options: ResultOptions = {}): Promise<void> {
+    this.assertOpen();
+    if (this.isSync) {
+      this.resultCount++;
+      this.end({ state: 'complete' }, 200, output);
+      return Promise.resolve();
+    }
+    const body: ResultBody = {
+      chunkContext: this.fields.chunkContext,
+      startOffsetMs: options.startOffsetMs ?? this.fields.startOffsetMS,
+      endOffsetMs: options.endOffsetMs ?? this.fields.endOffsetMS,
+      index: ++this.resultCount,
+      output,
+    };
+    const url = this.fields.resultWebhook;
+    if (!url) {
+      const failure = new ProtocolError(400, 'the task has no resultWebhook to send results to', { field: 'resultWebhook' });
+      this.fail({ reason: 'invalid_data', message: failure.message });
+      return Promise.reject(failure);
+    }
+    const delivered = this.enqueue(async () => {
+      await this.registry.client.post(url, body, this.deadline, this.abort.signal);
+      this.counters.messagesWritten++;
+      this.counters.bytesWritten += Buffer.byteLength(JSON.stringify(output) ?? '');
+    });
+    const done = delivered.then(
+      () => {
+        if (options.complete) this.complete();
+      },
+      (err: unknown) => {
+        const reason = err instanceof WebhookError ? err.reason : 'internal_error';
+        this.fail({ reason, message: `result ${body.index} was not delivered: ${errorMessage(err)}` });
+        throw err;
+      },
+    );
+    return done;
+  }
+
+  /** Answers 204 to a synchronous /process: ET treats the chunk as "nothing to do". */
+  ignore(): void {
+    this.assertOpen();
+    if (this.isSync) this.end({ state: 'ignored' }, 204, undefined);
+    else this.complete();
+  }
+
+  /** A `running` heartbeat now, with an info message and counters the flow knows. */
+  update(info: { infoMsg?: string; counters?: Partial<Counters> } = {}): void {
+    this.assertOpen();
+    if (info.infoMsg !== undefined) this.infoMsg = info.infoMsg;
+    Object.assign(this.counters, info.counters);
+    if (!this.isSync) this.sendRunning();
+  }
+
+  /** Ends the task well: after every result already handed over, a `complete` heartbeat. */
+  complete(infoMsg?: string): void {
+    if (!this.isOpen) return;
+    if (infoMsg !== undefined) this.infoMsg = infoMsg;
+    if (this.isSync) {
+      // A synchronous chunk that completes without output answers 204 (nothing to say).
+      this.end({ state: 'ignored' }, 204, undefined);
+      return;
+    }
+    this.end({ state: 'complete' });
+    this.finalHeartbeat({ status: 'complete', ...this.counters, infoMsg: this.infoMsg });
+  }
+
+  /** Ends the task with a failure. The first failure wins; later ones are ignored. */
+  fail(failure: Failure): void {
+    if (!this.isOpen) return;
+    if (this.isSync) {
+      const body = { error: failure.message, failureReason: failure.reason, ...(failure.node ? { node: failure.node } : {}) };
+      this.end({ state: 'failed', reason: failure.reason, message: failure.message }, failure.status ?? 500, body);
+      return;
+    }
+    this.end({ state: 'failed', reason: failure.reason, message: failure.message });
+    // Results still on their way are dropped: the task has failed and says why.
+    this.abort.abort();
+    this.finalHeartbeat({
+      status: 'failed',
+      ...this.counters,
+      failureReason: failure.reason,
+      failureMsg: failure.message,
+      infoMsg: this.infoMsg,
+    });
+  }
+
+  /** The synchronous request went away before it was answered. */
+  abandon(): void {
+    if (!this.isOpen) return;
+    this.reply = undefined;
+    this.end({ state: 'failed', reason: 'internal_error', message: 'the toolkit closed the /process request before it was answered' });
+  }
+
+  /** Resolves once every post queued so far has settled. */
+  flushed(): Promise<void> {
+    return this.queue;
+  }
+
+  /** Called by the registry's ticker. */
+  sendRunning(): void {
+    const url = this.fields.heartbeatWebhook;
+    if (!url || this.heartbeatInFlight || !this.isOpen) return;
+    this.heartbeatInFlight = true;
+    const heartbeat: Heartbeat = { status: 'running', ...this.counters, infoMsg: this.infoMsg };
+    // A running heartbeat is informative: one that fails is not retried past the next tick.
+    const deadline = Math.min(this.deadline, Date.now() + this.registry.settings.heartbeatIntervalMs);
+    this.registry.client
+      .post(url, heartbeat, deadline, this.abort.signal)
+      .catch((err: unknown) => this.registry.emit('warning', this, `running heartbeat not delivered: ${errorMessage(err)}`))
+      .finally(() => {
+        this.heartbeatInFlight = false;
+      });
+  }
+
+  private finalHeartbeat(heartbeat: Heartbeat): void {
+    const url = this.fields.heartbeatWebhook;
+    if (!url) {
+      this.registry.emit('warning', this, `the task ended (${heartbeat.status}) but has no heartbeatWebhook to say so`);
+      return;
+    }
+    const deadline = Math.max(this.deadline, Date.now()) + this.registry.settings.finalHeartbeatGraceMs;
+    // Queued behind the results: ET must have every result before it hears "complete".
+    this.enqueue(() => this.registry.client.post(url, heartbeat, deadline)).catch((err: unknown) =>
+      this.registry.emit('warning', this, `final heartbeat (${heartbeat.status}) not delivered: ${errorMessage(err)}`),
+    );
+  }
+
+  private enqueue(send: () => Promise<void>): Promise<void> {
+    const next = this.queue.then(send);
+    this.queue = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.registry.track(this.queue);
+    return next;
+  }
+
+  private end(end: Omit<TaskEnd, 'task'>, status?: number, body?: unknown): void {
+    this.state = end.state;
+    const reply = this.reply;
+    this.reply = undefined;
+    if (reply && status !== undefined) reply(status, body);
+    this.registry.ended({ task: this, ...end });
+  }
+
+  private assertOpen(): void {
+    if (!this.isOpen) {
+      throw new ProtocolError(409, `task ${this.id} has already ended (${this.state}): nothing more can be sent for it`, {
+        reason: 'internal_error',
+      });
+    }
+  }
+}
+
+/**
+ * Every open task of this process. Emits `open` (task), `end` (TaskEnd) and
+ * `warning` (task, text) — the last for problems that have no message to report them on.
+ */
+export class TaskRegistry extends EventEmitter {
+  readonly settings: TaskSettings;
+  readonly client: WebhookClient;
+  private readonly tasks = new Map<string, Task>();
+  private readonly deadlines = new Map<string, NodeJS.Timeout>();
+  private readonly pending = new Set<Promise<void>>();
+  private ticker?: NodeJS.Timeout;
+  /** Open asynchronous tasks: the ticker runs only while there are some. */
+  private asyncOpen = 0;
+
+  constructor(options: { settings?: Partial<TaskSettings>; client?: WebhookClient } = {}) {
+    super();
+    this.settings = { ...DEFAULT_TASK_SETTINGS, ...options.settings };
+    this.client = options.client ?? new WebhookClient();
+  }
+
+  get size(): number {
+    return this.tasks.size;
+  }
+
+  open(options: OpenOptions): Task {
+    const ttl = options.parsed.fields.maxTTL ?? this.settings.defaultTTLSeconds;
+    const task = new Task(this, options, ttl);
+    this.tasks.set(task.id, task);
+    const timer = setTimeout(() => {
+      task.fail({ reason: 'internal_error', message: `the flow did not end the task within maxTTL (${ttl} s)` });
+    }, ttl * 1000);
+    this.deadlines.set(task.id, timer);
+    if (!task.isSync && this.asyncOpen++ === 0) this.startTicker();
+    this.emit('open', task);
+    return task;
+  }
+
+  get(id: string | undefined): Task | undefined {
+    return id === undefined ? undefined : this.tasks.get(id);
+  }
+
+  /** Open tasks, optionally only those one node opened. */
+  list(owner?: string): Task[] {
+    const all = [...this.tasks.values()];
+    return owner === undefined ? all : all.filter((task) => task.owner === owner);
+  }
+
+  /** Called by a task when it ends. */
+  ended(end: TaskEnd): void {
+    const { task } = end;
+    this.tasks.delete(task.id);
+    clearTimeout(this.deadlines.get(task.id));
+    this.deadlines.delete(task.id);
+    if (!task.isSync && --this.asyncOpen === 0) this.stopTicker();
+    for (const file of task.tmpFiles) void this.removeFile(file);
+    this.emit('end', end);
+  }
+
+  /** Removes a temp file; one already gone is fine, any other failure is a warning. */
+  async removeFile(path: string): Promise<void> {
+    try {
+      await rm(path, { force: true });
+    } catch (err) {
+      this.emit('warning', { id: '-' }, `could not remove ${path}: ${errorMessage(err)}`);
+    }
+  }
+
+  /** Keeps a post in the set `drain()` waits on. */
+  track(promise: Promise<void>): void {
+    this.pending.add(promise);
+    void promise.finally(() => this.pending.delete(promise));
+  }
+
+  /** Resolves once every post in flight has settled, or after `timeoutMs`. */
+  async drain(timeoutMs = 10_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    await Promise.race([Promise.allSettled([...this.pending]).then(() => undefined), timeout]);
+    clearTimeout(timer);
+  }
+
+  private startTicker(): void {
+    this.ticker = setInterval(() => {
+      for (const task of this.tasks.values()) if (!task.isSync) task.sendRunning();
+    }, this.settings.heartbeatIntervalMs);
+  }
+
+  private stopTicker(): void {
+    clearInterval(this.ticker);
+    this.ticker = undefined;
+  }
+}

@@ -1,0 +1,134 @@
+// The engine → Engine Toolkit client: heartbeat and result POSTs (SPEC §4), retried with
+// back-off on network errors and 5xx until the task's deadline; a 4xx is final.
+import * as http from 'node:http';
+import * as https from 'node:https';
+import axios, { AxiosError, type AxiosInstance } from 'axios';
+import { ProtocolError, errorMessage } from './errors';
+import type { FailureReason } from './protocol';
+
+export interface RetryPolicy {
+  /** First wait after a failed attempt. */
+  initialDelayMs: number;
+  /** Longest wait between two attempts. */
+  maxDelayMs: number;
+  /** One attempt's own timeout. */
+  requestTimeoutMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { initialDelayMs: 100, maxDelayMs: 2000, requestTimeoutMs: 10_000 };
+
+export interface RetryEvent {
+  url: string;
+  attempt: number;
+  delayMs: number;
+  cause: string;
+}
+
+/** A webhook post that will not succeed: the task fails with `reason`. */
+export class WebhookError extends ProtocolError {
+  constructor(message: string, reason: FailureReason, status = 502) {
+    super(status, message, { reason });
+    this.name = 'WebhookError';
+  }
+}
+
+// ET answers 204 to every post; reusing sockets matters at thousands of results a second.
+const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 64 });
+
+function reasonForStatus(status: number): FailureReason {
+  if (status === 404) return 'url_not_found';
+  if (status === 401 || status === 403) return 'url_not_allowed';
+  if (status === 400 || status === 422) return 'invalid_data';
+  if (status === 429) return 'rate_limited';
+  return 'external_error';
+}
+
+function reasonForNetworkError(code: string | undefined): FailureReason {
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'url_connection_refused';
+    case 'ETIMEDOUT':
+    case 'ECONNABORTED':
+      return 'url_timeout';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'url_not_found';
+    default:
+      return 'url_error';
+  }
+}
+
+export class WebhookClient {
+  private readonly http: AxiosInstance;
+  private readonly retry: RetryPolicy;
+  private readonly onRetry?: (event: RetryEvent) => void;
+
+  constructor(options: { retry?: Partial<RetryPolicy>; onRetry?: (event: RetryEvent) => void } = {}) {
+    this.retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.onRetry = options.onRetry;
+    this.http = axios.create({
+      httpAgent,
+      httpsAgent,
+      timeout: this.retry.requestTimeoutMs,
+      headers: { 'Content-Type': 'application/json' },
+      // Statuses are judged here, not thrown by axios.
+      validateStatus: () => true,
+      maxRedirects: 0,
+      // Our own bodies are JSON strings already; never let axios re-encode them.
+      transformRequest: [(data: unknown) => data],
+      transformResponse: [(data: unknown) => data],
+    });
+  }
+
+  /**
+   * POSTs `body` (JSON) to `url`; resolves once the toolkit answered 2xx. Retries network errors,
+   * 5xx and 429 with doubling back-off until `deadline` (epoch ms); throws a `WebhookError`
+   * for a 4xx at once, or for the last failure once the deadline has passed.
+   */
+  async post(url: string, body: unknown, deadline: number, signal?: AbortSignal): Promise<void> {
+    const data = JSON.stringify(body);
+    let delay = this.retry.initialDelayMs;
+    for (let attempt = 1; ; attempt++) {
+      let failure: WebhookError;
+      try {
+        const remaining = Math.max(1, deadline - Date.now());
+        const response = await this.http.post(url, data, {
+          signal,
+          timeout: Math.min(this.retry.requestTimeoutMs, remaining),
+        });
+        if (response.status >= 200 && response.status < 300) return;
+        const text = typeof response.data === 'string' ? response.data.slice(0, 200) : '';
+        failure = new WebhookError(
+          `${url} answered ${response.status}${text ? `: ${text}` : ''}`,
+          reasonForStatus(response.status),
+        );
+        if (response.status < 500 && response.status !== 429) throw failure;
+      } catch (err) {
+        if (err instanceof WebhookError) throw err;
+        if (signal?.aborted) throw new WebhookError(`post to ${url} was cancelled`, 'internal_error');
+        const code = err instanceof AxiosError ? err.code : undefined;
+        failure = new WebhookError(`post to ${url} failed: ${errorMessage(err)}`, reasonForNetworkError(code));
+      }
+      const wait = Math.min(delay, this.retry.maxDelayMs);
+      if (Date.now() + wait >= deadline) {
+        throw new WebhookError(`${failure.message} (gave up after ${attempt} attempts: the task's time ran out)`, failure.reason);
+      }
+      this.onRetry?.({ url, attempt, delayMs: wait, cause: failure.message });
+      await sleep(wait, signal);
+      delay *= 2;
+    }
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,171 @@
+// aiware-process-in: serves Engine Toolkit's POST /process and GET /readyz, opens a task per
+// work item, and starts the flow with the chunk in msg.payload and the typed task in msg.aiware.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import { readProcessBody, decodeChunkText, chunkToFile, sendJsonError, type ReceivedBody } from '../../core/body';
+import { parseProcessFields } from '../../core/fields';
+import { FieldError, ProtocolError, errorMessage } from '../../core/errors';
+import { ENGINE_TYPES, MODE_LIBRARY_TRAIN, RESPOND_MODES, type EngineType, type RespondMode } from '../../core/protocol';
+import type { Task, TaskEnd } from '../../core/tasks';
+import { packRuntime } from '../shared/runtime';
+import { describeTask, type AiwareMessageTask } from '../shared/message';
+import { StatusBoard, status } from '../shared/status';
+import { NODE_TYPES } from '../shared/types';
+
+interface ProcessInDef extends NodeDef {
+  url?: string;
+  readyUrl?: string;
+  engineType?: EngineType;
+  respond?: RespondMode;
+  /** Seconds for the asynchronous answer; blank means maxTTL (else 60). */
+  estimate?: string;
+  /** `always` writes small chunks to a file too, for flows whose nodes need a path. */
+  chunkFile?: 'large' | 'always';
+}
+
+const DEFAULT_ESTIMATE_SECONDS = 60;
+
+function normalisePath(path: string | undefined, fallback: string): string {
+  const trimmed = (path ?? '').trim() || fallback;
+  return trimmed.startsWith('/') ? trimmed : `/${trimmed}`;
+}
+
+function writeJson(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent || res.destroyed) return;
+  if (status === 204 || body === undefined) {
+    res.writeHead(status);
+    res.end();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export = function register(RED: NodeAPI): void {
+  const pack = packRuntime(RED);
+
+  function ProcessInNode(this: Node, config: ProcessInDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const board = new StatusBoard(node);
+    const processPath = normalisePath(config.url, '/process');
+    const readyPath = normalisePath(config.readyUrl, '/readyz');
+    const engineType: EngineType = ENGINE_TYPES.includes(config.engineType as EngineType) ? (config.engineType as EngineType) : 'chunk';
+    const respond: RespondMode = RESPOND_MODES.includes(config.respond as RespondMode) ? (config.respond as RespondMode) : 'sync';
+    const estimate = Number.parseInt(config.estimate ?? '', 10);
+    const alwaysFile = config.chunkFile === 'always';
+    let open = 0;
+
+    function showOpen(): void {
+      board.set(open === 0 ? status.done(RED._('aiware-process-in.status.listening', { path: processPath })) : status.waiting(RED._('aiware-process-in.status.open', { count: open })));
+    }
+
+    async function handleProcess(req: IncomingMessage, res: ServerResponse): Promise<void> {
+      if (!pack.flowsStarted()) {
+        sendJsonError(res, new ProtocolError(503, 'the engine is starting: its flows are not running yet'));
+        return;
+      }
+      let body: ReceivedBody | undefined;
+      let task: Task;
+      try {
+        body = await readProcessBody(req, pack.settings);
+        const parsed = parseProcessFields(body.raw);
+        const training = parsed.fields.payload?.mode === MODE_LIBRARY_TRAIN;
+        if (engineType === 'chunk' && !training && !body.chunk) {
+          throw new FieldError('chunk', 'this is a chunk engine and the request has no chunk: send the file as the multipart part "chunk"');
+        }
+        task = pack.registry.open({
+          parsed,
+          engineType,
+          respond,
+          owner: node.id,
+          bytesRead: body.chunk?.size ?? 0,
+          tmpFiles: body.chunk?.path ? [body.chunk.path] : [],
+          reply: (statusCode, answer) => writeJson(res, statusCode, answer),
+        });
+      } catch (err) {
+        if (body?.chunk?.path) void pack.registry.removeFile(body.chunk.path);
+        const failure = err instanceof ProtocolError ? err : new ProtocolError(500, `could not read the request: ${errorMessage(err)}`);
+        if (failure.status >= 500) node.error(failure.message);
+        sendJsonError(res, failure);
+        return;
+      }
+
+      if (task.isSync) {
+        res.on('close', () => {
+          if (!res.writableEnded) task.abandon();
+        });
+      } else {
+        const seconds = Number.isFinite(estimate) && estimate > 0 ? estimate : task.fields.maxTTL ?? DEFAULT_ESTIMATE_SECONDS;
+        writeJson(res, 200, { estimatedProcessingTimeInSeconds: seconds });
+      }
+
+      try {
+        const aiware: AiwareMessageTask = describeTask(task);
+        let payload: unknown = aiware.payload;
+        const chunk = body.chunk;
+        if (chunk) {
+          const mimeType = task.fields.chunkMimeType ?? chunk.mimeType;
+          let path = chunk.path;
+          if (!path && alwaysFile) {
+            path = await chunkToFile(chunk, task.fields.taskTmpDir);
+            task.tmpFiles.push(path);
+          }
+          aiware.chunk = { path, size: chunk.size, mimeType, filename: chunk.filename, inMemory: chunk.buffer !== undefined };
+          payload = chunk.buffer ? decodeChunkText(chunk.buffer, mimeType) : path;
+        }
+        const msg = { _msgid: RED.util.generateId(), payload, aiware } as NodeMessage;
+        node.send(msg);
+      } catch (err) {
+        task.fail({ reason: 'file_write_error', message: `could not hand the chunk to the flow: ${errorMessage(err)}`, node: node.id });
+      }
+    }
+
+    function handleReady(_req: IncomingMessage, res: ServerResponse): void {
+      if (pack.flowsStarted()) writeJson(res, 200, { ready: true });
+      else writeJson(res, 503, { ready: false, error: 'the flows are not started yet' });
+    }
+
+    const processOwner = pack.claim('post', processPath, node.id, (req, res) => void handleProcess(req, res));
+    const readyOwner = processOwner ? undefined : pack.claim('get', readyPath, node.id, handleReady);
+    const conflict = processOwner ?? readyOwner;
+    if (conflict) {
+      const path = processOwner ? processPath : readyPath;
+      if (!processOwner) pack.release('post', processPath, node.id);
+      board.now(status.failed(RED._('aiware-process-in.status.pathTaken', { path })));
+      node.error(RED._('aiware-process-in.errors.pathTaken', { path, owner: conflict }));
+    } else {
+      showOpen();
+    }
+
+    const onOpen = (task: Task) => {
+      if (task.owner !== node.id) return;
+      open++;
+      showOpen();
+    };
+    const onEnd = (end: TaskEnd) => {
+      if (end.task.owner !== node.id) return;
+      open--;
+      if (end.state === 'failed' && end.message) board.set(status.failed(end.message.slice(0, 60)));
+      else showOpen();
+    };
+    pack.registry.on('open', onOpen);
+    pack.registry.on('end', onEnd);
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      pack.release('post', processPath, node.id);
+      pack.release('get', readyPath, node.id);
+      pack.registry.off('open', onOpen);
+      pack.registry.off('end', onEnd);
+      for (const task of pack.registry.list(node.id)) {
+        task.fail({ reason: 'system_error', message: 'the flow was stopped (redeployed or shut down) before the task ended', node: node.id });
+      }
+      board.close();
+      // Final heartbeats of the tasks just failed get a bounded time to leave.
+      void pack.registry.drain(2000).then(() => done());
+    });
+  }
+
+  RED.nodes.registerType(NODE_TYPES.processIn, ProcessInNode);
+};

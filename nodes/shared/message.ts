@@ -1,0 +1,64 @@
+// What a flow's message carries: `msg.aiware`, the typed task (plain data, so clones work),
+// linked to the live task in the registry by `msg.aiware.taskId`.
+import type { ProcessFields } from '../../core/fields';
+import type { EngineType, RespondMode } from '../../core/protocol';
+import type { Task, TaskRegistry } from '../../core/tasks';
+import { ProtocolError } from '../../core/errors';
+
+export interface ChunkInfo {
+  /** Where the chunk is on disk: always for chunks past the memory limit, or when asked for. */
+  path?: string;
+  size: number;
+  mimeType?: string;
+  filename?: string;
+  /** True when `msg.payload` holds the chunk's bytes. */
+  inMemory: boolean;
+}
+
+export interface AiwareMessageTask extends ProcessFields {
+  taskId: string;
+  engineType: EngineType;
+  respond: RespondMode;
+  mode?: string;
+  /** The parsed `payload` field ({} when ET sent none). */
+  payload: Record<string, unknown>;
+  chunk?: ChunkInfo;
+  chunkMetadata: Record<string, string>;
+  /** Fields this version does not know, kept as they came. */
+  extra: Record<string, string>;
+}
+
+export function taskIdOf(msg: unknown): string | undefined {
+  const aiware = (msg as { aiware?: { taskId?: unknown } } | undefined)?.aiware;
+  return typeof aiware?.taskId === 'string' ? aiware.taskId : undefined;
+}
+
+/** The open task a message belongs to, or an error that says what went wrong. */
+export function taskOf(registry: TaskRegistry, msg: unknown): Task {
+  const id = taskIdOf(msg);
+  if (id === undefined) {
+    throw new ProtocolError(400, 'msg.aiware.taskId is missing: the message must come from aiware-process-in (keep msg.aiware when a node builds a new message)', {
+      reason: 'internal_error',
+    });
+  }
+  const task = registry.get(id);
+  if (!task) {
+    throw new ProtocolError(409, `task ${id} is not open: it has already ended (completed, failed or timed out)`, {
+      reason: 'internal_error',
+    });
+  }
+  return task;
+}
+
+export function describeTask(task: Task): AiwareMessageTask {
+  return {
+    ...task.fields,
+    taskId: task.id,
+    engineType: task.engineType,
+    respond: task.respond,
+    mode: task.mode,
+    payload: task.fields.payload ?? {},
+    chunkMetadata: task.chunkMetadata,
+    extra: task.extra,
+  };
+}

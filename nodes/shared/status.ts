@@ -1,0 +1,56 @@
+// One status vocabulary for every node: yellow dot in flight, blue dot with a count waiting,
+// green dot done, red ring failed, {} to clear.
+import type { Node, NodeStatus } from 'node-red';
+
+export const status = {
+  inFlight: (text: string): NodeStatus => ({ fill: 'yellow', shape: 'dot', text }),
+  waiting: (text: string): NodeStatus => ({ fill: 'blue', shape: 'dot', text }),
+  done: (text: string): NodeStatus => ({ fill: 'green', shape: 'dot', text }),
+  failed: (text: string): NodeStatus => ({ fill: 'red', shape: 'ring', text }),
+  clear: (): NodeStatus => ({}),
+};
+
+/**
+ * Coalesces status updates: a node handling thousands of tasks a second would otherwise flood
+ * the editor. The latest status is shown at most every `intervalMs`.
+ */
+export class StatusBoard {
+  private pending?: NodeStatus;
+  private shown?: string;
+  private timer?: NodeJS.Timeout;
+
+  constructor(private readonly node: Node, private readonly intervalMs = 250) {}
+
+  set(next: NodeStatus): void {
+    this.pending = next;
+    if (this.timer) return;
+    this.flush();
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.pending) this.flush();
+    }, this.intervalMs);
+  }
+
+  /** Shows a status at once (errors that must not wait), and stops pending updates. */
+  now(next: NodeStatus): void {
+    this.pending = next;
+    this.flush();
+  }
+
+  close(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pending = undefined;
+    this.node.status(status.clear());
+  }
+
+  private flush(): void {
+    const next = this.pending;
+    this.pending = undefined;
+    if (!next) return;
+    const key = JSON.stringify(next);
+    if (key === this.shown) return;
+    this.shown = key;
+    this.node.status(next);
+  }
+}

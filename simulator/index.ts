@@ -1,0 +1,27 @@
+// The toolkit simulator's library: an Engine Toolkit stand-in for tests and the CLI.
+export {
+  ToolkitEmulator,
+  FINAL_STATUSES,
+  heartbeatProblems,
+  resultProblems,
+  type EmulatorOptions,
+  type WorkItem,
+  type ChunkInput,
+  type ProcessAnswer,
+  type TaskStatus,
+  type TaskRecord,
+  type RecordedHeartbeat,
+  type RecordedResult,
+  type WaitOptions,
+  type WebhookKind,
+} from './emulator';
+export {
+  encodeMultipart,
+  multipartStream,
+  CHUNK_PART,
+  DEFAULT_CHUNK_MIME_TYPE,
+  type ChunkData,
+  type ChunkFile,
+  type EncodedMultipart,
+  type MultipartStream,
+} from './multipart';

@@ -1,0 +1,503 @@
+// The /process body reader against real HTTP: an engine's server reads what Engine Toolkit (or curl)
+// sends, keeps small chunks in memory, spills big ones to disk, and answers bad bodies with a 4xx
+// while it keeps serving.
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import {
+  chunkToFile,
+  decodeChunkText,
+  readProcessBody,
+  removeQuietly,
+  sendJsonError,
+  type BodyLimits,
+  type ReceivedBody,
+} from '../core/body';
+import { ProtocolError } from '../core/errors';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const LIMITS: Partial<BodyLimits> = { memoryChunkBytes: 64 * KiB, maxBodyBytes: 2 * MiB, maxFieldBytes: 4 * KiB, maxFields: 50 };
+const BOUNDARY = '----aiwareTestBoundary7MA4YWxkTrZu0gW';
+const MULTIPART = `multipart/form-data; boundary=${BOUNDARY}`;
+
+/** What the server saw for one request: the body or the error, and its listeners on `req` after. */
+interface Outcome {
+  body?: ReceivedBody;
+  error?: ProtocolError;
+  listenersLeft: number;
+}
+
+const LISTENED = ['data', 'end', 'error', 'close', 'aborted'] as const;
+
+function listenerTotal(req: http.IncomingMessage): number {
+  return LISTENED.reduce((n, event) => n + req.listenerCount(event), 0);
+}
+
+/** A plain node:http engine that reads each /process body and answers what it got, as JSON. */
+class Engine {
+  readonly server: http.Server;
+  private outcomes: Outcome[] = [];
+  private waiters: ((o: Outcome) => void)[] = [];
+
+  constructor(private readonly limits: Partial<BodyLimits>) {
+    this.server = http.createServer((req, res) => void this.handle(req, res));
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  /** The outcome of the next request the server reads (call before sending it). */
+  next(): Promise<Outcome> {
+    const ready = this.outcomes.shift();
+    if (ready) return Promise.resolve(ready);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private record(o: Outcome): void {
+    const waiter = this.waiters.shift();
+    if (waiter) waiter(o);
+    else this.outcomes.push(o);
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const before = listenerTotal(req);
+    let body: ReceivedBody;
+    try {
+      body = await readProcessBody(req, this.limits);
+    } catch (err) {
+      assert.ok(err instanceof ProtocolError, `not a ProtocolError: ${String(err)}`);
+      this.record({ error: err, listenersLeft: listenerTotal(req) - before });
+      sendJsonError(res, err);
+      return;
+    }
+    this.record({ body, listenersLeft: listenerTotal(req) - before });
+    const chunk = body.chunk;
+    const answer = {
+      raw: body.raw,
+      bytesRead: body.bytesRead,
+      chunk: chunk && {
+        size: chunk.size,
+        inMemory: chunk.buffer !== undefined,
+        path: chunk.path,
+        filename: chunk.filename,
+        mimeType: chunk.mimeType,
+        text: chunk.buffer ? textOrNull(decodeChunkText(chunk.buffer, body.raw.chunkMimeType ?? chunk.mimeType)) : null,
+      },
+    };
+    const text = JSON.stringify(answer);
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+}
+
+function textOrNull(value: string | Buffer): string | null {
+  return typeof value === 'string' ? value : null;
+}
+
+interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+
+function readAnswer(res: http.IncomingMessage): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    res.on('data', (part: Buffer) => parts.push(part));
+    res.on('error', reject);
+    res.on('end', () => {
+      const text = Buffer.concat(parts).toString('utf8');
+      try {
+        resolve({ status: res.statusCode!, headers: res.headers, json: text === '' ? undefined : JSON.parse(text) });
+      } catch (err) {
+        reject(err);
+      }
+    });
+  });
+}
+
+/** One whole request over the keep-alive agent. */
+function post(port: number, headers: http.OutgoingHttpHeaders, body?: Buffer | string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/process', headers, agent }, (res) => {
+      readAnswer(res).then(resolve, reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function fieldPart(name: string, value: string | Buffer): Buffer {
+  return Buffer.concat([
+    Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n`),
+    Buffer.from(value),
+    Buffer.from('\r\n'),
+  ]);
+}
+
+function fileHead(name: string, filename: string, type: string): Buffer {
+  return Buffer.from(
+    `--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"; filename="${filename}"\r\nContent-Type: ${type}\r\n\r\n`,
+  );
+}
+
+const CLOSING = Buffer.from(`--${BOUNDARY}--\r\n`);
+
+/** A multipart body as Engine Toolkit builds it: text fields, then (optionally) the chunk file part. */
+function multipart(fields: Record<string, string>, chunk?: { data: Buffer; type: string; filename?: string }): Buffer {
+  const parts = Object.entries(fields).map(([name, value]) => fieldPart(name, value));
+  if (chunk) parts.push(fileHead('chunk', chunk.filename ?? 'chunk.bin', chunk.type), chunk.data, Buffer.from('\r\n'));
+  parts.push(CLOSING);
+  return Buffer.concat(parts);
+}
+
+function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function sha256File(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    fs.createReadStream(file)
+      .on('data', (part) => hash.update(part))
+      .on('error', reject)
+      .on('end', () => resolve(hash.digest('hex')));
+  });
+}
+
+const TASK = {
+  chunkMimeType: 'application/octet-stream',
+  startOffsetMS: '0',
+  endOffsetMS: '1000',
+  chunkContext: 'ctx-1',
+  payload: '{"mode":"chunk"}',
+};
+
+describe('core/body: reading /process bodies', function () {
+  const engine = new Engine(LIMITS);
+  let port = 0;
+  let scratch = '';
+
+  before(async function () {
+    engine.server.listen(0, '127.0.0.1');
+    await new Promise((resolve) => engine.server.once('listening', resolve));
+    port = engine.port;
+    scratch = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'aiware-body-test-'));
+  });
+
+  after(async function () {
+    agent.destroy();
+    await new Promise((resolve) => engine.server.close(resolve));
+    await fs.promises.rm(scratch, { recursive: true, force: true });
+  });
+
+  /** A fresh directory to send as taskTmpDir, to see what a request leaves behind. */
+  async function taskTmpDir(): Promise<string> {
+    return fs.promises.mkdtemp(path.join(scratch, 'task-'));
+  }
+
+  /** After every bad request: the server still reads a good one. */
+  async function assertStillServes(): Promise<void> {
+    const data = randomBytes(KiB);
+    const outcome = engine.next();
+    const answer = await post(port, { 'Content-Type': MULTIPART }, multipart(TASK, { data, type: 'image/png' }));
+    assert.equal(answer.status, 200, JSON.stringify(answer.json));
+    assert.deepEqual((await outcome).body!.chunk!.buffer, data);
+  }
+
+  async function assertRefused(
+    answer: Answer | Promise<Answer>,
+    status: number,
+    error: RegExp,
+    field?: string,
+  ): Promise<Outcome> {
+    const outcome = await engine.next();
+    const got = await answer;
+    assert.equal(got.status, status, JSON.stringify(got.json));
+    assert.match(got.json.error, error);
+    assert.equal(got.json.field, field);
+    assert.equal(outcome.error?.status, status);
+    assert.equal(outcome.listenersLeft, 0, 'readProcessBody left listeners on the request');
+    return outcome;
+  }
+
+  describe('good bodies', function () {
+    it('keeps a small chunk in memory as a Buffer, with every field as a string', async function () {
+      const data = randomBytes(KiB);
+      const body = multipart({ ...TASK, 'chunk-metadata-camera': 'north', chunkMimeType: 'image/jpeg' }, { data, type: 'image/jpeg', filename: 'frame 1.jpg' });
+      const outcome = engine.next();
+      const answer = await post(port, { 'Content-Type': MULTIPART }, body);
+      assert.equal(answer.status, 200);
+      const got = await outcome;
+      assert.deepEqual(got.body!.chunk!.buffer, data);
+      assert.equal(got.body!.chunk!.path, undefined);
+      assert.equal(got.body!.chunk!.filename, 'frame 1.jpg');
+      assert.equal(got.body!.chunk!.mimeType, 'image/jpeg');
+      assert.equal(got.body!.bytesRead, body.length);
+      assert.equal(got.listenersLeft, 0);
+      assert.deepEqual(got.body!.raw, { ...TASK, chunkMimeType: 'image/jpeg', 'chunk-metadata-camera': 'north' });
+    });
+
+    it('keeps the last value of a repeated field and reads a stream engine request with no chunk', async function () {
+      const body = Buffer.concat([fieldPart('cacheURI', 'http://a'), fieldPart('cacheURI', 'http://b'), CLOSING]);
+      const answer = await post(port, { 'Content-Type': MULTIPART }, body);
+      assert.equal(answer.status, 200);
+      assert.deepEqual(answer.json.raw, { cacheURI: 'http://b' });
+      assert.equal(answer.json.chunk, undefined);
+      await engine.next();
+    });
+
+    const texts = [
+      { charset: 'utf-8', mime: 'text/plain; charset=utf-8', text: 'héllo ✓ wörld', bytes: Buffer.from('héllo ✓ wörld', 'utf8') },
+      { charset: 'latin1', mime: 'text/plain; charset=ISO-8859-1', text: 'café crème', bytes: Buffer.from('café crème', 'latin1') },
+      { charset: 'none (UTF-8)', mime: 'application/json', text: '{"a":"é"}', bytes: Buffer.from('{"a":"é"}', 'utf8') },
+    ];
+    for (const t of texts) {
+      it(`decodes a text chunk by its charset: ${t.charset}`, async function () {
+        const body = multipart({ chunkMimeType: t.mime }, { data: t.bytes, type: 'text/plain' });
+        const answer = await post(port, { 'Content-Type': MULTIPART }, body);
+        assert.equal(answer.status, 200);
+        assert.equal(answer.json.chunk.text, t.text);
+        await engine.next();
+      });
+    }
+
+    it('spills a large chunk to a file in taskTmpDir, byte for byte, when that field comes first', async function () {
+      const dir = await taskTmpDir();
+      const data = randomBytes(MiB);
+      const outcome = engine.next();
+      const answer = await post(port, { 'Content-Type': MULTIPART }, multipart({ taskTmpDir: dir, ...TASK }, { data, type: 'video/mp4', filename: 'clip.mp4' }));
+      assert.equal(answer.status, 200);
+      const chunk = (await outcome).body!.chunk!;
+      assert.equal(chunk.buffer, undefined);
+      assert.equal(chunk.size, MiB);
+      assert.equal(path.dirname(chunk.path!), dir);
+      assert.match(path.basename(chunk.path!), /^aiware-chunk-[0-9a-f-]{36}\.mp4$/);
+      assert.equal(await sha256File(chunk.path!), sha256(data));
+      await removeQuietly(chunk.path!);
+      assert.deepEqual(await fs.promises.readdir(dir), []);
+    });
+
+    it('spills to the OS temp dir when taskTmpDir comes after the chunk, or names no directory', async function () {
+      const cases: Record<string, string>[] = [{ taskTmpDir: path.join(scratch, 'not-there') }, {}];
+      for (const fields of cases) {
+        const data = randomBytes(200 * KiB);
+        const body = Buffer.concat([multipart(fields, { data, type: 'audio/wav' }).subarray(0, -CLOSING.length), fieldPart('taskTmpDir', scratch), CLOSING]);
+        const outcome = engine.next();
+        const answer = await post(port, { 'Content-Type': MULTIPART }, body);
+        assert.equal(answer.status, 200);
+        const chunk = (await outcome).body!.chunk!;
+        assert.equal(path.dirname(chunk.path!), os.tmpdir());
+        assert.equal(await sha256File(chunk.path!), sha256(data));
+        await removeQuietly(chunk.path!);
+      }
+    });
+
+    it('reads an urlencoded body, its chunk field as UTF-8 bytes', async function () {
+      const form = new URLSearchParams({ ...TASK, chunk: 'hello é', chunkMimeType: 'text/plain' });
+      const outcome = engine.next();
+      const answer = await post(port, { 'Content-Type': 'application/x-www-form-urlencoded' }, form.toString());
+      assert.equal(answer.status, 200);
+      const got = (await outcome).body!;
+      assert.deepEqual(got.chunk!.buffer, Buffer.from('hello é', 'utf8'));
+      assert.equal(got.chunk!.mimeType, undefined);
+      assert.deepEqual(got.raw, { ...TASK, chunkMimeType: 'text/plain' });
+      assert.equal(answer.json.chunk.text, 'hello é');
+    });
+
+    it('reads a JSON body: strings as they are, other values as JSON text, null as absent', async function () {
+      const json = { chunk: '{"x":1}', startOffsetMS: 0, endOffsetMS: 1000, payload: { mode: 'chunk', n: [1, 2] }, chunkContext: null, taskTmpDir: '/tmp' };
+      const outcome = engine.next();
+      const answer = await post(port, { 'Content-Type': 'application/json; charset=utf-8' }, JSON.stringify(json));
+      assert.equal(answer.status, 200);
+      const got = (await outcome).body!;
+      assert.deepEqual(got.raw, { startOffsetMS: '0', endOffsetMS: '1000', payload: '{"mode":"chunk","n":[1,2]}', taskTmpDir: '/tmp' });
+      assert.deepEqual(got.chunk!.buffer, Buffer.from('{"x":1}'));
+    });
+
+    it('ignores a file part that is not the chunk', async function () {
+      const body = Buffer.concat([fileHead('thumbnail', 'a.png', 'image/png'), randomBytes(10 * KiB), Buffer.from('\r\n'), multipart(TASK, { data: Buffer.from('ok'), type: 'text/plain' })]);
+      const answer = await post(port, { 'Content-Type': MULTIPART }, body);
+      assert.equal(answer.status, 200);
+      assert.deepEqual(answer.json.raw, TASK);
+      assert.equal(answer.json.chunk.size, 2);
+      await engine.next();
+    });
+  });
+
+  describe('bad bodies get a 4xx, and the server keeps serving', function () {
+    const wrongTypes: [string, http.OutgoingHttpHeaders][] = [
+      ['text/plain', { 'Content-Type': 'text/plain' }],
+      ['no content type', {}],
+    ];
+    for (const [title, headers] of wrongTypes) {
+      it(`refuses ${title} with 415`, async function () {
+        await assertRefused(post(port, headers, 'chunk=1'), 415, /^unsupported content type .*; send multipart\/form-data, application\/x-www-form-urlencoded or application\/json$/);
+        await assertStillServes();
+      });
+    }
+
+    it('refuses JSON that does not parse, or is not an object, with 400', async function () {
+      await assertRefused(post(port, { 'Content-Type': 'application/json' }, '{"chunk": '), 400, /^application\/json body is not JSON: /);
+      await assertStillServes();
+      await assertRefused(post(port, { 'Content-Type': 'application/json' }, '[1,2]'), 400, /must be a JSON object/);
+      await assertStillServes();
+    });
+
+    it('refuses a truncated multipart body with 400', async function () {
+      const whole = multipart(TASK, { data: randomBytes(4 * KiB), type: 'image/png' });
+      await assertRefused(post(port, { 'Content-Type': MULTIPART }, whole.subarray(0, whole.length - 100)), 400, /^multipart body is truncated/);
+      await assertStillServes();
+    });
+
+    it('refuses a multipart body with no boundary with 400', async function () {
+      await assertRefused(post(port, { 'Content-Type': 'multipart/form-data' }, multipart(TASK)), 400, /no boundary/);
+      await assertStillServes();
+    });
+
+    it('refuses a second chunk part with 400', async function () {
+      const chunk = Buffer.concat([fileHead('chunk', 'a.bin', 'application/octet-stream'), randomBytes(100), Buffer.from('\r\n')]);
+      await assertRefused(post(port, { 'Content-Type': MULTIPART }, Buffer.concat([chunk, multipart(TASK, { data: randomBytes(100), type: 'image/png' })])), 400, /more than one "chunk" part/, 'chunk');
+      await assertStillServes();
+    });
+
+    it('refuses a field bigger than maxFieldBytes with 413 naming it', async function () {
+      const big = 'x'.repeat(4 * KiB + 1);
+      await assertRefused(post(port, { 'Content-Type': MULTIPART }, multipart({ ...TASK, payload: big })), 413, /^field "payload" is larger than 4096 bytes$/, 'payload');
+      await assertStillServes();
+      await assertRefused(post(port, { 'Content-Type': 'application/json' }, JSON.stringify({ chunkContext: big })), 413, /^field "chunkContext" is larger/, 'chunkContext');
+      await assertStillServes();
+      // exactly the limit is fine
+      const answer = await post(port, { 'Content-Type': MULTIPART }, multipart({ payload: big.slice(1) }));
+      assert.equal(answer.status, 200);
+      await engine.next();
+    });
+
+    it('refuses more than maxFields fields with 413', async function () {
+      const fields: Record<string, string> = {};
+      for (let i = 0; i <= 50; i++) fields[`f${i}`] = String(i);
+      await assertRefused(post(port, { 'Content-Type': MULTIPART }, multipart(fields)), 413, /more than 50 fields/);
+      await assertStillServes();
+    });
+
+    it('refuses a body over maxBodyBytes by its Content-Length with 413, before reading it', async function () {
+      const answer = new Promise<Answer>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/process', agent: false, headers: { 'Content-Type': MULTIPART, 'Content-Length': 10 * MiB } });
+        req.on('response', (res) => readAnswer(res).then(resolve, reject));
+        req.on('error', () => undefined); // the server closes the connection: expected
+        req.flushHeaders();
+      });
+      await assertRefused(answer, 413, /^request body is larger than 2097152 bytes$/);
+      assert.equal((await answer).headers.connection, 'close');
+      await assertStillServes();
+    });
+
+    it('refuses a chunked body that grows over maxBodyBytes with 413, and removes the spilled chunk', async function () {
+      const dir = await taskTmpDir();
+      const outcome = engine.next();
+      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/process', agent: false, headers: { 'Content-Type': MULTIPART } });
+      req.on('error', () => undefined); // the server stops reading and closes: expected
+      const answer = new Promise<Answer>((resolve, reject) => req.on('response', (res) => readAnswer(res).then(resolve, reject)));
+      let answered = false;
+      void answer.then(() => (answered = true), () => (answered = true));
+      req.write(Buffer.concat([fieldPart('taskTmpDir', dir), fileHead('chunk', 'big.bin', 'application/octet-stream')]));
+      // Send until the server answers, waiting on the socket's drain, never on a clock.
+      const piece = randomBytes(64 * KiB);
+      while (!answered && !req.destroyed) {
+        if (!req.write(piece)) await Promise.race([new Promise((resolve) => req.once('drain', resolve)), answer.catch(() => undefined)]);
+      }
+      const got = await answer;
+      assert.equal(got.status, 413);
+      assert.match(got.json.error, /^request body is larger than 2097152 bytes$/);
+      assert.equal(got.headers.connection, 'close');
+      const seen = await outcome;
+      assert.equal(seen.error?.status, 413);
+      assert.equal(seen.listenersLeft, 0);
+      assert.deepEqual(await fs.promises.readdir(dir), [], 'the spilled chunk is still there');
+      req.destroy();
+      await assertStillServes();
+    });
+
+    it('survives a client that disconnects mid-upload: no temp file, no listener left', async function () {
+      const dir = await taskTmpDir();
+      const watcher = fs.watch(dir);
+      const spilled = new Promise((resolve) => watcher.once('change', resolve));
+      const outcome = engine.next();
+      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/process', agent: false, headers: { 'Content-Type': MULTIPART, 'Content-Length': MiB } });
+      req.on('error', () => undefined); // we hang up ourselves
+      req.write(Buffer.concat([fieldPart('taskTmpDir', dir), fileHead('chunk', 'big.bin', 'application/octet-stream'), randomBytes(200 * KiB)]));
+      try {
+        await spilled; // the server has opened its temp file
+      } finally {
+        watcher.close();
+      }
+      req.destroy();
+      const seen = await outcome;
+      assert.equal(seen.error?.status, 400);
+      assert.match(seen.error!.message, /closed the connection before the request body was complete/);
+      assert.equal(seen.listenersLeft, 0);
+      assert.deepEqual(await fs.promises.readdir(dir), [], 'the spilled chunk is still there');
+      await assertStillServes();
+    });
+
+    it('survives a disconnect while the chunk is still in memory', async function () {
+      const outcome = engine.next();
+      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/process', agent: false, headers: { 'Content-Type': MULTIPART, 'Content-Length': MiB } });
+      req.on('error', () => undefined);
+      req.write(Buffer.concat([fieldPart('chunkContext', 'x'), fileHead('chunk', 'a.bin', 'application/octet-stream'), randomBytes(KiB)]), () => req.destroy());
+      const seen = await outcome;
+      assert.equal(seen.error?.status, 400);
+      assert.equal(seen.listenersLeft, 0);
+      await assertStillServes();
+    });
+  });
+
+  describe('helpers', function () {
+    it('writes an in-memory chunk to a temp file once, with chunkToFile', async function () {
+      const data = randomBytes(3 * KiB);
+      const chunk = { buffer: data, size: data.length, filename: 'speech.wav' };
+      const file = await chunkToFile(chunk, scratch);
+      try {
+        assert.equal(path.dirname(file), scratch);
+        assert.match(path.basename(file), /^aiware-chunk-.*\.wav$/);
+        assert.deepEqual(await fs.promises.readFile(file), data);
+        assert.equal(await chunkToFile(chunk, scratch), file, 'a second call writes another file');
+      } finally {
+        await removeQuietly(file);
+      }
+      await assert.rejects(fs.promises.stat(file), { code: 'ENOENT' });
+      await removeQuietly(file); // already gone: quiet
+    });
+
+    it('gives a spilled chunk its own path from chunkToFile', async function () {
+      assert.equal(await chunkToFile({ path: '/some/where', size: 1 }), '/some/where');
+    });
+
+    const decodeCases: [string | undefined, Buffer, string | null][] = [
+      ['text/plain', Buffer.from('\ufeffbom é'), 'bom é'],
+      ['application/ld+json', Buffer.from('{"é":1}'), '{"é":1}'],
+      ['image/svg+xml', Buffer.from('<svg/>'), '<svg/>'],
+      ['text/csv; charset=no-such-charset', Buffer.from('a,é'), 'a,é'],
+      ['text/plain; charset="windows-1252"', Buffer.from([0x63, 0xe9]), 'cé'],
+      ['text/plain; charset=utf-16le', Buffer.from('hé', 'utf16le'), 'hé'],
+      ['image/png', Buffer.from('png'), null],
+      ['application/octet-stream', Buffer.from('bin'), null],
+      [undefined, Buffer.from('?'), null],
+    ];
+    for (const [mime, bytes, text] of decodeCases) {
+      it(`decodes ${mime ?? 'no MIME type'} as ${text === null ? 'a Buffer' : 'text'}`, function () {
+        const out = decodeChunkText(bytes, mime);
+        if (text === null) assert.equal(out, bytes);
+        else assert.equal(out, text);
+      });
+    }
+  });
+});

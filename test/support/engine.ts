@@ -1,0 +1,91 @@
+// One real Node-RED (with this pack) and one toolkit emulator for the whole test run, both on
+// loopback. Each test deploys its own flow; a full deploy stops the previous test's flow first.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { EmbeddedNodeRed, type FlowConfig } from '../../runner/embedded';
+import { ToolkitEmulator } from '../../simulator/emulator';
+
+/** What function nodes in test flows can reach: `global.get('capture')(msg)`. */
+export const captured: Record<string, unknown>[] = [];
+
+/** Settings that keep tests quick: heartbeats every 100 ms, retries from 20 ms. */
+export const TEST_AIWARE = {
+  heartbeatIntervalMs: 100,
+  finalHeartbeatGraceMs: 2000,
+  retry: { initialDelayMs: 20, maxDelayMs: 200, requestTimeoutMs: 5000 },
+  memoryChunkBytes: 256 * 1024,
+  maxBodyBytes: 16 * 1024 * 1024,
+};
+
+interface Harness {
+  red: EmbeddedNodeRed;
+  toolkit: ToolkitEmulator;
+  userDir: string;
+  processUrl: string;
+}
+
+let harness: Promise<Harness> | undefined;
+
+export function engine(): Promise<Harness> {
+  harness ??= (async () => {
+    const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'aiware-test-nr-'));
+    const toolkit = await ToolkitEmulator.start({ enforceMaxTTL: false });
+    const red = await EmbeddedNodeRed.start({
+      userDir,
+      aiware: TEST_AIWARE,
+      logLevel: process.env.NODE_RED_LOG ?? 'off',
+      settings: {
+        functionGlobalContext: { capture: (msg: Record<string, unknown>) => captured.push(msg) },
+      },
+    });
+    return { red, toolkit, userDir, processUrl: `${red.url}/process` };
+  })();
+  return harness;
+}
+
+/** Deploys `nodes` as the only flow (a tab is added) and clears what was captured. */
+export async function deploy(nodes: FlowConfig): Promise<Harness> {
+  const h = await engine();
+  captured.length = 0;
+  await h.red.deploy([{ id: 'tab', type: 'tab', label: 'test' }, ...nodes.map((n, i) => ({ z: 'tab', x: 100 + 150 * i, y: 100, ...n }))]);
+  return h;
+}
+
+export async function stopEngine(): Promise<void> {
+  if (!harness) return;
+  const h = await harness;
+  harness = undefined;
+  await h.red.stop();
+  await h.toolkit.stop();
+  fs.rmSync(h.userDir, { recursive: true, force: true });
+}
+
+// Small builders for the nodes of a test flow.
+let ids = 0;
+const nextId = (prefix: string) => `${prefix}${++ids}`;
+
+export function processIn(props: Record<string, unknown>, wires: string[] = []): Record<string, unknown> {
+  return { id: nextId('in'), type: 'aiware-process-in', url: '/process', readyUrl: '/readyz', engineType: 'chunk', respond: 'sync', ...props, wires: [wires] };
+}
+
+export function fn(id: string, func: string, wires: string[][] = [[]], extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { id, type: 'function', name: id, func, outputs: wires.length, wires, ...extra };
+}
+
+export function resultOut(id: string, props: Record<string, unknown> = {}): Record<string, unknown> {
+  return { id, type: 'aiware-result-out', property: 'payload', completes: 'default', validate: true, ...props, wires: [] };
+}
+
+export function heartbeat(id: string, props: Record<string, unknown> = {}, wires: string[] = []): Record<string, unknown> {
+  return { id, type: 'aiware-heartbeat', status: 'complete', failureReason: 'internal_error', ...props, wires: [wires] };
+}
+
+/** A VTN-standard transcript output with one word, built inside a function node. */
+export const TRANSCRIPT_FROM_TEXT = `
+const text = Buffer.isBuffer(msg.payload) ? msg.payload.toString('utf8') : String(msg.payload);
+msg.payload = {
+  validationContracts: ['transcript'],
+  series: [{ startTimeMs: 0, stopTimeMs: 1000, words: [{ word: text.trim(), confidence: 1 }] }],
+};
+return msg;`;
