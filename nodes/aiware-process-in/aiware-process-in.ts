@@ -106,7 +106,8 @@ export = function register(RED: NodeAPI): void {
         let payload: unknown = aiware.payload;
         const chunk = body.chunk;
         if (chunk) {
-          const mimeType = task.fields.chunkMimeType ?? chunk.mimeType;
+          // A chunk sent as a JSON or form string has no part type: it is text.
+          const mimeType = task.fields.chunkMimeType ?? chunk.mimeType ?? (chunk.buffer ? 'text/plain; charset=utf-8' : undefined);
           let path = chunk.path;
           if (!path && alwaysFile) {
             path = await chunkToFile(chunk, task.fields.taskTmpDir);

@@ -8,6 +8,11 @@ import { ToolkitEmulator } from '../../simulator/emulator';
 
 /** What function nodes in test flows can reach: `global.get('capture')(msg)`. */
 export const captured: Record<string, unknown>[] = [];
+/** A test may look at each captured message as the flow runs (before its task ends). */
+export const captureHooks: { onCapture?: (msg: Record<string, unknown>) => void } = {};
+
+/** What Node-RED logged at warn or worse: `{ level, id, type, msg }` (20 error, 30 warn). */
+export const logged: { level: number; id?: string; type?: string; msg: unknown }[] = [];
 
 /** Settings that keep tests quick: heartbeats every 100 ms, retries from 20 ms. */
 export const TEST_AIWARE = {
@@ -34,9 +39,18 @@ export function engine(): Promise<Harness> {
     const red = await EmbeddedNodeRed.start({
       userDir,
       aiware: TEST_AIWARE,
-      logLevel: process.env.NODE_RED_LOG ?? 'off',
       settings: {
-        functionGlobalContext: { capture: (msg: Record<string, unknown>) => captured.push(msg) },
+        logging: {
+          console: { level: process.env.NODE_RED_LOG ?? 'off', metrics: false, audit: false },
+          capture: { level: 'warn', metrics: false, audit: false, handler: () => (entry: (typeof logged)[number]) => logged.push(entry) },
+        },
+        functionGlobalContext: {
+          capture: (msg: Record<string, unknown>) => {
+            // A shallow copy: later nodes replace msg.payload on the same object.
+            captured.push({ ...msg });
+            captureHooks.onCapture?.(msg);
+          },
+        },
       },
     });
     return { red, toolkit, userDir, processUrl: `${red.url}/process` };
@@ -48,6 +62,8 @@ export function engine(): Promise<Harness> {
 export async function deploy(nodes: FlowConfig): Promise<Harness> {
   const h = await engine();
   captured.length = 0;
+  logged.length = 0;
+  captureHooks.onCapture = undefined;
   await h.red.deploy([{ id: 'tab', type: 'tab', label: 'test' }, ...nodes.map((n, i) => ({ z: 'tab', x: 100 + 150 * i, y: 100, ...n }))]);
   return h;
 }

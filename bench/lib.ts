@@ -1,0 +1,329 @@
+// Helpers for the bench parent: server children over IPC, autocannon runs, streamed uploads,
+// and markdown tables. Every child and temp path is tracked so one `cleanup()` ends them all.
+import { fork, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { multipartStream } from '../simulator/multipart';
+import type { BenchCommand, BenchReport, WindowStats } from './protocol';
+
+// autocannon ships no types; this is the part of its API the bench uses.
+interface AutocannonResult {
+  duration: number;
+  totalCompletedRequests: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  statusCodeStats: Record<string, { count: number }>;
+  '2xx': number;
+}
+interface AutocannonInstance extends NodeJS.EventEmitter {
+  stop(): void;
+}
+type Autocannon = (
+  opts: Record<string, unknown>,
+  cb: (err: Error | null, result: AutocannonResult) => void,
+) => AutocannonInstance;
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const autocannon = require('autocannon') as Autocannon;
+
+export const MiB = 1024 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// cleanup: children and temp paths
+
+const children = new Set<ChildProcess>();
+const tempPaths = new Set<string>();
+
+/** A temp directory removed by `cleanup()` whatever happens. */
+export function tempDir(prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  tempPaths.add(dir);
+  return dir;
+}
+
+/** Kills every child still running and removes every temp path. Synchronous: safe in 'exit'. */
+export function cleanup(): void {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  children.clear();
+  for (const dir of tempPaths) fs.rmSync(dir, { recursive: true, force: true });
+  tempPaths.clear();
+}
+
+/**
+ * Makes sure nothing outlives the bench: cleanup on exit and on Ctrl-C, and a watchdog that ends
+ * a run stuck longer than `limitMs` (autocannon and the uploads have their own timeouts too).
+ */
+export function installCleanup(limitMs: number): void {
+  process.on('exit', cleanup);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      cleanup();
+      process.exit(130);
+    });
+  }
+  setTimeout(() => {
+    console.error(`bench: still running after ${Math.round(limitMs / 1000)} s; stopping everything`);
+    cleanup();
+    process.exit(2);
+  }, limitMs).unref();
+}
+
+// ---------------------------------------------------------------------------------------------
+// server children
+
+/** A server in its own process, so its CPU time and RSS are its own. */
+export class ServerChild {
+  private constructor(
+    readonly name: string,
+    private readonly child: ChildProcess,
+    readonly url: string,
+  ) {}
+
+  /** Forks `script` (compiled, in dist/bench/servers) and waits for it to report ready. */
+  static async start(name: string, script: string, args: string[] = [], execArgv: string[] = []): Promise<ServerChild> {
+    const child = fork(path.join(__dirname, 'servers', script), args, {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv,
+    });
+    children.add(child);
+    try {
+      const ready = await nextReport(child, 60_000);
+      if (ready.type !== 'ready') throw new Error(`${name} did not start: ${ready.type === 'failed' ? ready.error : ready.type}`);
+      return new ServerChild(name, child, ready.url);
+    } catch (err) {
+      child.kill('SIGKILL');
+      children.delete(child);
+      throw err;
+    }
+  }
+
+  /** Runs `work` inside a measurement window and returns its value with the child's stats. */
+  async measure<T>(work: () => Promise<T>): Promise<{ value: T; stats: WindowStats }> {
+    await this.command({ cmd: 'start' }, 'started');
+    const value = await work();
+    const stats = await this.command({ cmd: 'stop' }, 'measured');
+    return { value, stats: stats as WindowStats };
+  }
+
+  /** Asks the child to stop its server and exit; kills it when that takes more than 10 s. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (child.exitCode !== null || child.signalCode !== null) {
+      children.delete(child);
+      return;
+    }
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.send({ cmd: 'exit' } satisfies BenchCommand);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+    children.delete(child);
+  }
+
+  private async command(command: BenchCommand, expect: BenchReport['type']): Promise<BenchReport> {
+    const reply = nextReport(this.child, 10_000);
+    this.child.send(command);
+    const report = await reply;
+    if (report.type !== expect) throw new Error(`${this.name}: expected ${expect}, got ${JSON.stringify(report)}`);
+    return report;
+  }
+}
+
+/** The child's next IPC report; rejects if it exits or stays silent for `timeoutMs`. */
+function nextReport(child: ChildProcess, timeoutMs: number): Promise<BenchReport> {
+  return new Promise<BenchReport>((resolve, reject) => {
+    const finish = (): void => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+    };
+    const onMessage = (report: BenchReport): void => {
+      finish();
+      resolve(report);
+    };
+    const onExit = (code: number | null, signal: string | null): void => {
+      finish();
+      reject(new Error(`server child exited (${signal ?? code}) before answering`));
+    };
+    const timer = setTimeout(() => {
+      finish();
+      reject(new Error(`server child did not answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.on('message', onMessage);
+    child.on('exit', onExit);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// load: autocannon
+
+export interface LoadOptions {
+  url: string;
+  body: Buffer;
+  contentType: string;
+  seconds: number;
+  connections: number;
+}
+
+export interface LoadResult {
+  /** 2xx answers per second: errors never count as throughput. */
+  rps: number;
+  /** Latency percentiles of the 2xx answers, in ms (our own, finer than autocannon's whole ms). */
+  p50: number;
+  p99: number;
+  /** Every answered request, 2xx or not: the denominator of CPU per request. */
+  completed: number;
+  ok: number;
+  non2xx: number;
+  /** Connection errors and timeouts. */
+  errors: number;
+  /** Status codes seen, e.g. { "200": 1234 }. */
+  statuses: Record<string, number>;
+  seconds: number;
+}
+
+/** Bounded: 5 minutes of 10 connections at well over 10k req/s would not fill it. */
+const MAX_LATENCIES = 4_000_000;
+
+/** One autocannon run: `connections` keep-alive connections posting the same body for `seconds`. */
+export function load(opts: LoadOptions): Promise<LoadResult> {
+  return new Promise<LoadResult>((resolve, reject) => {
+    const latencies = new Float64Array(MAX_LATENCIES);
+    let count = 0;
+    const instance = autocannon(
+      {
+        url: opts.url,
+        method: 'POST',
+        headers: { 'content-type': opts.contentType },
+        body: opts.body,
+        connections: opts.connections,
+        duration: opts.seconds,
+        timeout: 30,
+      },
+      (err, result) => {
+        if (err) return reject(err);
+        const sorted = latencies.subarray(0, count).sort();
+        const statuses: Record<string, number> = {};
+        for (const [code, { count: n }] of Object.entries(result.statusCodeStats)) statuses[code] = n;
+        resolve({
+          rps: result['2xx'] / result.duration,
+          p50: percentile(sorted, 0.5),
+          p99: percentile(sorted, 0.99),
+          completed: result.totalCompletedRequests,
+          ok: result['2xx'],
+          non2xx: result.non2xx,
+          errors: result.errors + result.timeouts,
+          statuses,
+          seconds: result.duration,
+        });
+      },
+    );
+    instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
+      if (status >= 200 && status < 300 && count < MAX_LATENCIES) latencies[count++] = ms;
+    });
+  });
+}
+
+function percentile(sorted: Float64Array, q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+/** One request, to check a server answers this body as expected before loading it. */
+export async function probe(url: string, body: Buffer, contentType: string): Promise<{ status: number; text: string }> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': contentType }, body, signal: AbortSignal.timeout(30_000) });
+  return { status: res.status, text: await res.text() };
+}
+
+// ---------------------------------------------------------------------------------------------
+// big uploads: streamed from a sparse file, never in the client's memory
+
+/** A sparse file of `size` zero bytes: takes no disk until read, and reads as fast as memory. */
+export function sparseFile(dir: string, name: string, size: number): string {
+  const file = path.join(dir, name);
+  const fd = fs.openSync(file, 'w', 0o600);
+  try {
+    fs.ftruncateSync(fd, size);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return file;
+}
+
+export interface UploadResult {
+  status: number;
+  text: string;
+  seconds: number;
+  /** The bench's own (client) RSS growth while sending: shows the client does not buffer either. */
+  clientRssGrowth: number;
+}
+
+/** POSTs `fields` + the file as the `chunk` part, streamed with a Content-Length, as ET does. */
+export async function upload(url: string, fields: Record<string, string>, file: string, mimeType: string, timeoutMs: number): Promise<UploadResult> {
+  const body = multipartStream(fields, { path: file, filename: 'chunk.wav', mimeType });
+  const rssBefore = process.memoryUsage.rss();
+  let rssPeak = rssBefore;
+  const sampler = setInterval(() => {
+    rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
+  }, 50);
+  const started = process.hrtime.bigint();
+  try {
+    const req = http.request(url, {
+      method: 'POST',
+      agent: false,
+      headers: { 'content-type': body.contentType, 'content-length': String(body.length) },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const answered = new Promise<{ status: number; text: string }>((resolve, reject) => {
+      req.on('response', (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (data: string) => {
+          if (text.length < 4096) text += data;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+    });
+    // A server that answers before reading everything ends the pipeline early: the answer counts.
+    const sent = pipeline(body.stream, req).catch(() => undefined);
+    const { status, text } = await answered;
+    await sent;
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    return { status, text, seconds, clientRssGrowth: rssPeak - rssBefore };
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// formatting
+
+export function mib(bytes: number): string {
+  return (bytes / MiB).toFixed(1);
+}
+
+export function fixed(value: number, digits: number): string {
+  return Number.isFinite(value) ? value.toFixed(digits) : 'n/a';
+}
+
+export function sizeLabel(bytes: number): string {
+  if (bytes >= 1024 * MiB) return `${bytes / (1024 * MiB)} GiB`;
+  if (bytes >= MiB) return `${bytes / MiB} MiB`;
+  return `${bytes / 1024} KiB`;
+}
+
+/** A markdown table; numeric-looking columns are right-aligned. */
+export function table(header: string[], rows: string[][]): string {
+  const right = header.map((_, i) => rows.length > 0 && rows.every((row) => /^[-+]?[\d.,]+[×%]?$|^n\/a$/.test(row[i] ?? '')));
+  const widths = header.map((h, i) => Math.max(h.length, 3, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => (right[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(' | ')} |`;
+  const rule = `| ${widths.map((w, i) => (right[i] ? `${'-'.repeat(w - 1)}:` : '-'.repeat(w))).join(' | ')} |`;
+  return [line(header), rule, ...rows.map(line)].join('\n');
+}

@@ -1,0 +1,29 @@
+// The IPC messages between the bench (parent) and a server child. Types only, so a child can
+// import them without loading autocannon or anything else the parent uses.
+
+/** Parent -> child. */
+export type BenchCommand =
+  /** Open a measurement window: note CPU time and start tracking peak RSS. */
+  | { cmd: 'start' }
+  /** Close the window and report a `BenchReport` of type `measured`. */
+  | { cmd: 'stop' }
+  /** Stop the server cleanly and exit (so `--cpu-prof` gets to write its profile). */
+  | { cmd: 'exit' };
+
+export interface WindowStats {
+  /** CPU time the child spent inside the window, in microseconds. */
+  userUs: number;
+  systemUs: number;
+  /** RSS at the start of the window, the highest 50 ms sample inside it, and at its end (bytes). */
+  rssBefore: number;
+  rssPeak: number;
+  rssAfter: number;
+  samples: number;
+}
+
+/** Child -> parent. */
+export type BenchReport =
+  | { type: 'ready'; url: string }
+  | { type: 'started'; rss: number }
+  | ({ type: 'measured' } & WindowStats)
+  | { type: 'failed'; error: string };
