@@ -175,7 +175,14 @@ export class Task {
     this.assertOpen();
     if (info.infoMsg !== undefined) this.infoMsg = info.infoMsg;
     Object.assign(this.counters, info.counters);
-    if (!this.isSync) this.sendRunning();
+    if (this.isSync) return;
+    // The flow's own progress is never dropped: queued in order, after results already sent.
+    const url = this.fields.heartbeatWebhook;
+    if (!url) return;
+    const heartbeat: Heartbeat = { status: 'running', ...this.counters, infoMsg: this.infoMsg };
+    this.enqueue(() => this.registry.client.post(url, heartbeat, this.deadline, this.abort.signal)).catch((err: unknown) =>
+      this.registry.emit('warning', this, `running heartbeat not delivered: ${errorMessage(err)}`),
+    );
   }
 
   /** Ends the task well: after every result already handed over, a `complete` heartbeat. */
@@ -223,7 +230,7 @@ export class Task {
     return this.queue;
   }
 
-  /** Called by the registry's ticker. */
+  /** Called by the registry's ticker: skipped while the previous one is still on its way. */
   sendRunning(): void {
     const url = this.fields.heartbeatWebhook;
     if (!url || this.heartbeatInFlight || !this.isOpen) return;

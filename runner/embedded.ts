@@ -25,6 +25,17 @@ export interface EmbeddedOptions {
   settings?: Record<string, unknown>;
 }
 
+/**
+ * An exported flow ready to deploy: nodes exported without their tab (as the editor's
+ * Import > Examples gives them) are put on one.
+ */
+export function onOneTab(flows: FlowConfig, label = 'engine'): FlowConfig {
+  const hasTab = flows.some((n) => n.type === 'tab');
+  if (hasTab || flows.every((n) => n.z !== undefined)) return flows;
+  const tab = { id: 'aiware-engine-tab', type: 'tab', label };
+  return [tab, ...flows.map((n) => (n.z === undefined ? { ...n, z: tab.id } : n))];
+}
+
 /** The package folder: Node-RED loads it as a node module through `nodesDir`. */
 export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
 

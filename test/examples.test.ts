@@ -1,0 +1,75 @@
+// Every example flow in examples/ runs end to end against the toolkit emulator, as imported.
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { PACKAGE_ROOT, onOneTab, type FlowConfig } from '../runner/embedded';
+import { deploy } from './support/engine';
+
+const EXAMPLES = path.join(PACKAGE_ROOT, 'examples');
+
+function example(name: string): FlowConfig {
+  return onOneTab(JSON.parse(fs.readFileSync(path.join(EXAMPLES, name), 'utf8')) as FlowConfig);
+}
+
+describe('examples', function () {
+  it('lists only examples this suite runs', function () {
+    const files = fs.readdirSync(EXAMPLES).filter((f) => f.endsWith('.json')).sort();
+    assert.deepEqual(files, ['batch-progress-and-failure.json', 'chunk-text-to-transcript.json', 'stream-lines-from-cache.json']);
+  });
+
+  it('chunk-text-to-transcript answers each sample input with a transcript over its offsets', async function () {
+    const { toolkit, processUrl } = await deploy(example('chunk-text-to-transcript.json'));
+    const inputs = path.join(EXAMPLES, 'inputs');
+    for (const file of fs.readdirSync(inputs)) {
+      const text = fs.readFileSync(path.join(inputs, file), 'utf8');
+      const item = toolkit.workItem({ startOffsetMS: '10000', endOffsetMS: '20000' });
+      const answer = await toolkit.process(processUrl, item, { data: text, mimeType: 'text/plain' });
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
+      const series = (answer.body as { series: { startTimeMs: number; stopTimeMs: number; words: { word: string }[] }[] }).series;
+      assert.deepEqual(series.map((s) => s.words[0].word), text.split(/\s+/).filter(Boolean));
+      assert.equal(series[0].startTimeMs, 10000);
+      assert.equal(series.at(-1)!.stopTimeMs, 20000);
+    }
+    const blank = await toolkit.process(processUrl, toolkit.workItem(), { data: '   ', mimeType: 'text/plain' });
+    assert.equal(blank.status, 204, 'a chunk with no words is ignored');
+  });
+
+  it('stream-lines-from-cache sends a result per line of cacheURI and completes', async function () {
+    const { toolkit, processUrl } = await deploy(example('stream-lines-from-cache.json'));
+    const item = toolkit.workItem();
+    toolkit.setCache(item.taskId, { data: 'first line here\nsecond line\n', mimeType: 'text/plain' });
+    assert.equal((await toolkit.process(processUrl, item)).status, 200);
+    const record = await toolkit.waitForTask(item.taskId);
+    assert.equal(record.status, 'complete');
+    assert.deepEqual(record.results.map((r) => r.index), [1, 2]);
+    assert.deepEqual(record.results.map((r) => [r.startOffsetMs, r.endOffsetMs]), [[0, 1000], [1000, 2000]]);
+    assert.deepEqual(record.violations, []);
+
+    const empty = toolkit.workItem();
+    toolkit.setCache(empty.taskId, { data: '\n', mimeType: 'text/plain' });
+    await toolkit.process(processUrl, empty);
+    const emptyRecord = await toolkit.waitForTask(empty.taskId);
+    assert.equal(emptyRecord.status, 'complete');
+    assert.equal(emptyRecord.results.length, 0);
+  });
+
+  it('batch-progress-and-failure reports each step, completes, and fails a bad payload at once', async function () {
+    const { toolkit, processUrl } = await deploy(example('batch-progress-and-failure.json'));
+    const item = toolkit.workItem({ payload: JSON.stringify({ steps: 3 }) });
+    await toolkit.process(processUrl, item);
+    const record = await toolkit.waitForTask(item.taskId);
+    assert.equal(record.status, 'complete');
+    // The automatic running heartbeats repeat the latest infoMsg: look at the changes only.
+    const steps = record.heartbeats.map((h) => h.infoMsg).filter((info, i, all) => info?.startsWith('step') && info !== all[i - 1]);
+    assert.deepEqual(steps, ['step 1 of 3', 'step 2 of 3', 'step 3 of 3']);
+    assert.equal(record.heartbeats.at(-1)?.infoMsg, 'step 3 of 3');
+
+    const bad = toolkit.workItem({ payload: JSON.stringify({ steps: 'many' }) });
+    await toolkit.process(processUrl, bad);
+    const failed = await toolkit.waitForTask(bad.taskId);
+    assert.equal(failed.status, 'failed');
+    assert.equal(failed.failureReason, 'internal_error');
+    assert.match(failed.failureMsg ?? '', /payload.steps must be a whole number/);
+    assert.deepEqual(failed.violations, []);
+  });
+});
