@@ -1,0 +1,142 @@
+// The protocol core on its own: the /process field parser and the webhook client.
+import * as assert from 'node:assert/strict';
+import * as http from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { parseProcessFields, redactFields, PROCESS_FIELDS } from '../core/fields';
+import { FieldError } from '../core/errors';
+import { WebhookClient, WebhookError } from '../core/webhooks';
+
+describe('the /process field parser', function () {
+  it('types every field ET sends, from strings', function () {
+    const { fields, chunkMetadata, extra } = parseProcessFields({
+      chunkMimeType: 'audio/wav',
+      startOffsetMS: '1000',
+      endOffsetMS: '2000',
+      chunkIndex: '3',
+      chunkTimestamp: '1700000000000',
+      width: '640',
+      height: '480',
+      maxTTL: '60',
+      payload: '{"mode":"library-run","n":1}',
+      chunkContext: 'ctx',
+      'chunk-metadata-x-aiware-chunk-timestamp': '17',
+      'Chunk-Metadata-Source': 'push',
+      somethingNew: 'kept',
+    });
+    assert.deepEqual(fields, {
+      chunkMimeType: 'audio/wav',
+      startOffsetMS: 1000,
+      endOffsetMS: 2000,
+      chunkIndex: 3,
+      chunkTimestamp: 1700000000000,
+      width: 640,
+      height: 480,
+      maxTTL: 60,
+      payload: { mode: 'library-run', n: 1 },
+      chunkContext: 'ctx',
+    });
+    assert.deepEqual(chunkMetadata, { 'x-aiware-chunk-timestamp': '17', Source: 'push' });
+    assert.deepEqual(extra, { somethingNew: 'kept' });
+  });
+
+  it('accepts the lower-case spellings and treats empty strings as absent', function () {
+    const { fields } = parseProcessFields({ startOffsetMs: '5', endoffsetms: '6', cacheUri: 'http://x', width: '' });
+    assert.deepEqual(fields, { startOffsetMS: 5, endOffsetMS: 6, cacheURI: 'http://x' });
+  });
+
+  it('keeps a non-numeric chunkTimestamp as the string sent', function () {
+    assert.equal(parseProcessFields({ chunkTimestamp: '2026-11-28T00:00:00Z' }).fields.chunkTimestamp, '2026-11-28T00:00:00Z');
+  });
+
+  const bad: [string, Record<string, unknown>, RegExp][] = [
+    ['payload', { payload: '{"a":' }, /payload is not JSON/],
+    ['payload', { payload: '[1,2]' }, /payload must be a JSON object/],
+    ['startOffsetMS', { startOffsetMS: '1.5' }, /startOffsetMS must be an integer, got "1.5"/],
+    ['endOffsetMS', { endOffsetMs: 'abc' }, /endOffsetMS must be an integer/],
+    ['width', { width: '99999999999999999999' }, /width must be an integer/],
+    ['maxTTL', { maxTTL: '0' }, /maxTTL must be a positive number of seconds/],
+  ];
+  for (const [field, raw, message] of bad) {
+    it(`refuses ${JSON.stringify(raw)} with a 400 naming ${field}`, function () {
+      assert.throws(
+        () => parseProcessFields(raw),
+        (err: unknown) => err instanceof FieldError && err.status === 400 && err.field === field && message.test(err.message),
+      );
+    });
+  }
+
+  it('masks the tokens for logs', function () {
+    assert.deepEqual(redactFields({ token: 'secret', controllerToken: 'secret2', chunkContext: 'c' }), {
+      token: '[redacted]',
+      controllerToken: '[redacted]',
+      chunkContext: 'c',
+    });
+  });
+
+  it('knows every field of SPEC §3', function () {
+    assert.equal(Object.keys(PROCESS_FIELDS).length, 27);
+  });
+});
+
+describe('the webhook client', function () {
+  let server: http.Server;
+  let url: string;
+  let answers: number[];
+  let received: unknown[];
+
+  before(async function () {
+    server = http.createServer((req, res) => {
+      const parts: Buffer[] = [];
+      req.on('data', (d: Buffer) => parts.push(d));
+      req.on('end', () => {
+        received.push(JSON.parse(Buffer.concat(parts).toString()));
+        res.writeHead(answers.shift() ?? 204);
+        res.end();
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  });
+
+  after(function () {
+    server.closeAllConnections();
+    server.close();
+  });
+
+  beforeEach(function () {
+    answers = [];
+    received = [];
+  });
+
+  const client = new WebhookClient({ retry: { initialDelayMs: 5, maxDelayMs: 20 } });
+
+  it('retries 5xx and 429 until the toolkit takes it', async function () {
+    answers = [503, 500, 429];
+    await client.post(url, { status: 'running' }, Date.now() + 5000);
+    assert.equal(received.length, 4);
+    assert.deepEqual(received[3], { status: 'running' });
+  });
+
+  it('does not retry a 4xx, and names the reason', async function () {
+    answers = [404];
+    await assert.rejects(client.post(url, {}, Date.now() + 5000), (err: unknown) => err instanceof WebhookError && err.reason === 'url_not_found' && /answered 404/.test(err.message));
+    assert.equal(received.length, 1);
+  });
+
+  it('gives up when the deadline passes, with the last failure', async function () {
+    answers = Array(1000).fill(503);
+    await assert.rejects(client.post(url, {}, Date.now() + 100), (err: unknown) => err instanceof WebhookError && err.reason === 'external_error' && /time ran out/.test(err.message));
+  });
+
+  it('reports a refused connection as url_connection_refused', async function () {
+    const closed = http.createServer();
+    closed.listen(0, '127.0.0.1');
+    await once(closed, 'listening');
+    const port = (closed.address() as AddressInfo).port;
+    closed.close();
+    await once(closed, 'close');
+    await assert.rejects(client.post(`http://127.0.0.1:${port}/gone`, {}, Date.now() + 100), (err: unknown) => err instanceof WebhookError && err.reason === 'url_connection_refused');
+  });
+});
