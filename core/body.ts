@@ -79,7 +79,7 @@ export function readProcessBody(req: http.IncomingMessage, limits?: Partial<Body
     return Promise.reject(
       new ProtocolError(
         415,
-        `unsupported content type ${type === '' ? '(none)' : JSON.stringify(type)}; ` +
+        `unsupported content type ${type === '' ? '(none)' : JSON.stringify(type.slice(0, 100))}; ` +
           'send multipart/form-data, application/x-www-form-urlencoded or application/json',
       ),
     );
@@ -155,8 +155,14 @@ function readMultipart(req: http.IncomingMessage, l: BodyLimits): Promise<Receiv
         limits: { fieldSize: l.maxFieldBytes + 1, fields: l.maxFields, files: l.maxFields },
       });
     } catch (err) {
+      const text = (err as Error).message;
       reject(
-        new ProtocolError(400, `multipart/form-data body has no boundary parameter in its Content-Type: ${(err as Error).message}`),
+        new ProtocolError(
+          400,
+          /boundary/i.test(text)
+            ? 'multipart/form-data request has no boundary: its Content-Type must name one (multipart/form-data; boundary=...)'
+            : `multipart/form-data request has a malformed Content-Type: ${text}`,
+        ),
       );
       return;
     }
@@ -595,8 +601,9 @@ export async function removeQuietly(file: string): Promise<void> {
  * How a caller answers a body it could not read: when `readProcessBody` rejects before the end of
  * the body (413, 415, too many fields, a second chunk…), the rest of the body is still in the socket
  * and is never read, so the connection cannot carry another request. This sends `Connection: close`
- * in that case; Node then ends the socket once the answer is written. Nothing is sent when the
- * client is gone (a disconnect mid-upload); the socket is destroyed instead.
+ * in that case; Node then ends the socket once the answer is written (and this destroys it, should
+ * it still be open). Nothing is sent when the client is gone (a disconnect mid-upload) or an answer
+ * has already started: the response is destroyed instead.
  */
 export function sendJsonError(res: http.ServerResponse, err: ProtocolError): void {
   const req = res.req;

@@ -7,6 +7,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
+import { EventEmitter, once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import {
   chunkToFile,
@@ -41,6 +42,8 @@ function listenerTotal(req: http.IncomingMessage): number {
 /** A plain node:http engine that reads each /process body and answers what it got, as JSON. */
 class Engine {
   readonly server: http.Server;
+  /** Emits 'request' as each request reaches the handler. */
+  readonly events = new EventEmitter();
   private outcomes: Outcome[] = [];
   private waiters: ((o: Outcome) => void)[] = [];
 
@@ -66,6 +69,7 @@ class Engine {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    this.events.emit('request');
     const before = listenerTotal(req);
     let body: ReceivedBody;
     try {
@@ -323,6 +327,15 @@ describe('core/body: reading /process bodies', function () {
       assert.deepEqual(got.chunk!.buffer, Buffer.from('{"x":1}'));
     });
 
+    it('takes a chunk sent as a text part (curl -F chunk=...) as UTF-8 bytes', async function () {
+      const outcome = engine.next();
+      const answer = await post(port, { 'Content-Type': MULTIPART }, multipart({ ...TASK, chunk: 'plain é' }));
+      assert.equal(answer.status, 200);
+      const got = (await outcome).body!;
+      assert.deepEqual(got.chunk!.buffer, Buffer.from('plain é'));
+      assert.deepEqual(got.raw, TASK);
+    });
+
     it('ignores a file part that is not the chunk', async function () {
       const body = Buffer.concat([fileHead('thumbnail', 'a.png', 'image/png'), randomBytes(10 * KiB), Buffer.from('\r\n'), multipart(TASK, { data: Buffer.from('ok'), type: 'text/plain' })]);
       const answer = await post(port, { 'Content-Type': MULTIPART }, body);
@@ -359,7 +372,7 @@ describe('core/body: reading /process bodies', function () {
     });
 
     it('refuses a multipart body with no boundary with 400', async function () {
-      await assertRefused(post(port, { 'Content-Type': 'multipart/form-data' }, multipart(TASK)), 400, /no boundary/);
+      await assertRefused(post(port, { 'Content-Type': 'multipart/form-data' }, multipart(TASK)), 400, /^multipart\/form-data request has no boundary/);
       await assertStillServes();
     });
 
@@ -450,13 +463,43 @@ describe('core/body: reading /process bodies', function () {
 
     it('survives a disconnect while the chunk is still in memory', async function () {
       const outcome = engine.next();
+      const reached = once(engine.events, 'request');
       const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/process', agent: false, headers: { 'Content-Type': MULTIPART, 'Content-Length': MiB } });
       req.on('error', () => undefined);
-      req.write(Buffer.concat([fieldPart('chunkContext', 'x'), fileHead('chunk', 'a.bin', 'application/octet-stream'), randomBytes(KiB)]), () => req.destroy());
+      req.write(Buffer.concat([fieldPart('chunkContext', 'x'), fileHead('chunk', 'a.bin', 'application/octet-stream'), randomBytes(KiB)]));
+      await reached;
+      req.destroy();
       const seen = await outcome;
       assert.equal(seen.error?.status, 400);
       assert.equal(seen.listenersLeft, 0);
       await assertStillServes();
+    });
+  });
+
+  describe('a spill that cannot be written', function () {
+    const broken = new Engine({ ...LIMITS, tmpDir: '/nonexistent/aiware-body-test' });
+
+    before(async function () {
+      broken.server.listen(0, '127.0.0.1');
+      await once(broken.server, 'listening');
+    });
+
+    after(async function () {
+      await new Promise((resolve) => broken.server.close(resolve));
+    });
+
+    it('answers 500 file_write_error naming the directory, so Engine Toolkit retries', async function () {
+      const outcome = broken.next();
+      const answer = await post(broken.port, { 'Content-Type': MULTIPART }, multipart(TASK, { data: randomBytes(200 * KiB), type: 'video/mp4' }));
+      assert.equal(answer.status, 500);
+      assert.match(answer.json.error, /^could not write the chunk to a temp file in \/nonexistent\/aiware-body-test: ENOENT/);
+      const seen = await outcome;
+      assert.equal(seen.error?.reason, 'file_write_error');
+      assert.equal(seen.listenersLeft, 0);
+      // small chunks never touch the disk
+      const small = await post(broken.port, { 'Content-Type': MULTIPART }, multipart(TASK, { data: randomBytes(KiB), type: 'image/png' }));
+      assert.equal(small.status, 200);
+      await broken.next();
     });
   });
 
