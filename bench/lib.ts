@@ -12,7 +12,6 @@ import type { BenchCommand, BenchReport, WindowStats } from './protocol';
 // autocannon ships no types; this is the part of its API the bench uses.
 interface AutocannonResult {
   duration: number;
-  totalCompletedRequests: number;
   non2xx: number;
   errors: number;
   timeouts: number;
@@ -78,6 +77,9 @@ export function installCleanup(limitMs: number): void {
 
 /** A server in its own process, so its CPU time and RSS are its own. */
 export class ServerChild {
+  /** Commands go one at a time: each waits for the child's next report. */
+  private queue: Promise<unknown> = Promise.resolve();
+
   private constructor(
     readonly name: string,
     private readonly child: ChildProcess,
@@ -85,10 +87,12 @@ export class ServerChild {
   ) {}
 
   /** Forks `script` (compiled, in dist/bench/servers) and waits for it to report ready. */
-  static async start(name: string, script: string, args: string[] = [], execArgv: string[] = []): Promise<ServerChild> {
+  static async start(name: string, script: string, args: string[] = [], env: Record<string, string> = {}): Promise<ServerChild> {
     const child = fork(path.join(__dirname, 'servers', script), args, {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      execArgv,
+      // gc() before each measurement window, so "RSS before" is a settled heap.
+      execArgv: ['--expose-gc'],
+      env: { ...process.env, ...env },
     });
     children.add(child);
     try {
@@ -110,6 +114,12 @@ export class ServerChild {
     return { value, stats: stats as WindowStats };
   }
 
+  /** The window's RSS peak so far, without closing it. */
+  async peek(): Promise<{ rssBefore: number; rssPeak: number }> {
+    const report = await this.command({ cmd: 'peek' }, 'peeked');
+    return report as { rssBefore: number; rssPeak: number };
+  }
+
   /** Asks the child to stop its server and exit; kills it when that takes more than 10 s. */
   async stop(): Promise<void> {
     const child = this.child;
@@ -125,12 +135,17 @@ export class ServerChild {
     children.delete(child);
   }
 
-  private async command(command: BenchCommand, expect: BenchReport['type']): Promise<BenchReport> {
-    const reply = nextReport(this.child, 10_000);
-    this.child.send(command);
-    const report = await reply;
-    if (report.type !== expect) throw new Error(`${this.name}: expected ${expect}, got ${JSON.stringify(report)}`);
-    return report;
+  private command(command: BenchCommand, expect: BenchReport['type']): Promise<BenchReport> {
+    const run = async (): Promise<BenchReport> => {
+      const reply = nextReport(this.child, 30_000);
+      this.child.send(command);
+      const report = await reply;
+      if (report.type !== expect) throw new Error(`${this.name}: expected ${expect}, got ${JSON.stringify(report)}`);
+      return report;
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
   }
 }
 
@@ -214,7 +229,7 @@ export function load(opts: LoadOptions): Promise<LoadResult> {
           rps: result['2xx'] / result.duration,
           p50: percentile(sorted, 0.5),
           p99: percentile(sorted, 0.99),
-          completed: result.totalCompletedRequests,
+          completed: result['2xx'] + result.non2xx,
           ok: result['2xx'],
           non2xx: result.non2xx,
           errors: result.errors + result.timeouts,
@@ -236,7 +251,8 @@ function percentile(sorted: Float64Array, q: number): number {
 
 /** One request, to check a server answers this body as expected before loading it. */
 export async function probe(url: string, body: Buffer, contentType: string): Promise<{ status: number; text: string }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': contentType }, body, signal: AbortSignal.timeout(30_000) });
+  // A Buffer is a Uint8Array; only @types/node's Buffer generics and the DOM BodyInit disagree.
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': contentType }, body: body as unknown as Uint8Array<ArrayBuffer>, signal: AbortSignal.timeout(30_000) });
   return { status: res.status, text: await res.text() };
 }
 
@@ -263,9 +279,24 @@ export interface UploadResult {
   clientRssGrowth: number;
 }
 
-/** POSTs `fields` + the file as the `chunk` part, streamed with a Content-Length, as ET does. */
-export async function upload(url: string, fields: Record<string, string>, file: string, mimeType: string, timeoutMs: number): Promise<UploadResult> {
+/**
+ * POSTs `fields` + the file as the `chunk` part, streamed with a Content-Length, as ET does.
+ * `onProgress` hears the bytes sent so far, after each piece of the body.
+ */
+export async function upload(
+  url: string,
+  fields: Record<string, string>,
+  file: string,
+  mimeType: string,
+  timeoutMs: number,
+  onProgress?: (sent: number, total: number) => void,
+): Promise<UploadResult> {
   const body = multipartStream(fields, { path: file, filename: 'chunk.wav', mimeType });
+  if (onProgress) {
+    let sent = 0;
+    // A second 'data' listener beside the pipe only counts; the pipe still applies backpressure.
+    body.stream.on('data', (data: Buffer) => onProgress((sent += data.length), body.length));
+  }
   const rssBefore = process.memoryUsage.rss();
   let rssPeak = rssBefore;
   const sampler = setInterval(() => {

@@ -7,6 +7,8 @@ export type BenchCommand =
   | { cmd: 'start' }
   /** Close the window and report a `BenchReport` of type `measured`. */
   | { cmd: 'stop' }
+  /** Report the window's peak so far without closing it (growth part-way through an upload). */
+  | { cmd: 'peek' }
   /** Stop the server cleanly and exit (so `--cpu-prof` gets to write its profile). */
   | { cmd: 'exit' };
 
@@ -26,4 +28,5 @@ export type BenchReport =
   | { type: 'ready'; url: string }
   | { type: 'started'; rss: number }
   | ({ type: 'measured' } & WindowStats)
+  | { type: 'peeked'; rssBefore: number; rssPeak: number }
   | { type: 'failed'; error: string };

@@ -86,7 +86,7 @@ export function readProcessBody(req: http.IncomingMessage, limits?: Partial<Body
   }
   const declared = contentLength(req);
   if (declared > l.maxBodyBytes) return Promise.reject(bodyTooLarge(l.maxBodyBytes));
-  if (type === MULTIPART) return readMultipart(req, l);
+  if (type === MULTIPART) return readMultipart(req, l, declared > l.memoryChunkBytes);
   const limit = Math.min(l.memoryChunkBytes, l.maxBodyBytes);
   if (declared > limit) return Promise.reject(smallBodyTooLarge(type, limit));
   return readSmallBody(req, type, limit).then((body) => fromSmallBody(type, body, l));
@@ -143,7 +143,11 @@ function contentLength(req: http.IncomingMessage): number {
 // ---------------------------------------------------------------------------------------------
 // multipart/form-data
 
-function readMultipart(req: http.IncomingMessage, l: BodyLimits): Promise<ReceivedBody> {
+/**
+ * `spillAtOnce`: the declared body is bigger than memoryChunkBytes, so the chunk will not stay in
+ * memory: it goes to disk from its first byte rather than after buffering memoryChunkBytes.
+ */
+function readMultipart(req: http.IncomingMessage, l: BodyLimits, spillAtOnce: boolean): Promise<ReceivedBody> {
   return new Promise<ReceivedBody>((resolve, reject) => {
     let bb: busboy.Busboy;
     try {
@@ -252,7 +256,7 @@ function readMultipart(req: http.IncomingMessage, l: BodyLimits): Promise<Receiv
         stream.resume();
         return fail(secondChunk());
       }
-      receiving = new ChunkReceiver(stream, info.filename, info.mimeType, l, raw, setChunk, fail);
+      receiving = new ChunkReceiver(stream, info.filename, info.mimeType, l, spillAtOnce, raw, setChunk, fail);
     });
 
     const onFileError = (err: Error): void => fail(multipartError(err));
@@ -308,6 +312,7 @@ class ChunkReceiver {
     private readonly filename: string | undefined,
     private readonly mimeType: string,
     private readonly limits: BodyLimits,
+    private readonly spillAtOnce: boolean,
     private readonly raw: Record<string, string>,
     private readonly done: (chunk: ReceivedChunk) => void,
     private readonly fail: (err: ProtocolError) => void,
@@ -324,7 +329,7 @@ class ChunkReceiver {
       return;
     }
     this.parts.push(data);
-    if (this.opening === undefined && this.size > this.limits.memoryChunkBytes) {
+    if (this.opening === undefined && (this.spillAtOnce || this.size > this.limits.memoryChunkBytes)) {
       this.stream.pause();
       this.opening = this.openSpill();
     }
@@ -374,7 +379,15 @@ class ChunkReceiver {
     out.end();
     out.once('close', () => {
       if (this.discarded || out.errored) return;
-      this.done({ path: this.file, size: this.size, filename: this.filename, mimeType: this.mimeType });
+      const chunk: ReceivedChunk = { path: this.file, size: this.size, filename: this.filename, mimeType: this.mimeType };
+      if (this.size > this.limits.memoryChunkBytes) return this.done(chunk);
+      // Spilled at once on its Content-Length, yet small enough for memory after all (big
+      // fields): it keeps its promise of an in-memory chunk, and has its file too.
+      fs.readFile(this.file!, (err, buffer) => {
+        if (this.discarded) return;
+        if (err) this.fail(writeError(path.dirname(this.file!), err));
+        else this.done({ ...chunk, buffer });
+      });
     });
   }
 

@@ -88,7 +88,8 @@ export class Task {
   private reply?: SyncReply;
   private queue: Promise<void> = Promise.resolve();
   private heartbeatInFlight = false;
-  readonly abort = new AbortController();
+  /** Cancels posts still under way when the task fails; made on first use (sync tasks never post). */
+  private controller?: AbortController;
 
   constructor(private readonly registry: TaskRegistry, options: OpenOptions, ttlSeconds: number) {
     const { parsed } = options;
@@ -105,6 +106,11 @@ export class Task {
     this.deadline = this.startedAt + ttlSeconds * 1000;
     this.counters = { bytesRead: options.bytesRead ?? 0, bytesWritten: 0, messagesWritten: 0 };
     this.tmpFiles = options.tmpFiles ?? [];
+  }
+
+  private get signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    return this.controller.signal;
   }
 
   get isOpen(): boolean {
@@ -146,7 +152,7 @@ export class Task {
       return Promise.reject(failure);
     }
     const delivered = this.enqueue(async () => {
-      await this.registry.client.post(url, body, this.deadline, this.abort.signal);
+      await this.registry.client.post(url, body, this.deadline, this.signal);
       this.counters.messagesWritten++;
       this.counters.bytesWritten += Buffer.byteLength(JSON.stringify(output) ?? '');
     });
@@ -180,7 +186,7 @@ export class Task {
     const url = this.fields.heartbeatWebhook;
     if (!url) return;
     const heartbeat: Heartbeat = { status: 'running', ...this.counters, infoMsg: this.infoMsg };
-    this.enqueue(() => this.registry.client.post(url, heartbeat, this.deadline, this.abort.signal)).catch((err: unknown) =>
+    this.enqueue(() => this.registry.client.post(url, heartbeat, this.deadline, this.signal)).catch((err: unknown) =>
       this.registry.emit('warning', this, `running heartbeat not delivered: ${errorMessage(err)}`),
     );
   }
@@ -208,7 +214,7 @@ export class Task {
     }
     this.end({ state: 'failed', reason: failure.reason, message: failure.message });
     // Results still on their way are dropped: the task has failed and says why.
-    this.abort.abort();
+    this.controller?.abort();
     this.finalHeartbeat({
       status: 'failed',
       ...this.counters,
@@ -239,7 +245,7 @@ export class Task {
     // A running heartbeat is informative: one that fails is not retried past the next tick.
     const deadline = Math.min(this.deadline, Date.now() + this.registry.settings.heartbeatIntervalMs);
     this.registry.client
-      .post(url, heartbeat, deadline, this.abort.signal)
+      .post(url, heartbeat, deadline, this.signal)
       .catch((err: unknown) => this.registry.emit('warning', this, `running heartbeat not delivered: ${errorMessage(err)}`))
       .finally(() => {
         this.heartbeatInFlight = false;
@@ -340,7 +346,8 @@ export class TaskRegistry extends EventEmitter {
     clearTimeout(this.deadlines.get(task.id));
     this.deadlines.delete(task.id);
     if (!task.isSync && --this.asyncOpen === 0) this.stopTicker();
-    for (const file of task.tmpFiles) void this.removeFile(file);
+    // Tracked, so a node closing (drain) waits until its temp files are gone.
+    for (const file of task.tmpFiles) this.track(this.removeFile(file));
     this.emit('end', end);
   }
 

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import type { AiwareSettings } from '../nodes/shared/runtime';
+import { dispatchDirect, type AiwareSettings } from '../nodes/shared/runtime';
 
 /** A flow export: the array of node objects the editor's Export gives. */
 export type FlowConfig = Record<string, unknown>[];
@@ -63,7 +63,10 @@ export class EmbeddedNodeRed {
     const RED = require('node-red') as NodeRedModule;
     const app = express();
     app.disable('x-powered-by');
-    const server = http.createServer(app);
+    // The pack's own routes (/process, /readyz) are served before express sees the request.
+    const server = http.createServer((req, res) => {
+      if (!dispatchDirect(req, res)) app(req, res);
+    });
     server.keepAliveTimeout = 65_000;
     RED.init(server, {
       userDir: options.userDir,

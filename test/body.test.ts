@@ -290,6 +290,23 @@ describe('core/body: reading /process bodies', function () {
       assert.deepEqual(await fs.promises.readdir(dir), []);
     });
 
+    it('keeps a small chunk in memory, with a file too, when big fields made the body look big', async function () {
+      // Content-Length over memoryChunkBytes: the chunk goes to disk from its first byte, then,
+      // being small after all, is read back so it is still in memory as promised.
+      const dir = await taskTmpDir();
+      const data = randomBytes(KiB);
+      const fields: Record<string, string> = { taskTmpDir: dir };
+      for (let i = 0; i < 20; i++) fields[`bulky${i}`] = 'x'.repeat(4 * KiB - 100);
+      const outcome = engine.next();
+      const answer = await post(port, { 'Content-Type': MULTIPART }, multipart(fields, { data, type: 'audio/wav' }));
+      assert.equal(answer.status, 200);
+      const chunk = (await outcome).body!.chunk!;
+      assert.deepEqual(chunk.buffer, data);
+      assert.equal(path.dirname(chunk.path!), dir);
+      assert.equal(await sha256File(chunk.path!), sha256(data));
+      await removeQuietly(chunk.path!);
+    });
+
     it('spills to the OS temp dir when taskTmpDir comes after the chunk, or names no directory', async function () {
       const cases: Record<string, string>[] = [{ taskTmpDir: path.join(scratch, 'not-there') }, {}];
       for (const fields of cases) {

@@ -23,17 +23,23 @@ function resultOut(id: string): Record<string, unknown> {
   return { id, z: 'tab', type: 'aiware-result-out', property: 'payload', completes: 'default', validate: true, wires: [] };
 }
 
+// Node-RED tells flow nodes from config nodes by their x/y: without them every node here would
+// be taken for a config node and the flow would not start.
+function placed(nodes: FlowConfig): FlowConfig {
+  return nodes.map((node, i) => (node.type === 'tab' ? node : { x: 150 * i, y: 100, ...node }));
+}
+
 function flowsFor(kind: Kind): FlowConfig {
   const tab = { id: 'tab', type: 'tab', label: `bench ${kind}` };
   if (kind === 'httpin') {
-    return [
+    return placed([
       tab,
       { id: 'in', z: 'tab', type: 'http in', url: '/process', method: 'post', upload: true, swaggerDoc: '', wires: [['work']] },
       fn('work', HTTPIN_FUNCTION, 'out'),
       { id: 'out', z: 'tab', type: 'http response', statusCode: '', headers: {}, wires: [] },
-    ];
+    ]);
   }
-  return [
+  return placed([
     tab,
     processIn('in', '/process', '/readyz', 'work'),
     fn('work', AIWARE_FUNCTION, 'out'),
@@ -42,7 +48,7 @@ function flowsFor(kind: Kind): FlowConfig {
     processIn('in-ignore', '/ignore', '/readyz-ignore', 'ignore'),
     fn('ignore', IGNORE_FUNCTION, 'out-ignore'),
     resultOut('out-ignore'),
-  ];
+  ]);
 }
 
 async function main(): Promise<void> {

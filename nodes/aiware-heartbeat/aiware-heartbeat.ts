@@ -50,7 +50,7 @@ export = function register(RED: NodeAPI): void {
       try {
         if (msg.error && taskIdOf(msg) !== undefined && !pack.registry.get(taskIdOf(msg))) {
           // A Catch node's copy of a message whose task the failure hook has already failed.
-          board.set(status.done(RED._('aiware-heartbeat.status.alreadyEnded')));
+          board.set(() => status.done(RED._('aiware-heartbeat.status.alreadyEnded')));
           send(msg);
           done();
           return;
@@ -74,11 +74,11 @@ export = function register(RED: NodeAPI): void {
 
         if (chosen === 'running') {
           task.update({ infoMsg, counters });
-          board.set(status.inFlight(infoMsg ?? RED._('aiware-heartbeat.status.running')));
+          board.set(() => status.inFlight(infoMsg ?? RED._('aiware-heartbeat.status.running')));
         } else if (chosen === 'complete') {
           task.update({ infoMsg, counters });
           task.complete();
-          board.set(status.done(RED._('aiware-heartbeat.status.complete')));
+          board.set(() => status.done(RED._('aiware-heartbeat.status.complete')));
         } else {
           const reasonText = text(overrides.failureReason) ?? text(config.failureReason) ?? (msg.error ? 'internal_error' : 'other');
           if (!isFailureReason(reasonText)) {
@@ -89,7 +89,7 @@ export = function register(RED: NodeAPI): void {
           if (infoMsg !== undefined) task.infoMsg = infoMsg;
           const source = msg.error?.source;
           task.fail({ reason: reasonText, message: failureMsg, node: source?.id ? `${source.name || source.type} ${source.id}` : undefined });
-          board.set(status.failed(`${reasonText}: ${failureMsg}`.slice(0, 60)));
+          board.set(() => status.failed(`${reasonText}: ${failureMsg}`.slice(0, 60)));
         }
         send(msg);
         done();

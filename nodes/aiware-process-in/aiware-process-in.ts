@@ -58,7 +58,7 @@ export = function register(RED: NodeAPI): void {
     let open = 0;
 
     function showOpen(): void {
-      board.set(open === 0 ? status.done(RED._('aiware-process-in.status.listening', { path: processPath })) : status.waiting(RED._('aiware-process-in.status.open', { count: open })));
+      board.set(() => open === 0 ? status.done(RED._('aiware-process-in.status.listening', { path: processPath })) : status.waiting(RED._('aiware-process-in.status.open', { count: open })));
     }
 
     async function handleProcess(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -148,7 +148,8 @@ export = function register(RED: NodeAPI): void {
     const onEnd = (end: TaskEnd) => {
       if (end.task.owner !== node.id) return;
       open--;
-      if (end.state === 'failed' && end.message) board.set(status.failed(end.message.slice(0, 60)));
+      const failure = end.state === 'failed' ? end.message : undefined;
+      if (failure) board.set(() => status.failed(failure.slice(0, 60)));
       else showOpen();
     };
     pack.registry.on('open', onOpen);

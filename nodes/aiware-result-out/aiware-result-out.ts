@@ -58,7 +58,7 @@ export = function register(RED: NodeAPI): void {
       try {
         if (msg.ignoreChunk === true) {
           task.ignore();
-          board.set(status.done(RED._('aiware-result-out.status.ignored')));
+          board.set(() => status.done(RED._('aiware-result-out.status.ignored')));
           done();
           return;
         }
@@ -80,11 +80,12 @@ export = function register(RED: NodeAPI): void {
           endOffsetMs: optionalInt(msg.endOffsetMs, 'endOffsetMs'),
           complete: completes,
         });
-        board.set(status.inFlight(RED._('aiware-result-out.status.sending', { index: task.resultsSent })));
+        const index = task.resultsSent;
+        board.set(() => status.inFlight(RED._('aiware-result-out.status.sending', { index })));
         delivery.then(
           () => {
             sent++;
-            board.set(status.done(RED._('aiware-result-out.status.sent', { count: sent })));
+            board.set(() => status.done(RED._('aiware-result-out.status.sent', { count: sent })));
             done();
           },
           (err: unknown) => {

@@ -1,6 +1,6 @@
 // What a flow's message carries: `msg.aiware`, the typed task (plain data, so clones work),
 // linked to the live task in the registry by `msg.aiware.taskId`.
-import type { ProcessFields } from '../../core/fields';
+import { FIELD_NAMES, PROCESS_FIELDS, type ProcessFields } from '../../core/fields';
 import type { EngineType, RespondMode } from '../../core/protocol';
 import type { Task, TaskRegistry } from '../../core/tasks';
 import { ProtocolError } from '../../core/errors';
@@ -50,15 +50,29 @@ export function taskOf(registry: TaskRegistry, msg: unknown): Task {
   return task;
 }
 
+// msg.aiware's fixed shape (see emptyFields): every field, then the task's own keys.
+const AIWARE_SHAPE: Record<string, unknown> = {
+  ...PROCESS_FIELDS,
+  taskId: undefined,
+  engineType: undefined,
+  respond: undefined,
+  mode: undefined,
+  payload: undefined,
+  chunk: undefined,
+  chunkMetadata: undefined,
+  extra: undefined,
+};
+
+/** The task as plain data for `msg.aiware`: a copy, so a flow that edits it cannot change the task. */
 export function describeTask(task: Task): AiwareMessageTask {
-  return {
-    ...task.fields,
-    taskId: task.id,
-    engineType: task.engineType,
-    respond: task.respond,
-    mode: task.mode,
-    payload: task.fields.payload ?? {},
-    chunkMetadata: task.chunkMetadata,
-    extra: task.extra,
-  };
+  const aiware = { ...AIWARE_SHAPE };
+  for (const name of FIELD_NAMES) aiware[name] = task.fields[name];
+  aiware.taskId = task.id;
+  aiware.engineType = task.engineType;
+  aiware.respond = task.respond;
+  aiware.mode = task.mode;
+  aiware.payload = task.fields.payload ?? {};
+  aiware.chunkMetadata = task.chunkMetadata;
+  aiware.extra = task.extra;
+  return aiware as unknown as AiwareMessageTask;
 }

@@ -29,6 +29,8 @@ export interface PackRuntime {
   /** Serves `method path` with `handler` for node `owner`; returns the current owner if taken. */
   claim(method: 'get' | 'post', path: string, owner: string, handler: Handler): string | undefined;
   release(method: 'get' | 'post', path: string, owner: string): void;
+  /** Serves a request on a claimed route; false when no node owns `method path`. */
+  dispatch(method: string, path: string, req: IncomingMessage, res: ServerResponse): boolean;
 }
 
 let pack: PackRuntime | undefined;
@@ -36,6 +38,17 @@ let pack: PackRuntime | undefined;
 export function packRuntime(RED: NodeAPI): PackRuntime {
   pack ??= createPackRuntime(RED);
   return pack;
+}
+
+/**
+ * For a server that embeds Node-RED with `httpNodeRoot` `/` (the runner, the tests): serves the
+ * pack's routes straight from the HTTP server, skipping express and its middleware, which
+ * /process does not need. Returns false for any other request, to be passed to Node-RED.
+ */
+export function dispatchDirect(req: IncomingMessage, res: ServerResponse): boolean {
+  if (!pack || req.url === undefined || req.method === undefined) return false;
+  const query = req.url.indexOf('?');
+  return pack.dispatch(req.method.toLowerCase(), query < 0 ? req.url : req.url.slice(0, query), req, res);
 }
 
 function createPackRuntime(RED: NodeAPI): PackRuntime {
@@ -85,6 +98,12 @@ function createPackRuntime(RED: NodeAPI): PackRuntime {
     },
     release(method, path, owner) {
       if (routes.get(key(method, path))?.owner === owner) routes.delete(key(method, path));
+    },
+    dispatch(method, path, req, res) {
+      const route = routes.get(key(method, path));
+      if (!route) return false;
+      route.handler(req, res);
+      return true;
     },
   };
 }

@@ -1,0 +1,229 @@
+// Where a server's CPU goes under the bench load: runs one server (as the bench does) with the V8
+// CPU profiler on for exactly the measured window, and prints self and total time by function and
+// by package, with this pack's functions mapped back to their .ts lines.
+//
+//   npm run build && node dist/bench/profile.js [aiware|httpin|bare] [chunk bytes, default 1024] [--out file.cpuprofile]
+//
+// Env: BENCH_SECONDS (default 5). The profile itself (open it in Chrome DevTools) is kept only with --out.
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { SourceMap } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { encodeMultipart } from '../simulator/multipart';
+import { cleanup, fixed, installCleanup, load, probe, sizeLabel, table, tempDir } from './lib';
+import { CHUNK_MIME, SERVERS, etFields, startServer } from './setup';
+
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+  columnNumber: number;
+}
+interface ProfileNode {
+  id: number;
+  callFrame: CallFrame;
+  children?: number[];
+  positionTicks?: { line: number; ticks: number }[];
+}
+interface CpuProfile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
+const DIST = path.join(PACKAGE_ROOT, 'dist') + path.sep;
+
+// ---------------------------------------------------------------------------------------------
+// locations: dist/*.js back to the .ts source through the compiler's source maps
+
+const maps = new Map<string, SourceMap | null>();
+
+function sourceMapFor(file: string): SourceMap | null {
+  let map = maps.get(file);
+  if (map === undefined) {
+    try {
+      map = new SourceMap(JSON.parse(fs.readFileSync(`${file}.map`, 'utf8')));
+    } catch {
+      map = null;
+    }
+    maps.set(file, map);
+  }
+  return map;
+}
+
+function fileOf(url: string): string | undefined {
+  if (url.startsWith('file://')) return fileURLToPath(url);
+  return url.startsWith('/') ? url : undefined;
+}
+
+/** `core/body.ts:212` for the pack's code, `node_modules/busboy/lib/...:40`, `node:events:517`; lines 1-based. */
+function location(url: string, line0: number, column0: number): string {
+  if (url === '') return '';
+  const file = fileOf(url);
+  if (file === undefined) return `${url}:${line0 + 1}`;
+  if (file.startsWith(DIST)) {
+    const entry = sourceMapFor(file)?.findEntry(line0, column0) as { originalSource?: string; originalLine?: number } | undefined;
+    if (entry?.originalSource !== undefined && entry.originalLine !== undefined) {
+      const source = entry.originalSource.startsWith('file://') ? fileURLToPath(entry.originalSource) : path.resolve(path.dirname(file), entry.originalSource);
+      return `${path.relative(PACKAGE_ROOT, source)}:${entry.originalLine + 1}`;
+    }
+  }
+  return `${path.relative(PACKAGE_ROOT, file)}:${line0 + 1}`;
+}
+
+/** Who the code belongs to: the pack's own file, an npm package, a Node core module, or V8. */
+function category(frame: CallFrame): string {
+  const { url, functionName } = frame;
+  if (url === '') return functionName.startsWith('(') ? functionName : 'V8 builtins / native';
+  if (url.startsWith('node:')) {
+    const parts = url.slice('node:'.length).split('/');
+    return `node:${parts[0] === 'internal' ? parts.slice(1, 2).join('/') : parts[0]}`;
+  }
+  const file = fileOf(url) ?? url;
+  const rel = path.relative(PACKAGE_ROOT, file);
+  if (rel.startsWith(`dist${path.sep}`)) return `pack: ${location(url, frame.lineNumber, frame.columnNumber).replace(/:\d+$/, '')}`;
+  const nm = rel.lastIndexOf(`node_modules${path.sep}`);
+  if (nm !== -1) {
+    const parts = rel.slice(nm + 'node_modules/'.length).split(path.sep);
+    return `npm: ${parts[0].startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]}`;
+  }
+  return rel;
+}
+
+function label(frame: CallFrame): string {
+  const name = frame.functionName || '(anonymous)';
+  const at = location(frame.url, frame.lineNumber, frame.columnNumber);
+  return at ? `${name} ${at}` : name;
+}
+
+// ---------------------------------------------------------------------------------------------
+// summary
+
+interface Summary {
+  sampledMs: number;
+  busyMs: number;
+  self: Map<string, number>;
+  total: Map<string, number>;
+  categories: Map<string, number>;
+  /** Hot source lines inside the pack's own functions (self time), `core/body.ts:212`. */
+  packLines: Map<string, number>;
+}
+
+function add<K>(map: Map<K, number>, key: K, value: number): void {
+  map.set(key, (map.get(key) ?? 0) + value);
+}
+
+function summarise(profile: CpuProfile): Summary {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+
+  // A sample lasts until the next one (the Chrome DevTools convention).
+  const durations = new Map<number, number>();
+  let t = profile.startTime;
+  const times = profile.timeDeltas.map((delta) => (t += delta));
+  profile.samples.forEach((id, i) => {
+    const until = i + 1 < times.length ? times[i + 1] : profile.endTime;
+    add(durations, id, Math.max(0, until - times[i]));
+  });
+
+  const summary: Summary = { sampledMs: 0, busyMs: 0, self: new Map(), total: new Map(), categories: new Map(), packLines: new Map() };
+  for (const [id, us] of durations) {
+    const node = byId.get(id)!;
+    const ms = us / 1000;
+    summary.sampledMs += ms;
+    if (node.callFrame.functionName === '(idle)') continue;
+    summary.busyMs += ms;
+    add(summary.self, label(node.callFrame), ms);
+    add(summary.categories, category(node.callFrame), ms);
+    // Total time: every distinct function on the stack, once (recursion must not count twice).
+    const seen = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const key = label(byId.get(at)!.callFrame);
+      if (!seen.has(key)) {
+        seen.add(key);
+        add(summary.total, key, ms);
+      }
+    }
+  }
+  // positionTicks say which lines of a function the samples landed on.
+  for (const node of profile.nodes) {
+    const file = fileOf(node.callFrame.url);
+    if (!file?.startsWith(DIST) || file.startsWith(path.join(DIST, 'bench'))) continue;
+    const ticks = node.positionTicks ?? [];
+    const all = ticks.reduce((n, tick) => n + tick.ticks, 0);
+    const nodeMs = (durations.get(node.id) ?? 0) / 1000;
+    if (all === 0 || nodeMs === 0) continue;
+    for (const tick of ticks) add(summary.packLines, `${location(node.callFrame.url, tick.line - 1, 0)} (${node.callFrame.functionName || 'anonymous'})`, (nodeMs * tick.ticks) / all);
+  }
+  return summary;
+}
+
+function top(map: Map<string, number>, n: number, busyMs: number, filter: (key: string) => boolean = () => true): string[][] {
+  return [...map.entries()]
+    .filter(([key]) => filter(key))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([key, ms]) => [fixed(ms, 1), `${fixed((100 * ms) / busyMs, 1)}%`, key]);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const outAt = args.indexOf('--out');
+  const out = outAt === -1 ? undefined : args.splice(outAt, 2)[1];
+  const kind = args[0] ?? 'aiware';
+  const size = Number(args[1] ?? 1024);
+  const seconds = Number(process.env.BENCH_SECONDS ?? 5);
+  const spec = SERVERS.find((s) => s.key === kind);
+  if (!spec || !Number.isSafeInteger(size) || size < 0 || !(seconds > 0)) {
+    throw new Error('usage: node dist/bench/profile.js [aiware|httpin|bare] [chunk bytes] [--out file.cpuprofile]');
+  }
+  installCleanup((seconds + 120) * 1000);
+  const root = tempDir('aiware-profile-');
+  const file = path.join(root, `${kind}.cpuprofile`);
+  const { body, contentType } = encodeMultipart(etFields(root), { data: randomBytes(size), filename: 'chunk.wav', mimeType: CHUNK_MIME });
+
+  const server = await startServer(spec, root, { BENCH_CPU_PROFILE: file });
+  let summary: Summary;
+  try {
+    const url = `${server.url}/process`;
+    const answer = await probe(url, body, contentType);
+    if (answer.status !== 200) throw new Error(`${kind} answered ${answer.status}: ${answer.text.slice(0, 200)}`);
+    await load({ url, body, contentType, connections: 10, seconds: 2 }); // warm-up (JIT), outside the profile
+    const { value, stats } = await server.measure(() => load({ url, body, contentType, connections: 10, seconds }));
+    const cpuUs = stats.userUs + stats.systemUs;
+    console.log(`# CPU profile: ${spec.label}, ${sizeLabel(size)} chunk, ${seconds} s, 10 connections`);
+    console.log('');
+    console.log(`${fixed(value.rps, 0)} req/s under the profiler, ${value.non2xx + value.errors} errors, ${fixed(cpuUs / value.completed, 0)} µs CPU per request (profiler overhead included)`);
+    summary = summarise(JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile);
+    console.log(`sampled ${fixed(summary.sampledMs, 0)} ms, busy (not idle) ${fixed(summary.busyMs, 0)} ms; percentages are of busy time`);
+    if (out) fs.copyFileSync(file, out);
+  } finally {
+    await server.stop();
+  }
+
+  const header = ['ms', '%', ''];
+  console.log('\n## Self time by package / file\n');
+  console.log(table([...header.slice(0, 2), 'where'], top(summary.categories, 30, summary.busyMs)));
+  console.log('\n## Top functions by self time\n');
+  console.log(table([...header.slice(0, 2), 'function'], top(summary.self, 40, summary.busyMs)));
+  const isPack = (key: string) => / (core|nodes|runner)\/[\w/-]+\.ts:\d+$/.test(key);
+  console.log('\n## The pack\'s functions by total time (self + what they call)\n');
+  console.log(table([...header.slice(0, 2), 'function'], top(summary.total, 30, summary.busyMs, isPack)));
+  console.log('\n## Hot lines in the pack (self time)\n');
+  console.log(table([...header.slice(0, 2), 'line'], top(summary.packLines, 25, summary.busyMs)));
+  if (out) console.log(`\nprofile written to ${out}`);
+}
+
+main()
+  .catch((err: unknown) => {
+    console.error('profile failed:', err);
+    process.exitCode = 1;
+  })
+  .finally(cleanup);
