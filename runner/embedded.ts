@@ -1,53 +1,124 @@
 // Node-RED embedded in an HTTP server of our own, with this pack loaded from its package
-// folder: what the tests, `npm start` and (next) the runner use to run an engine's flows.
+// folder: what the runner, the tests and the demo use to run an engine's flows.
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import express from 'express';
 import { dispatchDirect, type AiwareSettings } from '../nodes/shared/runtime';
 
 /** A flow export: the array of node objects the editor's Export gives. */
 export type FlowConfig = Record<string, unknown>[];
 
-export interface EmbeddedOptions {
-  /** Node-RED's user directory (flows file, context, installed modules). */
-  userDir: string;
-  host?: string;
-  /** 0 picks a free port. */
-  port?: number;
-  flows?: FlowConfig;
-  /** The pack's `aiware` settings (heartbeat interval, limits, retry policy). */
-  aiware?: AiwareSettings;
-  /** Node-RED's own log level: off, fatal, error, warn, info, debug. */
-  logLevel?: string;
-  /** More Node-RED settings, merged last. */
-  settings?: Record<string, unknown>;
-}
-
-/**
- * An exported flow ready to deploy: nodes exported without their tab (as the editor's
- * Import > Examples gives them) are put on one.
- */
-export function onOneTab(flows: FlowConfig, label = 'engine'): FlowConfig {
-  const hasTab = flows.some((n) => n.type === 'tab');
-  if (hasTab || flows.every((n) => n.z !== undefined)) return flows;
-  const tab = { id: 'aiware-engine-tab', type: 'tab', label };
-  return [tab, ...flows.map((n) => (n.z === undefined ? { ...n, z: tab.id } : n))];
-}
-
 /** The package folder: Node-RED loads it as a node module through `nodesDir`. */
 export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
 
-interface NodeRedModule {
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+export interface NodeRedModule {
   init(server: http.Server, settings: Record<string, unknown>): void;
   start(): Promise<void>;
   stop(): Promise<void>;
-  httpNode: express.Express;
+  httpNode: Handler;
+  httpAdmin: Handler;
   events: NodeJS.EventEmitter;
   runtime: { flows: { setFlows(opts: { flows: { flows: FlowConfig }; deploymentType?: string }): Promise<unknown> } };
 }
 
+// express comes with node-red: the pack does not depend on either, the runner uses Node-RED's.
+function loadNodeRed(): { RED: NodeRedModule; express: () => Handler & { use(path: string, handler: Handler): void; disable(name: string): void } } {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const RED = require('node-red') as NodeRedModule;
+  const express = require(require.resolve('express', { paths: [path.dirname(require.resolve('node-red'))] }));
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  return { RED, express };
+}
+
+export interface NodeRedSettingsOptions {
+  /** Node-RED's user directory (flows file, context, installed modules). */
+  userDir: string;
+  /** The pack's `aiware` settings (heartbeat interval, limits, retry policy). */
+  aiware?: AiwareSettings;
+  /** Node-RED's own console log level: off, fatal, error, warn, info, debug. */
+  logLevel?: string;
+  /** More folders of node modules (each holding node_modules/). */
+  moduleDirs?: string[];
+  /** More Node-RED settings, merged last. */
+  settings?: Record<string, unknown>;
+}
+
+/** Settings for a headless Node-RED: no editor, nodes at `/`, this pack loaded. */
+export function nodeRedSettings(options: NodeRedSettingsOptions): Record<string, unknown> {
+  return {
+    userDir: options.userDir,
+    flowFile: 'flows.json',
+    credentialSecret: false,
+    httpAdminRoot: false,
+    httpNodeRoot: '/',
+    disableEditor: true,
+    nodesDir: [PACKAGE_ROOT, ...(options.moduleDirs ?? [])],
+    logging: { console: { level: options.logLevel ?? 'warn', metrics: false, audit: false } },
+    aiware: options.aiware ?? {},
+    ...options.settings,
+  };
+}
+
+/**
+ * Initialises Node-RED on `server` and gives the handler for what the pack does not serve
+ * itself: the editor and admin API (when `httpAdminRoot` is set) and Node-RED's HTTP nodes.
+ */
+export function initNodeRed(server: http.Server, settings: Record<string, unknown>): { RED: NodeRedModule; app: Handler } {
+  const { RED, express } = loadNodeRed();
+  RED.init(server, settings);
+  const app = express();
+  app.disable('x-powered-by');
+  if (typeof settings.httpAdminRoot === 'string') app.use(settings.httpAdminRoot, RED.httpAdmin);
+  app.use('/', RED.httpNode);
+  return { RED, app };
+}
+
+/** Resolves on `flows:started`; rejects when Node-RED says the flows cannot start. */
+export function flowsStarted(RED: NodeRedModule, timeoutMs = 60_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => finish(new Error(`the flows did not start within ${timeoutMs / 1000} s`)), timeoutMs);
+    const onStarted = () => finish();
+    const onRuntimeEvent = (event: { id?: string; payload?: { error?: string; types?: string[]; modules?: unknown[]; text?: string } }) => {
+      const error = event.payload?.error;
+      if (event.id !== 'runtime-state' || !error) return;
+      if (error === 'missing-types') finish(new MissingTypesError(event.payload?.types ?? []));
+      else if (error === 'missing-modules') finish(new Error(`the flows need modules that are not installed: ${JSON.stringify(event.payload?.modules)}`));
+      else finish(new Error(`Node-RED cannot start the flows: ${error} (${event.payload?.text ?? ''})`));
+    };
+    function finish(err?: Error): void {
+      clearTimeout(timer);
+      RED.events.off('flows:started', onStarted);
+      RED.events.off('runtime-event', onRuntimeEvent);
+      if (err) reject(err);
+      else resolve();
+    }
+    RED.events.on('flows:started', onStarted);
+    RED.events.on('runtime-event', onRuntimeEvent);
+  });
+}
+
+export class MissingTypesError extends Error {
+  readonly types: string[];
+
+  constructor(types: string[]) {
+    const sorted = [...types].sort();
+    super(`the flows use node types no installed module provides: ${sorted.join(', ')}`);
+    this.name = 'MissingTypesError';
+    this.types = sorted;
+  }
+}
+
+export interface EmbeddedOptions extends NodeRedSettingsOptions {
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  flows?: FlowConfig;
+}
+
+/** A whole embedded Node-RED for tests and the demo: server, runtime, flows. One per process. */
 export class EmbeddedNodeRed {
   private stopped = false;
 
@@ -57,38 +128,23 @@ export class EmbeddedNodeRed {
     readonly url: string,
   ) {}
 
-  /** Starts Node-RED and resolves once its flows run (`flows:started`). One per process. */
+  /** Starts Node-RED and resolves once its flows run (`flows:started`). */
   static async start(options: EmbeddedOptions): Promise<EmbeddedNodeRed> {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const RED = require('node-red') as NodeRedModule;
-    const app = express();
-    app.disable('x-powered-by');
+    let app: Handler | undefined;
     // The pack's own routes (/process, /readyz) are served before express sees the request.
     const server = http.createServer((req, res) => {
-      if (!dispatchDirect(req, res)) app(req, res);
+      if (!dispatchDirect(req, res)) app!(req, res);
     });
     server.keepAliveTimeout = 65_000;
-    RED.init(server, {
-      userDir: options.userDir,
-      flowFile: 'flows.json',
-      credentialSecret: false,
-      httpAdminRoot: false,
-      httpNodeRoot: '/',
-      disableEditor: true,
-      nodesDir: [PACKAGE_ROOT],
-      logging: { console: { level: options.logLevel ?? 'warn', metrics: false, audit: false } },
-      aiware: options.aiware ?? {},
-      // Flows from the runtime file only: a flows.json left in userDir must not start first.
-      ...options.settings,
-    });
-    app.use('/', RED.httpNode);
+    const init = initNodeRed(server, nodeRedSettings(options));
+    app = init.app;
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1');
     await once(server, 'listening');
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    const embedded = new EmbeddedNodeRed(RED, server, `http://${host}:${address.port}`);
-    const started = once(RED.events, 'flows:started');
-    await RED.start();
+    const embedded = new EmbeddedNodeRed(init.RED, server, `http://${host}:${address.port}`);
+    const started = flowsStarted(init.RED);
+    await init.RED.start();
     await started;
     if (options.flows) await embedded.deploy(options.flows);
     return embedded;
@@ -96,7 +152,7 @@ export class EmbeddedNodeRed {
 
   /** Replaces every flow (a full deploy) and resolves once the new flows have started. */
   async deploy(flows: FlowConfig): Promise<void> {
-    const started = once(this.RED.events, 'flows:started');
+    const started = flowsStarted(this.RED);
     await this.RED.runtime.flows.setFlows({ flows: { flows }, deploymentType: 'full' });
     await started;
   }
@@ -108,4 +164,15 @@ export class EmbeddedNodeRed {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/**
+ * An exported flow ready to deploy: nodes exported without their tab (as the editor's
+ * Import > Examples gives them) are put on one.
+ */
+export function onOneTab(flows: FlowConfig, label = 'engine'): FlowConfig {
+  const hasTab = flows.some((n) => n.type === 'tab');
+  if (hasTab || flows.every((n) => n.z !== undefined)) return flows;
+  const tab = { id: 'aiware-engine-tab', type: 'tab', label };
+  return [tab, ...flows.map((n) => (n.z === undefined ? { ...n, z: tab.id } : n))];
 }

@@ -29,6 +29,8 @@ export interface PackRuntime {
   /** Serves `method path` with `handler` for node `owner`; returns the current owner if taken. */
   claim(method: 'get' | 'post', path: string, owner: string, handler: Handler): string | undefined;
   release(method: 'get' | 'post', path: string, owner: string): void;
+  /** The node that owns `method path`, if any. */
+  owner(method: 'get' | 'post', path: string): string | undefined;
   /** Serves a request on a claimed route; false when no node owns `method path`. */
   dispatch(method: string, path: string, req: IncomingMessage, res: ServerResponse): boolean;
 }
@@ -37,6 +39,11 @@ let pack: PackRuntime | undefined;
 
 export function packRuntime(RED: NodeAPI): PackRuntime {
   pack ??= createPackRuntime(RED);
+  return pack;
+}
+
+/** The pack's runtime once Node-RED has loaded the nodes (the runner reads tasks and routes from it). */
+export function currentPack(): PackRuntime | undefined {
   return pack;
 }
 
@@ -57,7 +64,10 @@ function createPackRuntime(RED: NodeAPI): PackRuntime {
     settings,
     client: new WebhookClient({
       retry: settings.retry,
-      onRetry: (event) => RED.log.debug(`[aiware] retrying ${event.url} in ${event.delayMs} ms: ${event.cause}`),
+      onRetry: (event) => {
+        RED.log.debug(`[aiware] retrying ${event.url} in ${event.delayMs} ms: ${event.cause}`);
+        registry.emit('retry', event);
+      },
     }),
   });
   registry.on('warning', (task: { id: string }, text: string) => RED.log.warn(`[aiware] task ${task.id}: ${text}`));
@@ -98,6 +108,9 @@ function createPackRuntime(RED: NodeAPI): PackRuntime {
     },
     release(method, path, owner) {
       if (routes.get(key(method, path))?.owner === owner) routes.delete(key(method, path));
+    },
+    owner(method, path) {
+      return routes.get(key(method, path))?.owner;
     },
     dispatch(method, path, req, res) {
       const route = routes.get(key(method, path));

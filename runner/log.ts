@@ -1,0 +1,55 @@
+// One JSON line per event (pino), each with the engine and build ids; Node-RED's own log goes
+// through the same logger with the node's id and type. Tokens and credentials never appear:
+// known fields are redacted by path, and the tokens of open tasks are scrubbed from free text.
+import pino, { type Logger } from 'pino';
+import { SECRET_FIELDS } from '../core/fields';
+
+export type { Logger };
+
+export function createLogger(options: { engineId: string; buildId: string; level: string; destination?: pino.DestinationStream }): Logger {
+  const paths = [...SECRET_FIELDS, ...SECRET_FIELDS.map((f) => `*.${f}`), 'credentials', '*.credentials', 'credentialSecret', 'password', '*.password'];
+  return pino(
+    {
+      level: options.level,
+      base: { engineId: options.engineId, buildId: options.buildId },
+      redact: { paths, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    options.destination ?? pino.destination({ fd: 1, sync: true }),
+  );
+}
+
+/** Node-RED log levels (its `log.*` numbers) as pino's. */
+const LEVELS: Record<number, pino.Level> = { 10: 'fatal', 20: 'error', 30: 'warn', 40: 'info', 50: 'debug', 60: 'trace' };
+
+interface NodeRedLogEntry {
+  level: number;
+  msg?: unknown;
+  type?: string;
+  id?: string;
+  name?: string;
+  z?: string;
+}
+
+/**
+ * A Node-RED `logging` handler writing to `log`. `secrets()` gives the strings to scrub from
+ * messages (the tokens of tasks open now): a debug node printing msg.aiware must not leak them.
+ */
+export function nodeRedLogging(log: Logger, secrets: () => string[]): Record<string, unknown> {
+  return {
+    console: { level: 'off' },
+    runner: {
+      level: 'trace',
+      metrics: false,
+      audit: false,
+      handler: () => (entry: NodeRedLogEntry) => {
+        const level = LEVELS[entry.level];
+        if (!level || !log.isLevelEnabled(level)) return;
+        let text = typeof entry.msg === 'string' ? entry.msg : entry.msg instanceof Error ? entry.msg.message : JSON.stringify(entry.msg);
+        for (const secret of secrets()) if (secret.length >= 4 && text.includes(secret)) text = text.split(secret).join('[redacted]');
+        log[level]({ source: 'node-red', nodeId: entry.id, nodeType: entry.type, nodeName: entry.name || undefined, flowId: entry.z }, text);
+      },
+    },
+  };
+}

@@ -1,0 +1,278 @@
+// The headless runner: loads a build's flows from AIWARE_BUILD_RUNTIME into an embedded
+// Node-RED on the port of VERITONE_WEBHOOK_PROCESS and serves Engine Toolkit until SIGTERM.
+// It owns its HTTP server: /readyz and /metrics are its own, /process goes straight to the
+// pack (no express), everything else to Node-RED.
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as path from 'node:path';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { currentPack, dispatchDirect } from '../nodes/shared/runtime';
+import type { Task, TaskEnd } from '../core/tasks';
+import { errorMessage } from '../core/errors';
+import type { RunnerConfig } from './config';
+import { readRuntimeFile, RuntimeFileError, typesUsed, type BuildRuntime } from './runtime-file';
+import { flowsStarted, initNodeRed, MissingTypesError, nodeRedSettings, onOneTab, type NodeRedModule } from './embedded';
+import { nodeRedLogging, type Logger } from './log';
+import { RunnerMetrics } from './metrics';
+
+export type RunnerState = 'starting' | 'ready' | 'failed' | 'draining' | 'stopped';
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+function answer(res: http.ServerResponse, status: number, body: unknown, close = false): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    ...(close ? { Connection: 'close' } : {}),
+  });
+  res.end(text);
+}
+
+/** Writes a file so no reader ever sees half of it: a temp file, then a rename. */
+function writeAtomic(file: string, data: string): void {
+  const temp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+  fs.writeFileSync(temp, data, { mode: 0o600 });
+  fs.renameSync(temp, file);
+}
+
+/** Node-RED's credential encryption (aes-256-ctr, key sha256(secret)): checked before start. */
+function decryptCredentials(secret: string, encrypted: string): unknown {
+  const key = crypto.createHash('sha256').update(secret).digest();
+  const iv = Buffer.from(encrypted.substring(0, 32), 'hex');
+  const decipher = crypto.createDecipheriv('aes-256-ctr', key, iv);
+  return JSON.parse(decipher.update(encrypted.substring(32), 'base64', 'utf8') + decipher.final('utf8'));
+}
+
+export class Runner {
+  state: RunnerState = 'starting';
+  /** Why start-up failed, for /readyz. */
+  failure?: string;
+  readonly metrics: RunnerMetrics;
+  readonly server: http.Server;
+  private RED?: NodeRedModule;
+  private app?: Handler;
+  private stopping?: Promise<void>;
+
+  constructor(
+    readonly config: RunnerConfig,
+    readonly log: Logger,
+  ) {
+    this.metrics = new RunnerMetrics({ engine_id: config.engineId, build_id: config.buildId });
+    this.server = http.createServer((req, res) => this.handle(req, res));
+    this.server.keepAliveTimeout = 65_000;
+  }
+
+  /** The address the server listens on (useful with port 0). */
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  /**
+   * Listens at once (ET polls readiness from the start and must hear 503, not a refused
+   * connection), then writes the build into the work folder and starts its flows. Throws on a
+   * failure for good; the caller keeps serving /readyz 500 for a while and exits non-zero.
+   */
+  async start(): Promise<void> {
+    const { config, log } = this;
+    log.info({ runtimeFile: config.runtimeFile, workDir: config.workDir, process: config.process }, 'starting');
+    this.server.listen(config.process.port, config.process.host);
+    await once(this.server, 'listening');
+    log.info({ port: this.port, ready: config.ready.path }, 'listening');
+    try {
+      const runtime = readRuntimeFile(config.runtimeFile);
+      this.checkCredentials(runtime);
+      const userDir = path.join(config.workDir, 'node-red');
+      const tmpDir = path.join(config.workDir, 'tmp');
+      fs.mkdirSync(userDir, { recursive: true });
+      fs.mkdirSync(tmpDir, { recursive: true });
+      // Chunks spill to taskTmpDir, else the OS temp dir: that is the work folder's tmp/.
+      process.env.TMPDIR = tmpDir;
+      // The files, in a fixed order, each written whole: package.json, modules, flows, credentials.
+      writeAtomic(path.join(userDir, 'package.json'), JSON.stringify({ name: `engine-${config.engineId}`, private: true, version: '0.0.0' }, null, 2));
+      const moduleDirs = await this.installModules(runtime);
+      // Nodes exported without their tab (an example, a selection) are put on one.
+      writeAtomic(path.join(userDir, 'flows.json'), JSON.stringify(onOneTab(runtime.flows)));
+      const credentialsFile = path.join(userDir, 'flows_cred.json');
+      if (runtime.credentials) writeAtomic(credentialsFile, JSON.stringify(runtime.credentials));
+      else fs.rmSync(credentialsFile, { force: true });
+
+      const settings = nodeRedSettings({
+        userDir,
+        moduleDirs,
+        settings: {
+          ...runtime.settings,
+          // The runner's own settings win over the build's.
+          credentialSecret: config.credentialSecret ?? false,
+          logging: nodeRedLogging(log, () => this.openSecrets()),
+          contextStorage: { default: { module: 'memory' }, file: { module: 'localfilesystem' } },
+          ...(config.editorPasswordHash
+            ? {
+                httpAdminRoot: '/editor',
+                disableEditor: false,
+                adminAuth: { type: 'credentials', users: [{ username: 'admin', password: config.editorPasswordHash, permissions: '*' }] },
+              }
+            : { httpAdminRoot: false, disableEditor: true }),
+        },
+      });
+      const { RED, app } = initNodeRed(this.server, settings);
+      this.RED = RED;
+      this.app = app;
+      const started = flowsStarted(RED);
+      await RED.start();
+      try {
+        await started;
+      } catch (err) {
+        if (err instanceof MissingTypesError) {
+          throw new RuntimeFileError(config.runtimeFile, `${err.message}: install them, or name them in "modules"`, err.types);
+        }
+        throw err;
+      }
+      const pack = currentPack();
+      if (!pack?.owner('post', config.process.path)) {
+        throw new RuntimeFileError(config.runtimeFile, `no aiware-process-in serves POST ${config.process.path} (VERITONE_WEBHOOK_PROCESS): the flows use ${typesUsed(runtime.flows).join(', ')}`);
+      }
+      this.watchTasks();
+      this.state = 'ready';
+      log.info({ url: `http://${config.process.host}:${this.port}${config.process.path}`, types: typesUsed(runtime.flows) }, 'ready');
+    } catch (err) {
+      this.state = 'failed';
+      this.failure = errorMessage(err);
+      throw err;
+    }
+  }
+
+  /**
+   * Stops taking work (readiness 503, /process 503), gives open tasks `graceMs` to end, fails
+   * what is left with `system_error`, flushes the webhooks, stops Node-RED and the server.
+   * Idempotent: a second call returns the first one's promise.
+   */
+  stop(reason = 'stop'): Promise<void> {
+    this.stopping ??= this.drain(reason);
+    return this.stopping;
+  }
+
+  private async drain(reason: string): Promise<void> {
+    const { log, config } = this;
+    const tasks = currentPack()?.registry;
+    if (this.state !== 'failed') this.state = 'draining';
+    log.info({ reason, openTasks: tasks?.size ?? 0, graceMs: config.graceMs }, 'draining');
+    if (tasks && tasks.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, config.graceMs);
+        function onEnd(): void {
+          if (tasks!.size === 0) done();
+        }
+        function done(): void {
+          clearTimeout(timer);
+          tasks!.off('end', onEnd);
+          resolve();
+        }
+        tasks.on('end', onEnd);
+      });
+      for (const task of tasks.list()) {
+        task.fail({ reason: 'system_error', message: `the engine shut down (${reason}) before the task ended: it had ${config.graceMs / 1000} s of grace` });
+      }
+      await tasks.drain(10_000);
+    }
+    try {
+      await this.RED?.stop();
+    } catch (err) {
+      log.warn({ err: errorMessage(err) }, 'Node-RED did not stop cleanly');
+    }
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    if (this.state !== 'failed') this.state = 'stopped';
+    log.info({}, 'stopped');
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    const pathname = query < 0 ? url : url.slice(0, query);
+    if (req.method === 'GET' && pathname === this.config.ready.path) return this.ready(res);
+    if (req.method === 'GET' && pathname === '/metrics') return void this.serveMetrics(res);
+    if (pathname === this.config.process.path && req.method === 'POST') {
+      if (this.state === 'draining' || this.state === 'stopped') {
+        return answer(res, 503, { error: 'the engine is shutting down: send this work item to another instance' }, true);
+      }
+      const end = this.metrics.processLatency.startTimer();
+      res.once('finish', () => end({ status: String(res.statusCode) }));
+    }
+    if (dispatchDirect(req, res)) return;
+    if (this.app) return this.app(req, res);
+    answer(res, 503, { error: 'the engine is starting' });
+  }
+
+  private ready(res: http.ServerResponse): void {
+    switch (this.state) {
+      case 'ready':
+        return answer(res, 200, { ready: true });
+      case 'failed':
+        // 500 tells ET to shut this engine down rather than wait for it.
+        return answer(res, 500, { ready: false, error: this.failure });
+      default:
+        return answer(res, 503, { ready: false, state: this.state });
+    }
+  }
+
+  private async serveMetrics(res: http.ServerResponse): Promise<void> {
+    const text = await this.metrics.registry.metrics();
+    res.writeHead(200, { 'Content-Type': this.metrics.registry.contentType });
+    res.end(text);
+  }
+
+  private checkCredentials(runtime: BuildRuntime): void {
+    const encrypted = runtime.credentials?.$;
+    if (typeof encrypted !== 'string') return;
+    if (!this.config.credentialSecret) {
+      throw new RuntimeFileError(this.config.runtimeFile, 'its credentials are encrypted and RUNNER_CREDENTIAL_SECRET is not set');
+    }
+    try {
+      decryptCredentials(this.config.credentialSecret, encrypted);
+    } catch {
+      throw new RuntimeFileError(this.config.runtimeFile, 'its credentials cannot be decrypted with RUNNER_CREDENTIAL_SECRET (is it the secret they were encrypted with?)');
+    }
+  }
+
+  private async installModules(runtime: BuildRuntime): Promise<string[]> {
+    const modules = runtime.modules ?? {};
+    if (Object.keys(modules).length === 0) return [];
+    if (!this.config.shareFolder) {
+      throw new RuntimeFileError(this.config.runtimeFile, `it names modules (${Object.keys(modules).join(', ')}) but AIWARE_AUTOMATE_SHARE_FOLDER is not set`);
+    }
+    const started = Date.now();
+    // Loaded only by builds that name modules: most starts need no lock library.
+    const { ensureModules } = await import('./modules');
+    // Tarball paths are relative to the runtime file.
+    const result = await ensureModules({ modules, shareFolder: this.config.shareFolder, log: this.log, baseDir: path.dirname(this.config.runtimeFile) });
+    this.log.info({ modules: Object.keys(modules), dir: result.dir, installed: result.installed, ms: Date.now() - started }, result.installed ? 'modules installed' : 'modules reused');
+    return result.dir ? [result.dir] : [];
+  }
+
+  private watchTasks(): void {
+    const pack = currentPack();
+    if (!pack) return;
+    this.metrics.watch(pack.registry);
+    pack.registry.on('open', (task: Task) => this.log.debug({ taskId: task.id, nodeId: task.owner, internalTaskId: task.fields.internalTaskId, engineType: task.engineType }, 'task open'));
+    pack.registry.on('end', (end: TaskEnd) => {
+      const fields = { taskId: end.task.id, nodeId: end.task.owner, internalTaskId: end.task.fields.internalTaskId, state: end.state, failureReason: end.reason, ms: Date.now() - end.task.startedAt };
+      if (end.state === 'failed') this.log.warn({ ...fields, failureMsg: end.message }, 'task failed');
+      else this.log.info(fields, 'task ended');
+    });
+  }
+
+  /** Tokens of the tasks open now: scrubbed from any log text. */
+  private openSecrets(): string[] {
+    const tasks = currentPack()?.registry;
+    if (!tasks || tasks.size === 0) return [];
+    const secrets: string[] = [];
+    for (const task of tasks.list()) {
+      if (task.fields.token) secrets.push(task.fields.token);
+      if (task.fields.controllerToken) secrets.push(task.fields.controllerToken);
+    }
+    return secrets;
+  }
+}

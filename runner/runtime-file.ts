@@ -1,0 +1,115 @@
+// The build runtime file named by AIWARE_BUILD_RUNTIME: a Node-RED flow export (an array of
+// nodes), or an object {flows, credentials?, modules?, settings?}. Read and checked with ajv
+// before anything starts; every problem is one error naming the file.
+import * as fs from 'node:fs';
+import Ajv from 'ajv';
+import type { FlowConfig } from './embedded';
+
+export interface BuildRuntime {
+  flows: FlowConfig;
+  /** Plain `{nodeId: {...}}`, or encrypted as Node-RED writes them: `{"$": "..."}`. */
+  credentials?: Record<string, unknown>;
+  /** Extra node packages: name → version, or a path to a local tarball. */
+  modules?: Record<string, string>;
+  /** Node-RED settings merged under the runner's own. */
+  settings?: Record<string, unknown>;
+}
+
+export class RuntimeFileError extends Error {
+  constructor(readonly file: string, readonly problem: string, readonly missingTypes?: string[]) {
+    super(`build runtime ${file}: ${problem}`);
+    this.name = 'RuntimeFileError';
+  }
+}
+
+const NODE = {
+  type: 'object',
+  required: ['id', 'type'],
+  properties: { id: { type: 'string', minLength: 1 }, type: { type: 'string', minLength: 1 } },
+};
+const FLOWS = { type: 'array', items: NODE };
+
+const SCHEMA = {
+  oneOf: [
+    FLOWS,
+    {
+      type: 'object',
+      required: ['flows'],
+      additionalProperties: false,
+      properties: {
+        flows: FLOWS,
+        credentials: { type: 'object' },
+        modules: { type: 'object', additionalProperties: { type: 'string', minLength: 1 } },
+        settings: { type: 'object' },
+      },
+    },
+  ],
+};
+
+const validate = new Ajv({ allErrors: false }).compile(SCHEMA);
+
+export function readRuntimeFile(file: string): BuildRuntime {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new RuntimeFileError(file, code === 'ENOENT' ? 'the file does not exist' : `cannot be read: ${(err as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new RuntimeFileError(file, `is not JSON: ${(err as Error).message}`);
+  }
+  if (!validate(json)) {
+    throw new RuntimeFileError(file, describeSchemaError(json));
+  }
+  const runtime: BuildRuntime = Array.isArray(json) ? { flows: json as FlowConfig } : (json as unknown as BuildRuntime);
+  const ids = new Set<string>();
+  for (const node of runtime.flows) {
+    if (ids.has(node.id as string)) throw new RuntimeFileError(file, `node id ${JSON.stringify(node.id)} is used twice`);
+    ids.add(node.id as string);
+  }
+  return runtime;
+}
+
+// ajv's oneOf errors list every branch; say what an engine developer needs instead.
+function describeSchemaError(json: unknown): string {
+  const shape = 'must be a Node-RED flow export (an array of nodes) or an object {flows, credentials?, modules?, settings?}';
+  if (json === null || typeof json !== 'object') return shape;
+  if (Array.isArray(json)) return badFlows(json, 'the flow export') ?? shape;
+  const object = json as Record<string, unknown>;
+  const unknown = Object.keys(object).filter((k) => !['flows', 'credentials', 'modules', 'settings'].includes(k));
+  if (unknown.length) return `unknown top-level ${unknown.length > 1 ? 'properties' : 'property'} ${unknown.join(', ')}: ${shape}`;
+  if (!Array.isArray(object.flows)) return '"flows" must be an array of nodes';
+  const flows = badFlows(object.flows, '"flows"');
+  if (flows) return flows;
+  for (const name of ['credentials', 'settings'] as const) {
+    if (object[name] !== undefined && (object[name] === null || typeof object[name] !== 'object' || Array.isArray(object[name]))) return `"${name}" must be an object`;
+  }
+  const modules = object.modules;
+  if (modules !== undefined) {
+    if (modules === null || typeof modules !== 'object' || Array.isArray(modules)) return '"modules" must be an object of package name → version';
+    for (const [name, spec] of Object.entries(modules)) if (typeof spec !== 'string' || spec === '') return `"modules"."${name}" must be a version or a tarball path`;
+  }
+  return shape;
+}
+
+function badFlows(flows: unknown[], where: string): string | undefined {
+  for (let i = 0; i < flows.length; i++) {
+    const node = flows[i] as Record<string, unknown> | null;
+    if (node === null || typeof node !== 'object' || Array.isArray(node)) return `${where}[${i}] is not a node object`;
+    for (const key of ['id', 'type']) {
+      if (typeof node[key] !== 'string' || node[key] === '') return `${where}[${i}] has no "${key}" string`;
+    }
+  }
+  return undefined;
+}
+
+/** Node types the flows use (a subflow instance's type is `subflow:<id>`, defined in the flows). */
+export function typesUsed(flows: FlowConfig): string[] {
+  const structural = new Set(['tab', 'subflow', 'group', 'junction']);
+  const subflows = new Set(flows.filter((n) => n.type === 'subflow').map((n) => `subflow:${n.id as string}`));
+  return [...new Set(flows.map((n) => n.type as string))].filter((t) => !structural.has(t) && !subflows.has(t)).sort();
+}

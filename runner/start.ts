@@ -1,0 +1,68 @@
+// The runner's entry (`node main.js`): configuration from the environment, one Runner, the
+// signals. Exit codes: 0 after a drain, 1 when start-up failed for good (after /readyz has
+// answered 500 for RUNNER_FAIL_LINGER_SECONDS), 130/143 on a second signal.
+import { loadConfig, ConfigError } from './config';
+import { createLogger } from './log';
+import { Runner } from './runner';
+import { RuntimeFileError } from './runtime-file';
+import { errorMessage } from '../core/errors';
+
+export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let config;
+  try {
+    config = loadConfig(env);
+  } catch (err) {
+    const log = createLogger({ engineId: env.ENGINE_ID ?? 'engine', buildId: env.BUILD_ID ?? 'build', level: 'info' });
+    log.fatal({ variable: err instanceof ConfigError ? err.variable : undefined }, errorMessage(err));
+    return 1;
+  }
+  const log = createLogger({ engineId: config.engineId, buildId: config.buildId, level: config.logLevel });
+  const runner = new Runner(config, log);
+
+  let signals = 0;
+  const stopped = new Promise<number>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals++;
+      if (signals > 1) {
+        log.warn({ signal }, 'second signal: exiting now');
+        process.exit(signal === 'SIGINT' ? 130 : 143);
+      }
+      log.info({ signal }, 'signal: draining');
+      runner.stop(signal).then(
+        () => resolve(runner.state === 'failed' ? 1 : 0),
+        (err: unknown) => {
+          log.error({ err: errorMessage(err) }, 'drain failed');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err: errorMessage(err), stack: err.stack }, 'uncaught exception: exiting');
+    process.exit(1);
+  });
+
+  try {
+    await runner.start();
+  } catch (err) {
+    if (runner.state !== 'failed') runner.state = 'failed';
+    const fields = err instanceof RuntimeFileError ? { file: err.file, missingTypes: err.missingTypes } : {};
+    log.fatal({ ...fields, lingerMs: config.failLingerMs }, errorMessage(err));
+    // ET polls readiness: a 500 for a while tells it this engine will not come up.
+    const linger = new Promise<void>((resolve) => setTimeout(resolve, config.failLingerMs).unref());
+    await Promise.race([linger, stopped]);
+    await runner.stop('start-up failed');
+    return 1;
+  }
+  return stopped;
+}
+
+if (require.main === module) {
+  main().then((code) => {
+    process.exitCode = code;
+    // Node-RED leaves timers of its own behind; the drain has flushed everything that matters.
+    setTimeout(() => process.exit(code), 2000).unref();
+  });
+}

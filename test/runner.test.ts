@@ -1,0 +1,264 @@
+// The runner as Engine Toolkit starts it: a child process with a runtime file, driven by the
+// toolkit emulator over loopback. Each engine type end to end, each start-up failure, the drain.
+import * as assert from 'node:assert/strict';
+import * as crypto from 'node:crypto';
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { PACKAGE_ROOT } from '../runner/embedded';
+import { ToolkitEmulator } from '../simulator/emulator';
+import { RunnerProcess, pollStatus } from './support/runner';
+
+const run = promisify(execFile);
+const example = (name: string) => JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'examples', name), 'utf8')) as Record<string, unknown>[];
+
+/** A batch engine that completes after `ms`, or never when `ms` is 0. */
+function slowBatch(ms: number): Record<string, unknown>[] {
+  return [
+    { id: 'tab', type: 'tab', label: 'slow' },
+    { id: 'in', z: 'tab', type: 'aiware-process-in', engineType: 'batch', url: '/process', readyUrl: '/readyz', x: 100, y: 100, wires: [[ms ? 'wait' : 'sink']] },
+    { id: 'wait', z: 'tab', type: 'delay', pauseType: 'delay', timeout: String(ms), timeoutUnits: 'milliseconds', x: 300, y: 100, wires: [['done']] },
+    { id: 'done', z: 'tab', type: 'aiware-heartbeat', status: 'complete', x: 500, y: 100, wires: [[]] },
+    { id: 'sink', z: 'tab', type: 'function', func: 'node.warn(msg.aiware); return null;', outputs: 1, x: 300, y: 200, wires: [[]] },
+  ];
+}
+
+describe('the runner', function () {
+  this.timeout(60_000);
+  let toolkit: ToolkitEmulator;
+  const runners: RunnerProcess[] = [];
+  const start = (runtime: unknown, env?: Record<string, string>) => {
+    const runner = RunnerProcess.start(runtime, env);
+    runners.push(runner);
+    return runner;
+  };
+
+  before(async function () {
+    toolkit = await ToolkitEmulator.start({ enforceMaxTTL: false });
+  });
+  afterEach(async function () {
+    await Promise.all(runners.splice(0).map((r) => r.dispose()));
+  });
+  after(async function () {
+    await toolkit.stop();
+  });
+
+  describe('runs each engine type end to end', function () {
+    it('a synchronous chunk engine (a flow export without a tab)', async function () {
+      const runner = start(example('chunk-text-to-transcript.json'));
+      const url = await runner.ready();
+      assert.equal((await fetch(`${url}/readyz`)).status, 200);
+      const answer = await toolkit.process(`${url}/process`, toolkit.workItem(), { data: 'runs headless', mimeType: 'text/plain' });
+      assert.equal(answer.status, 200);
+      assert.deepEqual((answer.body as { series: { words: { word: string }[] }[] }).series.map((s) => s.words[0].word), ['runs', 'headless']);
+      runner.signal('SIGTERM');
+      assert.equal(await runner.exit(), 0);
+      assert.ok(runner.lines.some((l) => l.msg === 'task ended' && l.engineId === 'engine-1' && l.buildId === 'build-1' && typeof l.taskId === 'string' && typeof l.nodeId === 'string'));
+    });
+
+    it('a stream engine, from the object form {flows, settings}', async function () {
+      const runner = start({ flows: example('stream-lines-from-cache.json'), settings: { functionTimeout: 5 } });
+      const url = await runner.ready();
+      const item = toolkit.workItem();
+      toolkit.setCache(item.taskId, { data: 'alpha beta\ngamma\n', mimeType: 'text/plain' });
+      assert.equal((await toolkit.process(`${url}/process`, item)).status, 200);
+      const record = await toolkit.waitForTask(item.taskId);
+      assert.equal(record.status, 'complete');
+      assert.equal(record.results.length, 2);
+      assert.deepEqual(record.violations, []);
+    });
+
+    it('a batch engine, with ENGINE_ID and BUILD_ID given to the flow', async function () {
+      const flows = example('batch-progress-and-failure.json');
+      const step = flows.find((n) => n.name === 'do the steps')!;
+      step.func = `msg.aiware.payload.steps = 1; node.send({ aiware: msg.aiware, heartbeat: { status: 'complete', infoMsg: env.get('ENGINE_ID') + '/' + env.get('BUILD_ID') } }); return null;`;
+      const runner = start(flows);
+      const url = await runner.ready();
+      const item = toolkit.workItem();
+      await toolkit.process(`${url}/process`, item);
+      const record = await toolkit.waitForTask(item.taskId);
+      assert.equal(record.status, 'complete');
+      assert.equal(record.heartbeats.at(-1)?.infoMsg, 'engine-1/build-1');
+    });
+  });
+
+  describe('stops start-up with one message naming the file and the problem', function () {
+    const failures: { name: string; runtime: unknown; problem: RegExp; types?: string[] }[] = [
+      { name: 'a missing file', runtime: undefined, problem: /does not exist/ },
+      { name: 'bad JSON', runtime: '[{"id": "a", ', problem: /is not JSON/ },
+      { name: 'a schema error', runtime: { flows: [{ id: 'a' }] }, problem: /"flows"\[0\] has no "type" string/ },
+      { name: 'an unknown top-level property', runtime: { flows: [], modulez: {} }, problem: /unknown top-level property modulez/ },
+      {
+        name: 'node types no module provides',
+        runtime: [{ id: 't', type: 'tab' }, { id: 'a', z: 't', type: 'aiware-process-in', wires: [['b']] }, { id: 'b', z: 't', type: 'no-such-node', wires: [] }, { id: 'c', z: 't', type: 'another-missing', wires: [] }],
+        problem: /node types no installed module provides: another-missing, no-such-node/,
+        types: ['another-missing', 'no-such-node'],
+      },
+      { name: 'flows without an aiware-process-in', runtime: [{ id: 't', type: 'tab' }, { id: 'f', z: 't', type: 'function', func: 'return msg;', wires: [] }], problem: /no aiware-process-in serves POST \/process/ },
+      { name: 'encrypted credentials without a secret', runtime: { flows: example('chunk-text-to-transcript.json'), credentials: { $: 'abcdef0123456789abcdef0123456789AAAA' } }, problem: /credentials are encrypted and RUNNER_CREDENTIAL_SECRET is not set/ },
+    ];
+    for (const failure of failures) {
+      it(`${failure.name}: /readyz answers 500 while it fails, then it exits non-zero`, async function () {
+        const runner = start(failure.runtime);
+        const url = await runner.url();
+        assert.equal(await pollStatus(`${url}/readyz`, (s) => s === 500), 500);
+        const body = (await (await fetch(`${url}/readyz`)).json()) as { error: string };
+        assert.match(body.error, failure.problem);
+        runner.signal('SIGTERM');
+        const code = await runner.exit();
+        assert.notEqual(code, 0);
+        const fatal = runner.lines.filter((l) => l.level === 'fatal');
+        assert.equal(fatal.length, 1, runner.output);
+        assert.match(fatal[0].msg, new RegExp(`build runtime ${runner.runtimeFile.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
+        assert.match(fatal[0].msg, failure.problem);
+        if (failure.types) assert.deepEqual(fatal[0].missingTypes, failure.types);
+      });
+    }
+
+    it('exits by itself once the linger time has passed', async function () {
+      const runner = start('not json', { RUNNER_FAIL_LINGER_SECONDS: '0.2' });
+      assert.equal(await runner.exit(), 1);
+    });
+  });
+
+  describe('extra node modules', function () {
+    let fixtures: string;
+    let tarball: string;
+
+    before(async function () {
+      fixtures = fs.mkdtempSync(path.join(os.tmpdir(), 'aiware-modules-'));
+      const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', fixtures, path.join(PACKAGE_ROOT, 'test', 'fixtures', 'modules', 'node-red-contrib-fixture-upper')]);
+      tarball = path.join(fixtures, (JSON.parse(stdout) as { filename: string }[])[0].filename);
+    });
+    after(function () {
+      fs.rmSync(fixtures, { recursive: true, force: true });
+    });
+
+    /** The chunk example with the fixture's node between the function and the result. */
+    function upperEngine(): unknown {
+      const flows = example('chunk-text-to-transcript.json');
+      const words = flows.find((n) => n.type === 'function')!;
+      const upper = { id: 'upper', type: 'fixture-upper', x: 200, y: 200, wires: [[words.id as string]] };
+      flows.find((n) => n.type === 'aiware-process-in')!.wires = [['upper']];
+      return { flows: [...flows, upper], modules: { 'node-red-contrib-fixture-upper': path.basename(tarball) } };
+    }
+
+    it('installs them once when two runners start at the same moment, and a third start reuses them offline', async function () {
+      const share = path.join(fixtures, 'share');
+      const env = { AIWARE_AUTOMATE_SHARE_FOLDER: share };
+      const runtime = upperEngine();
+      const copy = (dir: string) => {
+        fs.mkdirSync(dir);
+        fs.copyFileSync(tarball, path.join(dir, path.basename(tarball)));
+        return dir;
+      };
+      const a = RunnerProcess.start(runtime, env, { dir: copy(path.join(fixtures, 'a')) });
+      const b = RunnerProcess.start(runtime, env, { dir: copy(path.join(fixtures, 'b')) });
+      runners.push(a, b);
+      const [urlA, urlB] = await Promise.all([a.ready(), b.ready()]);
+      const outcomes = [a, b].map((r) => r.lines.find((l) => l.msg === 'modules installed' || l.msg === 'modules reused')!.msg).sort();
+      assert.deepEqual(outcomes, ['modules installed', 'modules reused']);
+      for (const url of [urlA, urlB]) {
+        const answer = await toolkit.process(`${url}/process`, toolkit.workItem(), { data: 'shout this', mimeType: 'text/plain' });
+        assert.deepEqual((answer.body as { series: { words: { word: string }[] }[] }).series.map((s) => s.words[0].word), ['SHOUT', 'THIS']);
+      }
+      // No registry at all: a start that needed npm would fail.
+      const c = RunnerProcess.start(runtime, { ...env, npm_config_registry: 'http://127.0.0.1:9/', npm_config_offline: 'true' }, { dir: copy(path.join(fixtures, 'c')) });
+      runners.push(c);
+      await c.ready();
+      assert.ok(c.lines.some((l) => l.msg === 'modules reused'));
+    });
+
+    it('stops with a message when modules are named but there is no share folder', async function () {
+      const runner = start(upperEngine());
+      const url = await runner.url();
+      await pollStatus(`${url}/readyz`, (s) => s === 500);
+      assert.match(runner.lines.find((l) => l.level === 'fatal')!.msg, /names modules \(node-red-contrib-fixture-upper\) but AIWARE_AUTOMATE_SHARE_FOLDER is not set/);
+    });
+  });
+
+  it('starts with credentials encrypted as Node-RED encrypts them, given the secret', async function () {
+    const secret = 'build-secret';
+    const key = crypto.createHash('sha256').update(secret).digest();
+    const iv = crypto.randomBytes(16);
+    const cipher = crypto.createCipheriv('aes-256-ctr', key, iv);
+    const encrypted = iv.toString('hex') + cipher.update(JSON.stringify({ someNode: { password: 'p' } }), 'utf8', 'base64') + cipher.final('base64');
+    const runner = start({ flows: example('chunk-text-to-transcript.json'), credentials: { $: encrypted } }, { RUNNER_CREDENTIAL_SECRET: secret });
+    await runner.ready();
+    assert.ok(!runner.output.includes(secret), 'the secret is never logged');
+
+    const wrong = start({ flows: example('chunk-text-to-transcript.json'), credentials: { $: encrypted } }, { RUNNER_CREDENTIAL_SECRET: 'not-it' });
+    const url = await wrong.url();
+    await pollStatus(`${url}/readyz`, (s) => s === 500);
+    assert.match(wrong.lines.find((l) => l.level === 'fatal')!.msg, /cannot be decrypted/);
+  });
+
+  it('drains on SIGTERM: readiness and new work get 503, an open task finishes, exit 0', async function () {
+    const runner = start(slowBatch(1500));
+    const url = await runner.ready();
+    const item = toolkit.workItem();
+    await toolkit.process(`${url}/process`, item);
+    runner.signal('SIGTERM');
+    await runner.waitForLog((l) => l.msg === 'draining');
+    assert.equal((await fetch(`${url}/readyz`)).status, 503);
+    const refused = await toolkit.process(`${url}/process`, toolkit.workItem());
+    assert.equal(refused.status, 503);
+    assert.equal(await runner.exit(), 0);
+    assert.equal(toolkit.task(item.taskId).status, 'complete', 'the open task finished within the grace period');
+  });
+
+  it('fails a task still open when the grace period ends, with system_error, then exits 0', async function () {
+    const runner = start(slowBatch(0), { RUNNER_GRACE_SECONDS: '0.3' });
+    const url = await runner.ready();
+    const item = toolkit.workItem();
+    await toolkit.process(`${url}/process`, item);
+    runner.signal('SIGTERM');
+    assert.equal(await runner.exit(), 0);
+    const record = toolkit.task(item.taskId);
+    assert.equal(record.status, 'failed');
+    assert.equal(record.failureReason, 'system_error');
+    assert.match(record.failureMsg ?? '', /shut down \(SIGTERM\)/);
+  });
+
+  it('exits at once on a second signal', async function () {
+    const runner = start(slowBatch(0), { RUNNER_GRACE_SECONDS: '30' });
+    const url = await runner.ready();
+    await toolkit.process(`${url}/process`, toolkit.workItem());
+    runner.signal('SIGTERM');
+    await runner.waitForLog((l) => l.msg === 'draining');
+    runner.signal('SIGINT');
+    assert.equal(await runner.exit(), 130);
+  });
+
+  it('never logs tokens, even when a flow prints the task', async function () {
+    const runner = start(slowBatch(0), { RUNNER_GRACE_SECONDS: '0' });
+    const url = await runner.ready();
+    await toolkit.process(`${url}/process`, toolkit.workItem({ token: 'tok-SECRET-1234', controllerToken: 'ctl-SECRET-5678' }));
+    await runner.waitForLog((l) => l.source === 'node-red' && String(l.msg).includes('chunkContext'));
+    runner.signal('SIGTERM');
+    await runner.exit();
+    assert.ok(!runner.output.includes('SECRET'), runner.output);
+  });
+
+  it('serves /metrics, keeps the editor off by default, and opens it behind a password when asked', async function () {
+    const plain = start(example('chunk-text-to-transcript.json'));
+    const url = await plain.ready();
+    await toolkit.process(`${url}/process`, toolkit.workItem(), { data: 'count me', mimeType: 'text/plain' });
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    assert.match(metrics, /aiware_tasks_total\{state="complete",reason="",engine_id="engine-1",build_id="build-1"\} 1/);
+    assert.match(metrics, /aiware_tasks_open\{[^}]*\} 0/);
+    assert.match(metrics, /aiware_process_duration_seconds_count\{[^}]*status="200"[^}]*\} 1/);
+    assert.match(metrics, /aiware_webhook_retries_total/);
+    assert.equal((await fetch(`${url}/editor/`)).status, 404);
+    assert.equal((await fetch(`${url}/flows`)).status, 404);
+
+    // bcrypt hash of "password", as `node-red admin hash-pw` makes it.
+    const hash = '$2b$08$85G3N/0vRQnh1UHEjsgvreTmv7FZIQ1jFvfv8adhJTX/9A7XIIcCi';
+    const editor = start(example('chunk-text-to-transcript.json'), { RUNNER_EDITOR: 'true', RUNNER_EDITOR_PASSWORD_HASH: hash });
+    const editorUrl = await editor.ready();
+    assert.equal((await fetch(`${editorUrl}/editor/`)).status, 200);
+    assert.equal((await fetch(`${editorUrl}/editor/flows`)).status, 401, 'the admin API wants the password');
+  });
+});
