@@ -1,0 +1,168 @@
+// `aiware-sim run`'s flags, checked and turned into one typed object before anything starts.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** A bad command line: the CLI prints the message on one line and exits 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** The engine to feed: one already running, or a runtime file the CLI starts the runner with. */
+export type EngineTarget =
+  | { kind: 'url'; processUrl: string; readyUrl: string }
+  | { kind: 'runtime'; runtimeFile: string; runnerScript?: string; engineId: string; buildId: string; shareFolder?: string };
+
+export interface RunOptions {
+  engine: EngineTarget;
+  inputs: string[];
+  out: string;
+  mime?: string;
+  chunkMs: number;
+  cache?: string;
+  /** Merged over the payload the emulator builds (jobId, taskId, organizationId). */
+  payload?: Record<string, unknown>;
+  maxTTL: number;
+  chunkContext?: string;
+  /** Extra or replaced /process fields, applied last, as given. */
+  fields: Record<string, string>;
+  concurrency: number;
+  readyTimeoutMs: number;
+  heartbeatTimeoutMs: number;
+  retries: number;
+  verbose: boolean;
+}
+
+/** What commander hands over: every value still a string (or a list, or a flag). */
+export interface RawRunOptions {
+  engineUrl?: string;
+  readyUrl?: string;
+  runtime?: string;
+  runner?: string;
+  engineId: string;
+  buildId: string;
+  shareFolder?: string;
+  out?: string;
+  mime?: string;
+  chunkMs: string;
+  cache?: string;
+  payload?: string;
+  maxTtl: string;
+  chunkContext?: string;
+  field?: string[];
+  concurrency: string;
+  readyTimeout: string;
+  heartbeatTimeout: string;
+  retries: string;
+  verbose?: boolean;
+}
+
+function integer(flag: string, text: string, min: number): number {
+  const value = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new UsageError(`${flag} must be a whole number${min > 0 ? ` from ${min}` : ''}, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+function httpUrl(flag: string, text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`${flag} must be a URL such as http://127.0.0.1:8888/process, got ${JSON.stringify(text)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`${flag} must be an http(s) URL, got ${JSON.stringify(text)}`);
+  return url;
+}
+
+function existingFile(flag: string, file: string): string {
+  const full = path.resolve(file);
+  let stats: fs.Stats;
+  try {
+    stats = fs.statSync(full);
+  } catch {
+    throw new UsageError(`${flag}: ${file} does not exist`);
+  }
+  if (!stats.isFile()) throw new UsageError(`${flag}: ${file} is not a file`);
+  return full;
+}
+
+// `--payload '{"a":1}'` or `--payload @payload.json`.
+function payloadObject(text: string): Record<string, unknown> {
+  let source = 'the --payload value';
+  if (text.startsWith('@')) {
+    const file = existingFile('--payload', text.slice(1));
+    source = text.slice(1);
+    text = fs.readFileSync(file, 'utf8');
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`--payload: ${source} is not JSON: ${(err as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new UsageError(`--payload must be a JSON object (use --field payload=... to send anything else)`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function extraFields(list: string[]): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const item of list) {
+    const at = item.indexOf('=');
+    if (at <= 0) throw new UsageError(`--field takes name=value, got ${JSON.stringify(item)}`);
+    fields[item.slice(0, at)] = item.slice(at + 1);
+  }
+  return fields;
+}
+
+/** `./aiware-sim-out/2024-05-01T12-30-45-123Z`: one folder per run, sorted by time. */
+export function defaultOutDir(now = new Date()): string {
+  return path.resolve('aiware-sim-out', now.toISOString().replace(/[:.]/g, '-'));
+}
+
+export function parseRunOptions(inputs: string[], raw: RawRunOptions): RunOptions {
+  let engine: EngineTarget;
+  if (raw.engineUrl !== undefined && raw.runtime !== undefined) throw new UsageError('give either --engine-url or --runtime, not both');
+  if (raw.engineUrl !== undefined) {
+    const processUrl = httpUrl('--engine-url', raw.engineUrl);
+    const readyUrl = raw.readyUrl === undefined ? new URL('/readyz', processUrl.origin) : httpUrl('--ready-url', raw.readyUrl);
+    if (raw.runner !== undefined) throw new UsageError('--runner goes with --runtime, not --engine-url');
+    engine = { kind: 'url', processUrl: processUrl.href, readyUrl: readyUrl.href };
+  } else if (raw.runtime !== undefined) {
+    if (raw.readyUrl !== undefined) throw new UsageError('--ready-url goes with --engine-url; with --runtime the CLI picks the address');
+    engine = {
+      kind: 'runtime',
+      runtimeFile: existingFile('--runtime', raw.runtime),
+      runnerScript: raw.runner === undefined ? undefined : existingFile('--runner', raw.runner),
+      engineId: raw.engineId,
+      buildId: raw.buildId,
+      shareFolder: raw.shareFolder === undefined ? undefined : path.resolve(raw.shareFolder),
+    };
+  } else {
+    throw new UsageError('no engine: give --runtime <flow.json> to run one, or --engine-url <url> of one running');
+  }
+  if (raw.mime !== undefined && !/^[\w.+-]+\/[\w.+-]+(\s*;.*)?$/.test(raw.mime)) throw new UsageError(`--mime must be a MIME type such as text/plain, got ${JSON.stringify(raw.mime)}`);
+  const concurrency = integer('--concurrency', raw.concurrency, 1);
+  return {
+    engine,
+    inputs,
+    out: raw.out === undefined ? defaultOutDir() : path.resolve(raw.out),
+    mime: raw.mime,
+    chunkMs: integer('--chunk-ms', raw.chunkMs, 1),
+    cache: raw.cache === undefined ? undefined : existingFile('--cache', raw.cache),
+    payload: raw.payload === undefined ? undefined : payloadObject(raw.payload),
+    maxTTL: integer('--max-ttl', raw.maxTtl, 1),
+    chunkContext: raw.chunkContext,
+    fields: extraFields(raw.field ?? []),
+    concurrency,
+    readyTimeoutMs: integer('--ready-timeout', raw.readyTimeout, 1) * 1000,
+    heartbeatTimeoutMs: integer('--heartbeat-timeout', raw.heartbeatTimeout, 0) * 1000,
+    retries: integer('--retries', raw.retries, 0),
+    verbose: raw.verbose === true,
+  };
+}
