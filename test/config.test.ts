@@ -1,0 +1,29 @@
+// The runner's configuration from its environment: defaults, the working folder, bad values.
+import * as assert from 'node:assert/strict';
+import { loadConfig, ConfigError } from '../runner/config';
+
+describe('the runner configuration', function () {
+  it('defaults to the addresses ET documents and names the working folder after the engine and build', function () {
+    const config = loadConfig({ AIWARE_BUILD_RUNTIME: '/cache/engines/e/b/runtime.json', ENGINE_ID: 'eng-1', BUILD_ID: 'b/../2' });
+    assert.deepEqual(config.process, { host: '0.0.0.0', port: 8888, path: '/process' });
+    assert.deepEqual(config.ready, { host: '0.0.0.0', port: 8888, path: '/readyz' });
+    assert.equal(config.workDir, '/cache/nodered/engines/eng-1-b_.._2', 'an id cannot climb out of the work root');
+    assert.equal(config.graceMs, 30_000);
+    assert.equal(config.editorPasswordHash, undefined, 'the editor is off');
+  });
+
+  const bad: [string, Record<string, string>, RegExp][] = [
+    ['AIWARE_BUILD_RUNTIME', {}, /is not set/],
+    ['VERITONE_WEBHOOK_PROCESS', { VERITONE_WEBHOOK_PROCESS: 'not a url' }, /is not a URL/],
+    ['VERITONE_WEBHOOK_READY', { VERITONE_WEBHOOK_READY: 'http://0.0.0.0:9999/readyz' }, /must be on the port of VERITONE_WEBHOOK_PROCESS \(8888\)/],
+    ['RUNNER_GRACE_SECONDS', { RUNNER_GRACE_SECONDS: 'soon' }, /must be a number of seconds/],
+    ['RUNNER_EDITOR_PASSWORD_HASH', { RUNNER_EDITOR: 'true', RUNNER_EDITOR_PASSWORD_HASH: 'password' }, /not a bcrypt hash/],
+    ['RUNNER_EDITOR_PASSWORD_HASH', { RUNNER_EDITOR: '1' }, /not a bcrypt hash/],
+  ];
+  for (const [variable, env, message] of bad) {
+    it(`refuses ${JSON.stringify(env)} naming ${variable}`, function () {
+      const withRuntime = variable === 'AIWARE_BUILD_RUNTIME' ? env : { AIWARE_BUILD_RUNTIME: 'r.json', ...env };
+      assert.throws(() => loadConfig(withRuntime), (err: unknown) => err instanceof ConfigError && err.variable === variable && message.test(err.message));
+    });
+  }
+});
