@@ -2,7 +2,7 @@
 // signals. Exit codes: 0 after a drain, 1 when start-up failed for good (after /readyz has
 // answered 500 for RUNNER_FAIL_LINGER_SECONDS), 130/143 on a second signal.
 import { loadConfig, ConfigError } from './config';
-import { createLogger } from './log';
+import { createLogger, flushLogs } from './log';
 import { Runner } from './runner';
 import { RuntimeFileError } from './runtime-file';
 import { errorMessage } from '../core/errors';
@@ -25,6 +25,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
       signals++;
       if (signals > 1) {
         log.warn({ signal }, 'second signal: exiting now');
+        flushLogs();
         process.exit(signal === 'SIGINT' ? 130 : 143);
       }
       log.info({ signal }, 'signal: draining');
@@ -41,6 +42,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
   });
   process.on('uncaughtException', (err) => {
     log.fatal({ err: errorMessage(err), stack: err.stack }, 'uncaught exception: exiting');
+    flushLogs();
     process.exit(1);
   });
 
@@ -58,6 +60,9 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
   }
   return stopped;
 }
+
+// Every way out of the process passes here, normal exits included.
+process.on('exit', flushLogs);
 
 if (require.main === module) {
   main().then((code) => {
