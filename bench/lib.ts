@@ -43,6 +43,15 @@ export function tempDir(prefix: string): string {
   return dir;
 }
 
+/** Has `cleanup()` kill `child` if it is still running then; `untrack` once it has exited. */
+export function track(child: ChildProcess): void {
+  children.add(child);
+}
+
+export function untrack(child: ChildProcess): void {
+  children.delete(child);
+}
+
 /** Kills every child still running and removes every temp path. Synchronous: safe in 'exit'. */
 export function cleanup(): void {
   for (const child of children) {
@@ -75,8 +84,24 @@ export function installCleanup(limitMs: number): void {
 // ---------------------------------------------------------------------------------------------
 // server children
 
-/** A server in its own process, so its CPU time and RSS are its own. */
-export class ServerChild {
+/**
+ * A server under test in its own process. `measure` runs work inside a measurement window and
+ * gives the window's CPU and RSS: over IPC from the child itself (ServerChild), or read from
+ * /proc (RunnerChild in ./runner-child: the production entry point speaks no bench protocol).
+ */
+export interface BenchServer {
+  readonly name: string;
+  readonly url: string;
+  readonly pid: number;
+  /** `gc: false`: no forced garbage collection before the window (only IPC children do one). */
+  measure<T>(work: () => Promise<T>, options?: { gc?: boolean }): Promise<{ value: T; stats: WindowStats }>;
+  /** The window's RSS peak so far, without closing it. */
+  peek(): Promise<{ rssBefore: number; rssPeak: number }>;
+  stop(): Promise<void>;
+}
+
+/** A server in its own process, so its CPU time and RSS are its own; it reports them over IPC. */
+export class ServerChild implements BenchServer {
   /** Commands go one at a time: each waits for the child's next report. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -85,6 +110,10 @@ export class ServerChild {
     private readonly child: ChildProcess,
     readonly url: string,
   ) {}
+
+  get pid(): number {
+    return this.child.pid!;
+  }
 
   /** Forks `script` (compiled, in dist/bench/servers) and waits for it to report ready. */
   static async start(name: string, script: string, args: string[] = [], env: Record<string, string> = {}): Promise<ServerChild> {
@@ -106,9 +135,12 @@ export class ServerChild {
     }
   }
 
-  /** Runs `work` inside a measurement window and returns its value with the child's stats. */
-  async measure<T>(work: () => Promise<T>): Promise<{ value: T; stats: WindowStats }> {
-    await this.command({ cmd: 'start' }, 'started');
+  /**
+   * Runs `work` inside a measurement window and returns its value with the child's stats.
+   * `gc: false` skips the forced collection that otherwise opens the window (see BenchCommand).
+   */
+  async measure<T>(work: () => Promise<T>, options: { gc?: boolean } = {}): Promise<{ value: T; stats: WindowStats }> {
+    await this.command({ cmd: 'start', gc: options.gc }, 'started');
     const value = await work();
     const stats = await this.command({ cmd: 'stop' }, 'measured');
     return { value, stats: stats as WindowStats };
@@ -200,6 +232,8 @@ export interface LoadResult {
   /** Status codes seen, e.g. { "200": 1234 }. */
   statuses: Record<string, number>;
   seconds: number;
+  /** Every 2xx latency, ms, sorted: runs are merged through them (`mergeLoads`). */
+  latencies: Float64Array;
 }
 
 /** Bounded: 5 minutes of 10 connections at well over 10k req/s would not fill it. */
@@ -222,7 +256,8 @@ export function load(opts: LoadOptions): Promise<LoadResult> {
       },
       (err, result) => {
         if (err) return reject(err);
-        const sorted = latencies.subarray(0, count).sort();
+        // A copy of its own: the 32 MB buffer goes as soon as this run ends.
+        const sorted = latencies.slice(0, count).sort();
         const statuses: Record<string, number> = {};
         for (const [code, { count: n }] of Object.entries(result.statusCodeStats)) statuses[code] = n;
         resolve({
@@ -235,6 +270,7 @@ export function load(opts: LoadOptions): Promise<LoadResult> {
           errors: result.errors + result.timeouts,
           statuses,
           seconds: result.duration,
+          latencies: sorted,
         });
       },
     );
@@ -242,6 +278,33 @@ export function load(opts: LoadOptions): Promise<LoadResult> {
       if (status >= 200 && status < 300 && count < MAX_LATENCIES) latencies[count++] = ms;
     });
   });
+}
+
+/** Several runs against one server as one: counts added, percentiles of all their latencies. */
+export function mergeLoads(runs: LoadResult[]): LoadResult {
+  const sum = (pick: (r: LoadResult) => number) => runs.reduce((n, r) => n + pick(r), 0);
+  const latencies = new Float64Array(sum((r) => r.latencies.length));
+  let at = 0;
+  for (const run of runs) {
+    latencies.set(run.latencies, at);
+    at += run.latencies.length;
+  }
+  latencies.sort();
+  const statuses: Record<string, number> = {};
+  for (const run of runs) for (const [code, n] of Object.entries(run.statuses)) statuses[code] = (statuses[code] ?? 0) + n;
+  const seconds = sum((r) => r.seconds);
+  return {
+    rps: sum((r) => r.ok) / seconds,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+    completed: sum((r) => r.completed),
+    ok: sum((r) => r.ok),
+    non2xx: sum((r) => r.non2xx),
+    errors: sum((r) => r.errors),
+    statuses,
+    seconds,
+    latencies,
+  };
 }
 
 function percentile(sorted: Float64Array, q: number): number {

@@ -1,8 +1,14 @@
 // Where a server's CPU goes under the bench load: runs one server (as the bench does) with the V8
-// CPU profiler on for exactly the measured window, and prints self and total time by function and
-// by package, with this pack's functions mapped back to their .ts lines.
+// CPU profiler on, keeps exactly the measured window, and prints self and total time by function
+// and by package, with this pack's functions mapped back to their .ts lines.
 //
-//   npm run build && node dist/bench/profile.js [aiware|httpin|bare] [chunk bytes, default 1024] [--out file.cpuprofile]
+//   npm run build && node dist/bench/profile.js [aiware|httpin|bare|runner] [chunk bytes, default 1024] [--out file.cpuprofile]
+//
+// The bench children start the profiler for the window themselves (servers/probe.ts). The runner
+// is the production entry point: it runs under `node --cpu-prof` (Node 20 refuses it in
+// NODE_OPTIONS, so it goes before runner/main.js), which profiles the whole process and writes
+// the file when it exits after SIGTERM; the samples outside the window are dropped here (V8's
+// profile timestamps and process.hrtime() read the same monotonic clock).
 //
 // Env: BENCH_SECONDS (default 5). The profile itself (open it in Chrome DevTools) is kept only with --out.
 import { randomBytes } from 'node:crypto';
@@ -111,13 +117,25 @@ interface Summary {
   categories: Map<string, number>;
   /** Hot source lines inside the pack's own functions (self time), `core/body.ts:212`. */
   packLines: Map<string, number>;
+  /** Self time of V8 builtins and native code (writev, writeString…) by the nearest JS function calling them. */
+  nativeCallers: Map<string, number>;
 }
 
 function add<K>(map: Map<K, number>, key: K, value: number): void {
   map.set(key, (map.get(key) ?? 0) + value);
 }
 
-function summarise(profile: CpuProfile): Summary {
+/** The measured window, in µs of the monotonic clock (process.hrtime, V8 profile timestamps). */
+interface Window {
+  startUs: number;
+  endUs: number;
+}
+
+function nowUs(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
+function summarise(profile: CpuProfile, window: Window): Summary {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const parent = new Map<number, number>();
   for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
@@ -127,11 +145,12 @@ function summarise(profile: CpuProfile): Summary {
   let t = profile.startTime;
   const times = profile.timeDeltas.map((delta) => (t += delta));
   profile.samples.forEach((id, i) => {
-    const until = i + 1 < times.length ? times[i + 1] : profile.endTime;
+    if (times[i] < window.startUs || times[i] > window.endUs) return;
+    const until = Math.min(i + 1 < times.length ? times[i + 1] : profile.endTime, window.endUs);
     add(durations, id, Math.max(0, until - times[i]));
   });
 
-  const summary: Summary = { sampledMs: 0, busyMs: 0, self: new Map(), total: new Map(), categories: new Map(), packLines: new Map() };
+  const summary: Summary = { sampledMs: 0, busyMs: 0, self: new Map(), total: new Map(), categories: new Map(), packLines: new Map(), nativeCallers: new Map() };
   for (const [id, us] of durations) {
     const node = byId.get(id)!;
     const ms = us / 1000;
@@ -140,6 +159,11 @@ function summarise(profile: CpuProfile): Summary {
     summary.busyMs += ms;
     add(summary.self, label(node.callFrame), ms);
     add(summary.categories, category(node.callFrame), ms);
+    if (node.callFrame.url === '' && !node.callFrame.functionName.startsWith('(')) {
+      let caller = parent.get(id);
+      while (caller !== undefined && byId.get(caller)!.callFrame.url === '') caller = parent.get(caller);
+      add(summary.nativeCallers, `${node.callFrame.functionName} ← ${caller === undefined ? '?' : label(byId.get(caller)!.callFrame)}`, ms);
+    }
     // Total time: every distinct function on the stack, once (recursion must not count twice).
     const seen = new Set<string>();
     for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
@@ -150,7 +174,8 @@ function summarise(profile: CpuProfile): Summary {
       }
     }
   }
-  // positionTicks say which lines of a function the samples landed on.
+  // positionTicks say which lines of a function the samples landed on (over the whole profile:
+  // for the runner that includes start-up, so lines are apportioned, not exact, there).
   for (const node of profile.nodes) {
     const file = fileOf(node.callFrame.url);
     if (!file?.startsWith(DIST) || file.startsWith(path.join(DIST, 'bench'))) continue;
@@ -163,12 +188,13 @@ function summarise(profile: CpuProfile): Summary {
   return summary;
 }
 
-function top(map: Map<string, number>, n: number, busyMs: number, filter: (key: string) => boolean = () => true): string[][] {
+/** The `n` biggest entries: ms, % of busy time, µs per answered request (to compare servers), key. */
+function top(map: Map<string, number>, n: number, busyMs: number, requests: number, filter: (key: string) => boolean = () => true): string[][] {
   return [...map.entries()]
     .filter(([key]) => filter(key))
     .sort((a, b) => b[1] - a[1])
     .slice(0, n)
-    .map(([key, ms]) => [fixed(ms, 1), `${fixed((100 * ms) / busyMs, 1)}%`, key]);
+    .map(([key, ms]) => [fixed(ms, 1), `${fixed((100 * ms) / busyMs, 1)}%`, fixed((1000 * ms) / requests, 1), key]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -182,43 +208,59 @@ async function main(): Promise<void> {
   const seconds = Number(process.env.BENCH_SECONDS ?? 5);
   const spec = SERVERS.find((s) => s.key === kind);
   if (!spec || !Number.isSafeInteger(size) || size < 0 || !(seconds > 0)) {
-    throw new Error('usage: node dist/bench/profile.js [aiware|httpin|bare] [chunk bytes] [--out file.cpuprofile]');
+    throw new Error('usage: node dist/bench/profile.js [aiware|httpin|bare|runner] [chunk bytes] [--out file.cpuprofile]');
   }
   installCleanup((seconds + 120) * 1000);
   const root = tempDir('aiware-profile-');
   const file = path.join(root, `${kind}.cpuprofile`);
   const { body, contentType } = encodeMultipart(etFields(root), { data: randomBytes(size), filename: 'chunk.wav', mimeType: CHUNK_MIME });
 
-  const server = await startServer(spec, root, { BENCH_CPU_PROFILE: file });
-  let summary: Summary;
+  const server = await startServer(spec, root, { cpuProfile: file });
+  let window: Window;
+  let requests: number;
   try {
     const url = `${server.url}/process`;
     const answer = await probe(url, body, contentType);
     if (answer.status !== 200) throw new Error(`${kind} answered ${answer.status}: ${answer.text.slice(0, 200)}`);
-    await load({ url, body, contentType, connections: 10, seconds: 2 }); // warm-up (JIT), outside the profile
-    const { value, stats } = await server.measure(() => load({ url, body, contentType, connections: 10, seconds }));
+    await load({ url, body, contentType, connections: 10, seconds: 2 }); // warm-up (JIT), outside the window
+    let startUs = 0;
+    // No forced gc() first, as in the bench's throughput runs (bench/protocol.ts says why).
+    const { value, stats } = await server.measure(
+      () => {
+        startUs = nowUs();
+        return load({ url, body, contentType, connections: 10, seconds });
+      },
+      { gc: false },
+    );
+    window = { startUs, endUs: nowUs() };
+    requests = value.completed;
     const cpuUs = stats.userUs + stats.systemUs;
     console.log(`# CPU profile: ${spec.label}, ${sizeLabel(size)} chunk, ${seconds} s, 10 connections`);
     console.log('');
-    console.log(`${fixed(value.rps, 0)} req/s under the profiler, ${value.non2xx + value.errors} errors, ${fixed(cpuUs / value.completed, 0)} µs CPU per request (profiler overhead included)`);
-    summary = summarise(JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile);
-    console.log(`sampled ${fixed(summary.sampledMs, 0)} ms, busy (not idle) ${fixed(summary.busyMs, 0)} ms; percentages are of busy time`);
-    if (out) fs.copyFileSync(file, out);
+    console.log(`${fixed(value.rps, 0)} req/s under the profiler, ${value.non2xx + value.errors} errors, ${fixed(cpuUs / value.completed, 0)} µs CPU per request (profiler overhead included; ${spec.reports === 'ipc' ? 'process.cpuUsage() in the child' : '/proc/<pid>/stat'})`);
   } finally {
+    // The runner writes its profile as it exits.
     await server.stop();
   }
+  const summary = summarise(JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile, window);
+  console.log(
+    `sampled ${fixed(summary.sampledMs, 0)} ms, busy (not idle) ${fixed(summary.busyMs, 0)} ms (${fixed((1000 * summary.busyMs) / requests, 0)} µs per request); percentages are of busy time`,
+  );
+  if (out) fs.copyFileSync(file, out);
 
-  const header = ['ms', '%', ''];
+  const header = ['ms', '%', 'µs/req'];
   console.log('\n## Self time by package / file\n');
-  console.log(table([...header.slice(0, 2), 'where'], top(summary.categories, 30, summary.busyMs)));
+  console.log(table([...header, 'where'], top(summary.categories, 30, summary.busyMs, requests)));
   console.log('\n## Top functions by self time\n');
-  console.log(table([...header.slice(0, 2), 'function'], top(summary.self, 40, summary.busyMs)));
+  console.log(table([...header, 'function'], top(summary.self, 40, summary.busyMs, requests)));
+  console.log('\n## Builtins and native code by their JS caller (self time)\n');
+  console.log(table([...header, 'native ← caller'], top(summary.nativeCallers, 20, summary.busyMs, requests)));
   const isPack = (key: string) => / (core|nodes|runner)\/[\w/-]+\.ts:\d+$/.test(key);
   console.log('\n## The pack\'s functions by total time (self + what they call)\n');
-  console.log(table([...header.slice(0, 2), 'function'], top(summary.total, 30, summary.busyMs, isPack)));
+  console.log(table([...header, 'function'], top(summary.total, 30, summary.busyMs, requests, isPack)));
   console.log('\n## Hot lines in the pack (self time)\n');
-  console.log(table([...header.slice(0, 2), 'line'], top(summary.packLines, 25, summary.busyMs)));
-  if (out) console.log(`\nprofile written to ${out}`);
+  console.log(table([...header, 'line'], top(summary.packLines, 25, summary.busyMs, requests)));
+  if (out) console.log(`\nprofile written to ${out} (whole profile; the measured window is ${window.startUs}–${window.endUs} µs of its clock)`);
 }
 
 main()

@@ -3,8 +3,14 @@
 
 /** Parent -> child. */
 export type BenchCommand =
-  /** Open a measurement window: note CPU time and start tracking peak RSS. */
-  | { cmd: 'start' }
+  /**
+   * Open a measurement window: note CPU time and start tracking peak RSS. `gc` (default true)
+   * collects garbage first, so "RSS before" is a settled heap; the throughput runs turn it off:
+   * after a forced full collection, a Node-RED child under load went on to run a major GC every
+   * few hundred ms for the whole window (measured at 64 KiB: 7-19 in 5 s instead of 0-2, and
+   * twice the CPU per request), which the runner, measured from outside, never gets.
+   */
+  | { cmd: 'start'; gc?: boolean }
   /** Close the window and report a `BenchReport` of type `measured`. */
   | { cmd: 'stop' }
   /** Report the window's peak so far without closing it (growth part-way through an upload). */

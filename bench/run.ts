@@ -1,15 +1,22 @@
 // `npm run bench`: aiware-process-in against Node-RED's own `http in` and a bare node:http +
-// busboy server, measured side by side in one run (STYLE habit 12), each server in its own
-// process. Prints markdown tables and writes them to bench/RESULTS.md.
+// busboy server, and the runner (runner/main.js) serving the aiware flow, measured side by side
+// in one run (STYLE habit 12), each server in its own process; the runner's cold start against
+// plain Node-RED's; the memory of big chunks. Prints markdown tables and writes them to
+// bench/RESULTS.md.
 //
-// Env: BENCH_SECONDS (measured seconds per case, default 5), BENCH_WARMUP (default 2).
+// Env: BENCH_SECONDS (measured seconds per case, default 5), BENCH_WARMUP (default 2),
+// BENCH_ROUNDS (the measured seconds of a case are split into this many turns, default 3),
+// BENCH_STARTS (timed cold starts of each kind, default 5).
 // Where the CPU goes in one server: bench/profile.ts.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { encodeMultipart } from '../simulator/multipart';
+import { COLD_FLOWS, POLL_MS, coldStarts, type StartKind, type StartSample } from './coldstart';
+import { measureOutside } from './procstat';
 import type { WindowStats } from './protocol';
+import { RunnerChild } from './runner-child';
 import { CHUNK_MIME, SERVERS, etFields, startServer, type ServerKey, type ServerSpec } from './setup';
 import {
   MiB,
@@ -17,6 +24,7 @@ import {
   fixed,
   installCleanup,
   load,
+  mergeLoads,
   mib,
   probe,
   sizeLabel,
@@ -24,12 +32,17 @@ import {
   table,
   tempDir,
   upload,
+  type BenchServer,
   type LoadResult,
 } from './lib';
 
-const SECONDS = envNumber('BENCH_SECONDS', 5);
-const WARMUP = envNumber('BENCH_WARMUP', 2); // Node-RED's handlers need a couple of seconds of JIT before they settle
+const SECONDS = envNumber('BENCH_SECONDS', 5, 'seconds');
+const WARMUP = envNumber('BENCH_WARMUP', 2, 'seconds'); // Node-RED's handlers need a couple of seconds of JIT before they settle
+const STARTS = Math.round(envNumber('BENCH_STARTS', 5, 'starts'));
+const ROUNDS = Math.round(envNumber('BENCH_ROUNDS', 3, 'rounds'));
 const CONNECTIONS = 10;
+/** Read before anything starts: anything else running on the machine skews every number. */
+const LOAD_AT_START = os.loadavg();
 const SIZES = [1024, 64 * 1024, 4 * MiB];
 const BIG_CHUNK = 1024 * MiB;
 const MEDIUM_CHUNK = 200 * MiB;
@@ -39,12 +52,14 @@ const UPLOAD_TIMEOUT_MS = 180_000;
 const TARGET_VS_HTTPIN = 2; // aiware req/s >= 2x http in, at 1 KiB and 64 KiB
 const TARGET_VS_BARE = 0.8; // aiware req/s on the way to 0.8x the bare server
 const TARGET_RSS_GROWTH = 32 * MiB; // while a 1 GiB chunk streams in
+const TARGET_RUNNER_VS_BARE = 0.8; // runner req/s >= 0.8x the bare server, at 64 KiB
+const TARGET_COLD_START_MS = 300; // runner cold start within 300 ms of plain Node-RED (medians)
 
-function envNumber(name: string, fallback: number): number {
+function envNumber(name: string, fallback: number, unit: string): number {
   const text = process.env[name];
   if (text === undefined || text === '') return fallback;
   const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number of seconds, got ${JSON.stringify(text)}`);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number of ${unit}, got ${JSON.stringify(text)}`);
   return value;
 }
 
@@ -55,7 +70,12 @@ interface LoadRow {
   server: ServerSpec;
   size: number;
   result: LoadResult;
+  /** Read from /proc by the bench, the same way for every server. */
   stats: WindowStats;
+  /** What an IPC child reported about the same windows itself: a cross-check of the /proc numbers. */
+  ipcStats?: WindowStats;
+  /** req/s of each round, in round order (the same rounds for every server of a size). */
+  roundRps: number[];
 }
 
 interface Body {
@@ -85,28 +105,79 @@ async function check(url: string, body: Body, notes: string[], label: string): P
   }
 }
 
+/** Several windows of one server as one: CPU added, RSS from the first before to the highest peak. */
+function mergeStats(windows: WindowStats[]): WindowStats {
+  return {
+    userUs: windows.reduce((n, w) => n + w.userUs, 0),
+    systemUs: windows.reduce((n, w) => n + w.systemUs, 0),
+    rssBefore: windows[0].rssBefore,
+    rssPeak: Math.max(...windows.map((w) => w.rssPeak)),
+    rssAfter: windows[windows.length - 1].rssAfter,
+    samples: windows.reduce((n, w) => n + w.samples, 0),
+  };
+}
+
+/**
+ * All four servers run at once (idle ones cost next to nothing). Size by size, each is checked
+ * and warmed up, then the measured seconds are split into ROUNDS turns, the servers taking turns
+ * (each round starting with the next one): what else happens on this shared machine meanwhile
+ * then hits every server of a size alike, and the ratios compare windows seconds apart.
+ */
 async function throughput(root: string, bodies: Body[], notes: string[]): Promise<LoadRow[]> {
   const rows: LoadRow[] = [];
-  for (const spec of SERVERS) {
-    const server = await startServer(spec, root);
-    try {
-      const url = `${server.url}/process`;
-      for (const body of bodies) {
-        await check(url, body, notes, spec.label);
-        const options = { url, body: body.body, contentType: body.contentType, connections: CONNECTIONS };
-        const warm = await load({ ...options, seconds: WARMUP });
-        const { value: result, stats } = await server.measure(() => load({ ...options, seconds: SECONDS }));
+  const servers: { spec: ServerSpec; server: BenchServer }[] = [];
+  const rotate = <T>(list: T[], by: number): T[] => [...list.slice(by % list.length), ...list.slice(0, by % list.length)];
+  try {
+    for (const spec of SERVERS) servers.push({ spec, server: await startServer(spec, root) });
+    for (const [sizeIndex, body] of bodies.entries()) {
+      const options = (server: BenchServer) => ({ url: `${server.url}/process`, body: body.body, contentType: body.contentType, connections: CONNECTIONS });
+      for (const { spec, server } of rotate(servers, sizeIndex)) {
+        await check(`${server.url}/process`, body, notes, spec.label);
+        const warm = await load({ ...options(server), seconds: WARMUP });
         if (warm.non2xx + warm.errors > 0) notes.push(`${spec.label} at ${sizeLabel(body.size)}: warm-up had errors: ${errorText(warm)}`);
-        rows.push({ server: spec, size: body.size, result, stats });
+      }
+      const runs = new Map<ServerSpec, { results: LoadResult[]; stats: WindowStats[]; ipcStats: WindowStats[] }>(servers.map(({ spec }) => [spec, { results: [], stats: [], ipcStats: [] }]));
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const { spec, server } of rotate(servers, sizeIndex + round)) {
+          const measured = () => load({ ...options(server), seconds: SECONDS / ROUNDS });
+          const run = runs.get(spec)!;
+          if (spec.reports === 'ipc') {
+            // The child's own window holds the /proc window, which holds the load. No gc() first:
+            // the runner cannot be made to collect, and a forced collection slows a Node-RED child
+            // for the whole window (bench/protocol.ts).
+            const inside = await server.measure(() => measureOutside(server.pid, measured), { gc: false });
+            run.results.push(inside.value.value);
+            run.stats.push(inside.value.stats);
+            run.ipcStats.push(inside.stats);
+          } else {
+            const { value, stats } = await server.measure(measured, { gc: false });
+            run.results.push(value);
+            run.stats.push(stats);
+          }
+        }
+      }
+      for (const { spec } of servers) {
+        const run = runs.get(spec)!;
+        const result = mergeLoads(run.results);
+        const stats = mergeStats(run.stats);
+        rows.push({ server: spec, size: body.size, result, stats, ipcStats: run.ipcStats.length > 0 ? mergeStats(run.ipcStats) : undefined, roundRps: run.results.map((r) => r.rps) });
         console.error(
-          `  ${spec.key.padEnd(6)} ${sizeLabel(body.size).padStart(7)}: ${fixed(result.rps, 0)} req/s, p50 ${fixed(result.p50, 2)} ms, p99 ${fixed(result.p99, 2)} ms, errors ${errorText(result)}`,
+          `  ${spec.key.padEnd(6)} ${sizeLabel(body.size).padStart(7)}: ${fixed(result.rps, 0)} req/s (rounds ${run.results.map((r) => fixed(r.rps, 0)).join(' · ')}), ${fixed((stats.userUs + stats.systemUs) / result.completed, 0)} µs CPU/req, p50 ${fixed(result.p50, 2)} ms, p99 ${fixed(result.p99, 2)} ms, errors ${errorText(result)}`,
         );
       }
-    } finally {
+    }
+  } finally {
+    for (const { server } of servers) {
       await server.stop();
+      if (server instanceof RunnerChild) {
+        if (server.exitCode !== 0) notes.push(`the runner exited with ${server.exitCode} after SIGTERM (expected 0 after a drain)`);
+        notes.push(`the runner wrote ${server.linesInWindows} log lines (stdout, pino, info level: its default) inside the measured windows`);
+      }
     }
   }
-  return rows;
+  // By chunk size, then server: the rows to compare sit together.
+  const order = (row: LoadRow) => SIZES.indexOf(row.size) * SERVERS.length + SERVERS.indexOf(row.server);
+  return rows.sort((a, b) => order(a) - order(b));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -191,33 +262,106 @@ function ratio(a: number | undefined, b: number | undefined): number {
   return a === undefined || b === undefined || b === 0 ? NaN : a / b;
 }
 
-function report(loadRows: LoadRow[], memoryRows: MemoryRow[], notes: string[], fieldCount: number, fieldBytes: number, elapsed: number): string {
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+function signed(value: number, digits: number): string {
+  return Number.isFinite(value) && value >= 0 ? `+${fixed(value, digits)}` : fixed(value, digits);
+}
+
+function coldStartSection(samples: StartSample[]): string[] {
+  const of = (kind: StartKind) => samples.filter((s) => s.kind === kind);
+  const how: Record<StartKind, [string, string, string]> = {
+    runner: [
+      'runner',
+      '`node runner/main.js`, AIWARE_BUILD_RUNTIME = the example file, fresh RUNNER_WORKDIR',
+      'off (RUNNER_EDITOR unset: the runner\'s default); /readyz is the runner\'s own',
+    ],
+    plain: [
+      'plain Node-RED',
+      '`node node_modules/node-red/red.js --userDir <fresh> --settings <userDir>/settings.js`',
+      'on at `/` (the command\'s default httpAdminRoot); /readyz is the pack\'s route on Node-RED\'s HTTP node server',
+    ],
+  };
+  const rows = (['runner', 'plain'] as const).map((kind) => {
+    const ready = of(kind).map((s) => s.readyMs);
+    return [
+      how[kind][0],
+      String(ready.length),
+      fixed(Math.min(...ready), 0),
+      fixed(median(ready), 0),
+      fixed(Math.max(...ready), 0),
+      fixed(median(of(kind).map((s) => s.firstAnswerMs)), 0),
+      how[kind][1],
+      how[kind][2],
+    ];
+  });
+  const difference = median(of('runner').map((s) => s.readyMs)) - median(of('plain').map((s) => s.readyMs));
+  const paired = of('runner')
+    .map((r) => {
+      const p = of('plain').find((s) => s.round === r.round);
+      return p ? r.readyMs - p.readyMs : NaN;
+    })
+    .filter(Number.isFinite);
+  const verdict = Number.isFinite(difference) ? (difference <= TARGET_COLD_START_MS ? 'met' : 'missed') : 'n/a';
+  return [
+    '## Cold start: spawn → first 200 on /readyz',
+    '',
+    `Both start the same flows (${path.relative(path.resolve(__dirname, '..', '..'), COLD_FLOWS)}: process-in → function → result-out, put on one tab as runner/embedded.ts onOneTab does) with this pack loaded through \`nodesDir\`,`,
+    `each time in a fresh user / work directory on a fresh loopback port. The bench polls /readyz every ${POLL_MS} ms on a new connection (so the times are ${POLL_MS} ms coarse),`,
+    `from just before spawn() until the first 200. ${STARTS} timed starts of each, interleaved (runner first in odd rounds, plain Node-RED first in even ones), after one untimed start of each to warm the file cache.`,
+    'Plain Node-RED gets a settings file with only uiPort, uiHost 127.0.0.1, flowFile and nodesDir; everything else is the `node-red` command\'s default.',
+    '"First answer" is the first response of any status: the runner listens before Node-RED loads (503 until ready), plain Node-RED only once its flows are starting.',
+    '',
+    table(['server', 'starts', 'min ms', 'median ms', 'max ms', 'first answer median ms', 'command', 'editor'], rows),
+    '',
+    `Runner − plain Node-RED (medians): **${signed(difference, 0)} ms**; target ≤ +${TARGET_COLD_START_MS} ms: ${verdict}.` +
+      (paired.length > 0 ? ` Per round (same round, back to back): median ${signed(median(paired), 0)} ms, from ${signed(Math.min(...paired), 0)} to ${signed(Math.max(...paired), 0)} ms.` : ''),
+  ];
+}
+
+function report(loadRows: LoadRow[], memoryRows: MemoryRow[], startSamples: StartSample[], notes: string[], fieldCount: number, fieldBytes: number, elapsed: number): string {
   const cpus = os.cpus();
   const command =
     (process.env.BENCH_SECONDS ? `BENCH_SECONDS=${process.env.BENCH_SECONDS} ` : '') +
     (process.env.BENCH_WARMUP ? `BENCH_WARMUP=${process.env.BENCH_WARMUP} ` : '') +
+    (process.env.BENCH_STARTS ? `BENCH_STARTS=${process.env.BENCH_STARTS} ` : '') +
     (process.env.npm_lifecycle_event === 'bench' ? 'npm run bench' : `node ${path.relative(process.cwd(), process.argv[1])}`);
 
+  const cpuPerRequest = (row?: LoadRow) => (row ? (row.stats.userUs + row.stats.systemUs) / row.result.completed : undefined);
   const throughputTable = table(
-    ['chunk', 'server', 'req/s', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'server peak RSS MiB', 'errors'],
+    ['chunk', 'server', 'req/s', '÷ bare', '÷ http in', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'server peak RSS MiB', 'errors'],
     loadRows.map((row) => [
       sizeLabel(row.size),
       row.server.label,
       fixed(row.result.rps, 0),
+      `${fixed(ratio(row.result.rps, find(loadRows, 'bare', row.size)?.result.rps), 2)}×`,
+      `${fixed(ratio(row.result.rps, find(loadRows, 'httpin', row.size)?.result.rps), 2)}×`,
       fixed(row.result.p50, 2),
       fixed(row.result.p99, 2),
-      fixed((row.stats.userUs + row.stats.systemUs) / row.result.completed, 0),
+      fixed(cpuPerRequest(row) ?? NaN, 0),
       mib(row.stats.rssPeak),
       errorText(row.result),
     ]),
   );
 
   const verdict = (value: number, target: number): string => (Number.isFinite(value) ? (value >= target ? 'met' : 'not yet') : 'n/a');
+  /** The ratio round by round (both rows ran the same rounds, seconds apart): median (min–max). */
+  const perRound = (a?: LoadRow, b?: LoadRow): string => {
+    if (!a || !b) return 'n/a';
+    const ratios = a.roundRps.map((rps, i) => ratio(rps, b.roundRps[i])).filter(Number.isFinite);
+    if (ratios.length === 0) return 'n/a';
+    return `${fixed(median(ratios), 2)}× (${fixed(Math.min(...ratios), 2)}–${fixed(Math.max(...ratios), 2)})`;
+  };
   const ratioTable = table(
-    ['chunk', 'aiware ÷ http in (req/s)', `target ≥ ${TARGET_VS_HTTPIN}×`, 'aiware ÷ bare (req/s)', `target → ${TARGET_VS_BARE}×`, 'CPU/req aiware ÷ http in', 'CPU/req aiware ÷ bare'],
+    ['chunk', 'aiware ÷ http in (req/s)', `target ≥ ${TARGET_VS_HTTPIN}×`, 'aiware ÷ bare (req/s)', 'per round', `target → ${TARGET_VS_BARE}×`, 'CPU/req aiware ÷ http in', 'CPU/req aiware ÷ bare'],
     SIZES.map((size) => {
       const [aiware, httpin, bare] = (['aiware', 'httpin', 'bare'] as const).map((key) => find(loadRows, key, size));
-      const cpu = (row?: LoadRow) => (row ? (row.stats.userUs + row.stats.systemUs) / row.result.completed : undefined);
+      const cpu = cpuPerRequest;
       const vsHttpin = ratio(aiware?.result.rps, httpin?.result.rps);
       const vsBare = ratio(aiware?.result.rps, bare?.result.rps);
       return [
@@ -225,12 +369,37 @@ function report(loadRows: LoadRow[], memoryRows: MemoryRow[], notes: string[], f
         `${fixed(vsHttpin, 2)}×`,
         size <= 64 * 1024 ? verdict(vsHttpin, TARGET_VS_HTTPIN) : '(not a target)',
         `${fixed(vsBare, 2)}×`,
+        perRound(aiware, bare),
         verdict(vsBare, TARGET_VS_BARE),
         `${fixed(ratio(cpu(aiware), cpu(httpin)), 2)}×`,
         `${fixed(ratio(cpu(aiware), cpu(bare)), 2)}×`,
       ];
     }),
   );
+
+  const runnerTable = table(
+    ['chunk', 'runner ÷ bare (req/s)', 'per round', `target ≥ ${TARGET_RUNNER_VS_BARE}× (64 KiB)`, 'runner ÷ http in (req/s)', 'runner ÷ aiware-process-in (req/s)', 'per round', 'CPU/req runner ÷ bare', 'CPU/req runner ÷ aiware-process-in'],
+    SIZES.map((size) => {
+      const [runner, aiware, httpin, bare] = (['runner', 'aiware', 'httpin', 'bare'] as const).map((key) => find(loadRows, key, size));
+      const vsBare = ratio(runner?.result.rps, bare?.result.rps);
+      return [
+        sizeLabel(size),
+        `${fixed(vsBare, 2)}×`,
+        perRound(runner, bare),
+        size === 64 * 1024 ? verdict(vsBare, TARGET_RUNNER_VS_BARE) : '(not a target)',
+        `${fixed(ratio(runner?.result.rps, httpin?.result.rps), 2)}×`,
+        `${fixed(ratio(runner?.result.rps, aiware?.result.rps), 2)}×`,
+        perRound(runner, aiware),
+        `${fixed(ratio(cpuPerRequest(runner), cpuPerRequest(bare)), 2)}×`,
+        `${fixed(ratio(cpuPerRequest(runner), cpuPerRequest(aiware)), 2)}×`,
+      ];
+    }),
+  );
+
+  // How far the IPC children's own numbers are from the /proc ones, over the same windows.
+  const crossCheck = loadRows
+    .filter((row) => row.ipcStats)
+    .map((row) => ratio(row.stats.userUs + row.stats.systemUs, row.ipcStats!.userUs + row.ipcStats!.systemUs) - 1);
 
   const memoryTable = table(
     ['server', 'chunk', 'route → status', 'RSS before MiB', 'peak MiB', 'growth MiB', 'growth at ¼ · ½ · ¾', 'target', 'upload s', 'MiB/s', 'client RSS growth MiB', 'how'],
@@ -258,24 +427,40 @@ function report(loadRows: LoadRow[], memoryRows: MemoryRow[], notes: string[], f
     '',
     `- Date: ${new Date().toISOString()}`,
     `- Node.js ${process.version} on ${os.platform()} ${os.release()} (${os.arch()})`,
-    `- CPU: ${cpus[0]?.model ?? 'unknown'} × ${cpus.length}; memory ${mib(os.totalmem())} MiB`,
+    `- CPU: ${cpus[0]?.model ?? 'unknown'} × ${cpus.length}; memory ${mib(os.totalmem())} MiB; load average ${LOAD_AT_START.map((n) => n.toFixed(2)).join(' / ')} (1 / 5 / 15 min) when the bench started`,
     `- Command: \`${command}\` (took ${fixed(elapsed, 0)} s)`,
-    `- Load: autocannon in the bench process, ${CONNECTIONS} keep-alive connections, ${WARMUP} s warm-up then ${SECONDS} s measured, loopback (127.0.0.1).`,
+    `- Load: autocannon in the bench process, ${CONNECTIONS} keep-alive connections, loopback (127.0.0.1); per server and size ${WARMUP} s warm-up, then ${SECONDS} s measured in ${ROUNDS} rounds of ${fixed(SECONDS / ROUNDS, 2)} s.`,
     `  The client shares the machine's ${cpus.length} CPUs with the server under test, so absolute req/s are low; compare rows, not machines.`,
     `- Body: multipart/form-data as Engine Toolkit sends it (simulator/multipart encodeMultipart): ${fieldCount} ET fields (${fieldBytes} bytes of parts) + the \`chunk\` file part (${CHUNK_MIME}, random bytes), built once per size.`,
-    '- Servers, each in its own child process started with --expose-gc (CPU = the child\'s process.cpuUsage() over the measured run ÷ answered requests; RSS = its highest 50 ms sample; a gc() runs just before each measured window):',
+    '- Servers, each in its own process, all four running through part 1. Size by size, each is checked and warmed up, then they take turns round by round (each round starting with the next server),',
+    '  so whatever else runs on this shared machine hits the servers of one size alike; a row adds up its rounds ("per round" columns: the ratio of the same round, median and range):',
     '  - bare: node:http + busboy, all fields and the chunk into memory, answers the transcript JSON;',
     '  - http in: Node-RED `http in` (POST, upload on → multer memoryStorage) → function → `http response`;',
-    '  - aiware: `aiware-process-in` (chunk, sync) → function → `aiware-result-out` (validates against the VTN schemas), default `aiware` settings.',
-    '  All three build the same one-word VTN transcript naming the chunk size (bench/servers/work.ts); each size is checked once to answer 200 with it before the load.',
+    '  - aiware: `aiware-process-in` (chunk, sync) → function → `aiware-result-out` (validates against the VTN schemas), default `aiware` settings, Node-RED embedded by runner/embedded.ts (EmbeddedNodeRed) in a bench child;',
+    '  - runner: the production entry point `node runner/main.js` (spawned with only its environment: AIWARE_BUILD_RUNTIME, VERITONE_WEBHOOK_PROCESS/READY on 127.0.0.1, RUNNER_WORKDIR, ENGINE_ID, BUILD_ID; log level info, its default) on a runtime file holding the aiware server\'s very flow (bench/servers/flows.ts).',
+    '  All four build the same one-word VTN transcript naming the chunk size (bench/servers/work.ts); each size is checked once to answer 200 with it before the load.',
+    '- CPU and RSS in the throughput table are read by the bench from /proc for all four servers (bench/procstat.ts): CPU = utime + stime of /proc/<pid>/stat over the measured run ÷ answered requests,',
+    '  RSS = the highest VmRSS of /proc/<pid>/status sampled every 50 ms. bare, http in and aiware are bench children (started with --expose-gc) that also measure themselves over IPC',
+    `  (process.cpuUsage()); their /proc CPU differs from that by ${crossCheck.length > 0 ? `${signed(100 * Math.min(...crossCheck), 1)} % to ${signed(100 * Math.max(...crossCheck), 1)} %` : 'n/a'} over the same windows.`,
+    '  No server is made to collect garbage before a throughput window: the runner (the production entry point, no IPC) cannot be, and after a forced gc() the Node-RED children',
+    '  went on to run a major collection every few hundred ms for the whole window (at 64 KiB: aiware about 2×, http in about 1.4× the CPU per request); the memory runs below still start with one.',
     '',
     '## Throughput',
+    '',
+    '"÷ bare" and "÷ http in" are this row\'s req/s over theirs at the same chunk size. On this shared 2-CPU virtual machine, separate runs moved single rows by up to ±30 %',
+    '(before the rounds were interleaved); the ratios between rows of one size hold better than absolute numbers. Where one server\'s CPU goes: `node dist/bench/profile.js <bare|httpin|aiware|runner> <chunk bytes>`.',
     '',
     throughputTable,
     '',
     '## Ratios against the targets',
     '',
     ratioTable,
+    '',
+    'The runner (same flow as aiware-process-in, its own HTTP server: /readyz and /metrics its own, /process straight to the pack, the rest to Node-RED):',
+    '',
+    runnerTable,
+    '',
+    ...coldStartSection(startSamples),
     '',
     `## Memory while one big chunk streams in`,
     '',
@@ -298,8 +483,9 @@ function report(loadRows: LoadRow[], memoryRows: MemoryRow[], notes: string[], f
 
 async function main(): Promise<void> {
   const started = Date.now();
-  // Generous: part 1 takes 9 × (warm-up + measured) plus start-ups; part 2 a few uploads.
-  installCleanup((9 * (SECONDS + WARMUP) + 300) * 1000);
+  // Generous: part 1 takes 12 × (warm-up + measured) plus start-ups; part 2 2 × (STARTS + 1)
+  // starts of about 2 s; part 3 a few uploads.
+  installCleanup((SIZES.length * SERVERS.length * (SECONDS + WARMUP) + 2 * (STARTS + 1) * 15 + 300) * 1000);
   const root = tempDir('aiware-bench-');
   const taskTmpDir = path.join(root, 'task');
   fs.mkdirSync(taskTmpDir);
@@ -313,10 +499,15 @@ async function main(): Promise<void> {
 
   console.error(`bench: throughput, ${SIZES.length} sizes × ${SERVERS.length} servers, ${WARMUP} s + ${SECONDS} s each`);
   const loadRows = await throughput(root, bodies, notes);
+  console.error(`bench: cold start, runner and plain Node-RED, ${STARTS} timed starts each (+1 untimed)`);
+  const startSamples = await coldStarts(root, STARTS, (line) => console.error(line));
+  for (const sample of startSamples) {
+    if (sample.exit !== 0 || sample.killed) notes.push(`${sample.kind} cold start ${sample.round}: exited ${sample.exit}${sample.killed ? ' after SIGKILL' : ''} on SIGTERM`);
+  }
   console.error('bench: memory while big chunks stream in');
   const memoryRows = await memory(root, bodies[0], notes);
 
-  const text = report(loadRows, memoryRows, notes, Object.keys(fields).length, fieldBytes, (Date.now() - started) / 1000);
+  const text = report(loadRows, memoryRows, startSamples, notes, Object.keys(fields).length, fieldBytes, (Date.now() - started) / 1000);
   console.log(text);
   const out = path.resolve(__dirname, '..', '..', 'bench', 'RESULTS.md');
   fs.writeFileSync(out, text);

@@ -1,32 +1,61 @@
-// What the bench runs against: the three servers and the Engine Toolkit fields every request
+// What the bench runs against: the four servers and the Engine Toolkit fields every request
 // carries. Shared by run.ts (the bench) and profile.ts (one server under a CPU profiler).
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ProcessFieldName } from '../core/fields';
 import { CHUNK_METADATA_PREFIX } from '../core/protocol';
-import { ServerChild } from './lib';
+import { ServerChild, type BenchServer } from './lib';
+import { RunnerChild } from './runner-child';
+import { flowsFor } from './servers/flows';
 
 /** Binary, as a media chunk is: process-in hands it to the flow as a Buffer, not decoded text. */
 export const CHUNK_MIME = 'audio/wav';
 
-export type ServerKey = 'bare' | 'httpin' | 'aiware';
+export type ServerKey = 'bare' | 'httpin' | 'aiware' | 'runner';
+
+export interface StartOptions {
+  /** Write a V8 CPU profile here: of the measured window (IPC children), or of the whole run (runner). */
+  cpuProfile?: string;
+}
 
 export interface ServerSpec {
   key: ServerKey;
   label: string;
-  script: string;
-  args: (root: string) => string[];
+  /** How its CPU and RSS are read: by the child over IPC, or from /proc by the bench. */
+  reports: 'ipc' | 'outside';
+  start(root: string, options: StartOptions): Promise<BenchServer>;
+}
+
+/** Sampling interval of the CPU profiler, µs (the IPC children use the same: servers/probe.ts). */
+export const PROFILE_INTERVAL_US = 250;
+
+function ipcServer(key: ServerKey, script: string, args: (root: string) => string[]): ServerSpec['start'] {
+  return (root, options) => ServerChild.start(key, script, args(root), options.cpuProfile ? { BENCH_CPU_PROFILE: options.cpuProfile } : {});
+}
+
+/**
+ * The runner on the aiware server's very flow (servers/flows.ts), written as its build runtime
+ * file; a fresh work folder per start.
+ */
+function startRunner(root: string, options: StartOptions): Promise<BenchServer> {
+  const runtimeFile = path.join(root, 'runner-runtime.json');
+  fs.writeFileSync(runtimeFile, JSON.stringify(flowsFor('aiware')));
+  const execArgv = options.cpuProfile
+    ? ['--cpu-prof', '--cpu-prof-dir', path.dirname(options.cpuProfile), '--cpu-prof-name', path.basename(options.cpuProfile), '--cpu-prof-interval', String(PROFILE_INTERVAL_US)]
+    : [];
+  return RunnerChild.start('runner', { runtimeFile, workDir: fs.mkdtempSync(path.join(root, 'runner-work-')), execArgv });
 }
 
 export const SERVERS: ServerSpec[] = [
-  { key: 'bare', label: 'bare node:http + busboy', script: 'bare.js', args: () => [] },
-  { key: 'httpin', label: 'Node-RED http in (multer)', script: 'nodered.js', args: (root) => ['httpin', fs.mkdtempSync(path.join(root, 'nr-httpin-'))] },
-  { key: 'aiware', label: 'aiware-process-in', script: 'nodered.js', args: (root) => ['aiware', fs.mkdtempSync(path.join(root, 'nr-aiware-'))] },
+  { key: 'bare', label: 'bare node:http + busboy', reports: 'ipc', start: ipcServer('bare', 'bare.js', () => []) },
+  { key: 'httpin', label: 'Node-RED http in (multer)', reports: 'ipc', start: ipcServer('httpin', 'nodered.js', (root) => ['httpin', fs.mkdtempSync(path.join(root, 'nr-httpin-'))]) },
+  { key: 'aiware', label: 'aiware-process-in', reports: 'ipc', start: ipcServer('aiware', 'nodered.js', (root) => ['aiware', fs.mkdtempSync(path.join(root, 'nr-aiware-'))]) },
+  { key: 'runner', label: 'runner (runner/main.js)', reports: 'outside', start: startRunner },
 ];
 
-export function startServer(spec: ServerSpec, root: string, env: Record<string, string> = {}): Promise<ServerChild> {
-  return ServerChild.start(spec.key, spec.script, spec.args(root), env);
+export function startServer(spec: ServerSpec, root: string, options: StartOptions = {}): Promise<BenchServer> {
+  return spec.start(root, options);
 }
 
 /** The fields Engine Toolkit sends with a chunk: the same set as simulator/emulator's workItem(). */

@@ -79,7 +79,7 @@ export function serveBench(url: string, stop: () => Promise<void>): void {
         stopProfile = await startProfile();
         // Garbage left from start-up or the last window would otherwise be freed inside this one
         // and hide growth (the bench forks children with --expose-gc).
-        (globalThis as { gc?: () => void }).gc?.();
+        if (message.gc !== false) (globalThis as { gc?: () => void }).gc?.();
         rssBefore = process.memoryUsage.rss();
         rssPeak = rssBefore;
         samples = 0;

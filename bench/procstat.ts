@@ -1,0 +1,105 @@
+// CPU time and RSS of another process, read from outside through /proc (Linux): for a child that
+// cannot report them itself (the runner is the production entry point and speaks no bench
+// protocol), and for the other servers too, so every row of the throughput table is measured
+// the same way.
+//   CPU: utime + stime of /proc/<pid>/stat (all threads), in clock ticks (getconf CLK_TCK,
+//        usually 100/s: 10 ms resolution, well under 1 % of a 5 s window under load);
+//   RSS: VmRSS of /proc/<pid>/status, sampled every 50 ms like the IPC children sample their own.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import type { WindowStats } from './protocol';
+
+const SAMPLE_MS = 50;
+
+let ticksPerSecond: number | undefined;
+
+function clockTicks(): number {
+  if (ticksPerSecond === undefined) {
+    try {
+      ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      ticksPerSecond = 100;
+    }
+  }
+  return ticksPerSecond;
+}
+
+/** User and system CPU time of `pid` so far, in µs. */
+export function cpuTimes(pid: number): { userUs: number; systemUs: number } {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) is in parentheses and may hold spaces: count fields after it.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state): utime is field 14, stime field 15.
+  const us = 1e6 / clockTicks();
+  return { userUs: Number(fields[11]) * us, systemUs: Number(fields[12]) * us };
+}
+
+/** Resident set size of `pid` now, in bytes. */
+export function rss(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+  if (!match) throw new Error(`/proc/${pid}/status has no VmRSS (has the process exited?)`);
+  return Number(match[1]) * 1024;
+}
+
+/** One measurement window on `pid`, read from outside. */
+export class OutsideWindow {
+  private readonly cpu: { userUs: number; systemUs: number };
+  readonly rssBefore: number;
+  private rssPeak: number;
+  private samples = 0;
+  private readonly sampler: NodeJS.Timeout;
+
+  constructor(readonly pid: number) {
+    this.rssBefore = rss(pid);
+    this.rssPeak = this.rssBefore;
+    this.cpu = cpuTimes(pid);
+    this.sampler = setInterval(() => this.sample(), SAMPLE_MS);
+  }
+
+  private sample(): void {
+    try {
+      this.rssPeak = Math.max(this.rssPeak, rss(this.pid));
+      this.samples++;
+    } catch {
+      // The process exited: the window ends with what was sampled.
+    }
+  }
+
+  peek(): { rssBefore: number; rssPeak: number } {
+    this.sample();
+    return { rssBefore: this.rssBefore, rssPeak: this.rssPeak };
+  }
+
+  /** Ends the window without reading it (the work failed; the process may be gone). */
+  dispose(): void {
+    clearInterval(this.sampler);
+  }
+
+  stop(): WindowStats {
+    clearInterval(this.sampler);
+    const cpu = cpuTimes(this.pid);
+    const rssAfter = rss(this.pid);
+    return {
+      userUs: cpu.userUs - this.cpu.userUs,
+      systemUs: cpu.systemUs - this.cpu.systemUs,
+      rssBefore: this.rssBefore,
+      rssPeak: Math.max(this.rssPeak, rssAfter),
+      rssAfter,
+      samples: this.samples,
+    };
+  }
+}
+
+/** Runs `work` inside a window on `pid` and returns its value with the window's stats. */
+export async function measureOutside<T>(pid: number, work: () => Promise<T>): Promise<{ value: T; stats: WindowStats }> {
+  const window = new OutsideWindow(pid);
+  let value: T;
+  try {
+    value = await work();
+  } catch (err) {
+    window.dispose();
+    throw err;
+  }
+  return { value, stats: window.stop() };
+}
