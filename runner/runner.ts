@@ -175,8 +175,9 @@ export class Runner {
       for (const task of tasks.list()) {
         task.fail({ reason: 'system_error', message: `the engine shut down (${reason}) before the task ended: it had ${config.graceMs / 1000} s of grace` });
       }
-      await tasks.drain(10_000);
     }
+    // Results and final heartbeats still on their way, also of tasks that ended just before.
+    await tasks?.drain(10_000);
     try {
       await this.RED?.stop();
     } catch (err) {
