@@ -199,6 +199,9 @@ export class Runner {
       if (this.state === 'draining' || this.state === 'stopped') {
         return answer(res, 503, { error: 'the engine is shutting down: send this work item to another instance' }, true);
       }
+      // Never a 404 from express for /process: ET reads a 4xx as "this work item can never work".
+      if (this.state === 'starting') return answer(res, 503, { error: 'the engine is starting: its flows are not running yet' }, true);
+      if (this.state === 'failed') return answer(res, 500, { error: `the engine failed to start: ${this.failure}` }, true);
       const end = this.metrics.processLatency.startTimer();
       res.once('finish', () => end({ status: String(res.statusCode) }));
     }

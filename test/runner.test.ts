@@ -106,6 +106,8 @@ describe('the runner', function () {
         assert.equal(await pollStatus(`${url}/readyz`, (s) => s === 500), 500);
         const body = (await (await fetch(`${url}/readyz`)).json()) as { error: string };
         assert.match(body.error, failure.problem);
+        const work = await toolkit.process(`${url}/process`, toolkit.workItem(), { data: 'x', mimeType: 'text/plain' });
+        assert.equal(work.status, 500, 'work sent to a failed engine is a 5xx, never a 4xx');
         runner.signal('SIGTERM');
         const code = await runner.exit();
         assert.notEqual(code, 0);
