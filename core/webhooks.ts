@@ -2,7 +2,7 @@
 // back-off on network errors and 5xx until the task's deadline; a 4xx is final.
 import * as http from 'node:http';
 import * as https from 'node:https';
-import axios, { AxiosError, type AxiosInstance } from 'axios';
+import type { AxiosInstance } from 'axios';
 import { ProtocolError, errorMessage } from './errors';
 import type { FailureReason } from './protocol';
 
@@ -60,14 +60,22 @@ function reasonForNetworkError(code: string | undefined): FailureReason {
 }
 
 export class WebhookClient {
-  private readonly http: AxiosInstance;
+  private instance?: AxiosInstance;
   private readonly retry: RetryPolicy;
   private readonly onRetry?: (event: RetryEvent) => void;
 
   constructor(options: { retry?: Partial<RetryPolicy>; onRetry?: (event: RetryEvent) => void } = {}) {
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.onRetry = options.onRetry;
-    this.http = axios.create({
+  }
+
+  // axios takes ~140 ms to load: an engine pays it at its first asynchronous post, not at start-up
+  // (a synchronous chunk engine never posts).
+  private get http(): AxiosInstance {
+    if (this.instance) return this.instance;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const axios = (require('axios') as typeof import('axios')).default;
+    this.instance = axios.create({
       httpAgent,
       httpsAgent,
       timeout: this.retry.requestTimeoutMs,
@@ -79,6 +87,7 @@ export class WebhookClient {
       transformRequest: [(data: unknown) => data],
       transformResponse: [(data: unknown) => data],
     });
+    return this.instance;
   }
 
   /**
@@ -107,7 +116,7 @@ export class WebhookClient {
       } catch (err) {
         if (err instanceof WebhookError) throw err;
         if (signal?.aborted) throw new WebhookError(`post to ${url} was cancelled`, 'internal_error');
-        const code = err instanceof AxiosError ? err.code : undefined;
+        const code = typeof err === 'object' && err !== null ? (err as { code?: string }).code : undefined;
         failure = new WebhookError(`post to ${url} failed: ${errorMessage(err)}`, reasonForNetworkError(code));
       }
       const wait = Math.min(delay, this.retry.maxDelayMs);
