@@ -609,6 +609,23 @@ export async function removeQuietly(file: string): Promise<void> {
 }
 
 /**
+ * Answers with a JSON body (or none for 204 / an undefined body); `close` asks the client to
+ * open a new connection for its next request. Nothing is written once an answer has started.
+ */
+export function sendJson(res: http.ServerResponse, status: number, body: unknown, options: { close?: boolean } = {}): void {
+  if (res.headersSent || res.destroyed) return;
+  const headers: http.OutgoingHttpHeaders = options.close ? { Connection: 'close' } : {};
+  if (status === 204 || body === undefined) {
+    res.writeHead(status, headers);
+    res.end();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+/**
  * Answers a failed /process request with `{"error": "...", "field": "..."}` and the error's status.
  *
  * How a caller answers a body it could not read: when `readProcessBody` rejects before the end of

@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { currentPack, dispatchDirect } from '../nodes/shared/runtime';
 import type { Task, TaskEnd } from '../core/tasks';
 import { errorMessage } from '../core/errors';
+import { sendJson } from '../core/body';
 import type { RunnerConfig } from './config';
 import { readRuntimeFile, RuntimeFileError, typesUsed, type BuildRuntime } from './runtime-file';
 import { flowsStarted, initNodeRed, MissingTypesError, nodeRedSettings, onOneTab, type NodeRedModule } from './embedded';
@@ -20,16 +21,6 @@ import { RunnerMetrics } from './metrics';
 export type RunnerState = 'starting' | 'ready' | 'failed' | 'draining' | 'stopped';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
-
-function answer(res: http.ServerResponse, status: number, body: unknown, close = false): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'Content-Type': 'application/json; charset=utf-8',
-    'Content-Length': Buffer.byteLength(text),
-    ...(close ? { Connection: 'close' } : {}),
-  });
-  res.end(text);
-}
 
 /** Writes a file so no reader ever sees half of it: a temp file, then a rename. */
 function writeAtomic(file: string, data: string): void {
@@ -197,28 +188,28 @@ export class Runner {
     if (req.method === 'GET' && pathname === '/metrics') return void this.serveMetrics(res);
     if (pathname === this.config.process.path && req.method === 'POST') {
       if (this.state === 'draining' || this.state === 'stopped') {
-        return answer(res, 503, { error: 'the engine is shutting down: send this work item to another instance' }, true);
+        return sendJson(res, 503, { error: 'the engine is shutting down: send this work item to another instance' }, { close: true });
       }
       // Never a 404 from express for /process: ET reads a 4xx as "this work item can never work".
-      if (this.state === 'starting') return answer(res, 503, { error: 'the engine is starting: its flows are not running yet' }, true);
-      if (this.state === 'failed') return answer(res, 500, { error: `the engine failed to start: ${this.failure}` }, true);
+      if (this.state === 'starting') return sendJson(res, 503, { error: 'the engine is starting: its flows are not running yet' }, { close: true });
+      if (this.state === 'failed') return sendJson(res, 500, { error: `the engine failed to start: ${this.failure}` }, { close: true });
       const end = this.metrics.processLatency.startTimer();
       res.once('finish', () => end({ status: String(res.statusCode) }));
     }
     if (dispatchDirect(req, res)) return;
     if (this.app) return this.app(req, res);
-    answer(res, 503, { error: 'the engine is starting' });
+    sendJson(res, 503, { error: 'the engine is starting' });
   }
 
   private ready(res: http.ServerResponse): void {
     switch (this.state) {
       case 'ready':
-        return answer(res, 200, { ready: true });
+        return sendJson(res, 200, { ready: true });
       case 'failed':
         // 500 tells ET to shut this engine down rather than wait for it.
-        return answer(res, 500, { ready: false, error: this.failure });
+        return sendJson(res, 500, { ready: false, error: this.failure });
       default:
-        return answer(res, 503, { ready: false, state: this.state });
+        return sendJson(res, 503, { ready: false, state: this.state });
     }
   }
 

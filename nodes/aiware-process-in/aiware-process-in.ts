@@ -2,7 +2,7 @@
 // work item, and starts the flow with the chunk in msg.payload and the typed task in msg.aiware.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { readProcessBody, decodeChunkText, chunkToFile, sendJsonError, type ReceivedBody } from '../../core/body';
+import { readProcessBody, decodeChunkText, chunkToFile, sendJson, sendJsonError, type ReceivedBody } from '../../core/body';
 import { parseProcessFields } from '../../core/fields';
 import { FieldError, ProtocolError, errorMessage } from '../../core/errors';
 import { ENGINE_TYPES, MODE_LIBRARY_TRAIN, RESPOND_MODES, type EngineType, type RespondMode } from '../../core/protocol';
@@ -28,18 +28,6 @@ const DEFAULT_ESTIMATE_SECONDS = 60;
 function normalisePath(path: string | undefined, fallback: string): string {
   const trimmed = (path ?? '').trim() || fallback;
   return trimmed.startsWith('/') ? trimmed : `/${trimmed}`;
-}
-
-function writeJson(res: ServerResponse, status: number, body: unknown): void {
-  if (res.headersSent || res.destroyed) return;
-  if (status === 204 || body === undefined) {
-    res.writeHead(status);
-    res.end();
-    return;
-  }
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
-  res.end(text);
 }
 
 export = function register(RED: NodeAPI): void {
@@ -82,7 +70,7 @@ export = function register(RED: NodeAPI): void {
           owner: node.id,
           bytesRead: body.chunk?.size ?? 0,
           tmpFiles: body.chunk?.path ? [body.chunk.path] : [],
-          reply: (statusCode, answer) => writeJson(res, statusCode, answer),
+          reply: (statusCode, answer) => sendJson(res, statusCode, answer),
         });
       } catch (err) {
         if (body?.chunk?.path) void pack.registry.removeFile(body.chunk.path);
@@ -98,7 +86,7 @@ export = function register(RED: NodeAPI): void {
         });
       } else {
         const seconds = Number.isFinite(estimate) && estimate > 0 ? estimate : task.fields.maxTTL ?? DEFAULT_ESTIMATE_SECONDS;
-        writeJson(res, 200, { estimatedProcessingTimeInSeconds: seconds });
+        sendJson(res, 200, { estimatedProcessingTimeInSeconds: seconds });
       }
 
       try {
@@ -124,8 +112,8 @@ export = function register(RED: NodeAPI): void {
     }
 
     function handleReady(_req: IncomingMessage, res: ServerResponse): void {
-      if (pack.flowsStarted()) writeJson(res, 200, { ready: true });
-      else writeJson(res, 503, { ready: false, error: 'the flows are not started yet' });
+      if (pack.flowsStarted()) sendJson(res, 200, { ready: true });
+      else sendJson(res, 503, { ready: false, error: 'the flows are not started yet' });
     }
 
     const processOwner = pack.claim('post', processPath, node.id, (req, res) => void handleProcess(req, res));
