@@ -48,7 +48,8 @@ export = function register(RED: NodeAPI): void {
     node.on('input', (message: NodeMessage, send: (msg: NodeMessage) => void, done: (err?: Error) => void) => {
       const msg = message as HeartbeatMessage;
       try {
-        if (msg.error && taskIdOf(msg) !== undefined && !pack.registry.get(taskIdOf(msg))) {
+        const taskId = taskIdOf(msg);
+        if (msg.error && taskId !== undefined && !pack.registry.get(taskId)) {
           // A Catch node's copy of a message whose task the failure hook has already failed.
           board.set(() => status.done(RED._('aiware-heartbeat.status.alreadyEnded')));
           send(msg);
