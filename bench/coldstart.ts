@@ -6,13 +6,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { onOneTab, type FlowConfig } from '../runner/embedded';
+import { PACK_DIR, onOneTab, type FlowConfig } from '@aiware-nodered/node-red-runner';
+import { freePort } from '@aiware-nodered/aiware-sim';
 import { track, untrack } from './lib';
-import { OutputLines, PACKAGE_ROOT, freePort, spawnRunner, terminate, untilOk } from './runner-child';
+import { outputTail, startRunner, terminate, untilOk } from './runner-child';
 
 /** The flows both start: the synchronous chunk example, put on one tab as the runner does. */
-export const COLD_FLOWS = path.join(PACKAGE_ROOT, 'examples', 'chunk-text-to-transcript.json');
-const NODE_RED_MAIN = path.join(PACKAGE_ROOT, 'node_modules', 'node-red', 'red.js');
+export const COLD_FLOWS = path.join(PACK_DIR, 'examples', 'chunk-text-to-transcript.json');
+const NODE_RED_MAIN = require.resolve('node-red/red.js');
 
 /** How often /readyz is polled while a server starts: the resolution of the numbers. */
 export const POLL_MS = 10;
@@ -41,7 +42,7 @@ function settingsFile(port: number): string {
       // Loopback, as the runner is started here (the command's default is 0.0.0.0).
       uiHost: '127.0.0.1',
       flowFile: 'flows.json',
-      nodesDir: [PACKAGE_ROOT],
+      nodesDir: [PACK_DIR],
     },
     null,
     2,
@@ -67,11 +68,8 @@ async function startOnce(kind: StartKind, root: string, round: number): Promise<
   const dir = fs.mkdtempSync(path.join(root, `cold-${kind}-`));
   const port = await freePort();
   const started = process.hrtime.bigint();
-  const child =
-    kind === 'runner'
-      ? spawnRunner({ runtimeFile: COLD_FLOWS, workDir: path.join(dir, 'work'), port })
-      : spawnPlain(path.join(dir, 'user'), port);
-  const output = new OutputLines(child);
+  const child = kind === 'runner' ? startRunner({ runtimeFile: COLD_FLOWS, workDir: path.join(dir, 'work'), port }).child : spawnPlain(path.join(dir, 'user'), port);
+  const output = outputTail(child);
   const since = (): number => Number(process.hrtime.bigint() - started) / 1e6;
   let firstAnswerMs = NaN;
   let notReady = 0;

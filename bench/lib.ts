@@ -6,7 +6,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { multipartStream } from '../simulator/multipart';
+import { multipartStream } from '@aiware-nodered/aiware-sim';
 import type { BenchCommand, BenchReport, WindowStats } from './protocol';
 
 // autocannon ships no types; this is the part of its API the bench uses.

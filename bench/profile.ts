@@ -16,7 +16,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SourceMap } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { encodeMultipart } from '../simulator/multipart';
+import { encodeMultipart } from '@aiware-nodered/aiware-sim';
+import { PACK_DIR } from '@aiware-nodered/node-red-runner';
 import { cleanup, fixed, installCleanup, load, probe, sizeLabel, table, tempDir } from './lib';
 import { CHUNK_MIME, SERVERS, etFields, startServer } from './setup';
 
@@ -40,8 +41,12 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
-const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
-const DIST = path.join(PACKAGE_ROOT, 'dist') + path.sep;
+const PACKAGE_ROOT = PACK_DIR;
+/** Compiled code of the repository's own packages (dist/, runner/dist/, simulator/dist/). */
+const isOurs = (file: string): boolean => {
+  const rel = path.relative(PACKAGE_ROOT, file);
+  return !rel.startsWith('..') && !rel.includes('node_modules') && /(^|\/)dist\//.test(rel);
+};
 
 // ---------------------------------------------------------------------------------------------
 // locations: dist/*.js back to the .ts source through the compiler's source maps
@@ -71,7 +76,7 @@ function location(url: string, line0: number, column0: number): string {
   if (url === '') return '';
   const file = fileOf(url);
   if (file === undefined) return `${url}:${line0 + 1}`;
-  if (file.startsWith(DIST)) {
+  if (isOurs(file)) {
     const entry = sourceMapFor(file)?.findEntry(line0, column0) as { originalSource?: string; originalLine?: number } | undefined;
     if (entry?.originalSource !== undefined && entry.originalLine !== undefined) {
       const source = entry.originalSource.startsWith('file://') ? fileURLToPath(entry.originalSource) : path.resolve(path.dirname(file), entry.originalSource);
@@ -91,7 +96,7 @@ function category(frame: CallFrame): string {
   }
   const file = fileOf(url) ?? url;
   const rel = path.relative(PACKAGE_ROOT, file);
-  if (rel.startsWith(`dist${path.sep}`)) return `pack: ${location(url, frame.lineNumber, frame.columnNumber).replace(/:\d+$/, '')}`;
+  if (isOurs(file)) return `pack: ${location(url, frame.lineNumber, frame.columnNumber).replace(/:\d+$/, '')}`;
   const nm = rel.lastIndexOf(`node_modules${path.sep}`);
   if (nm !== -1) {
     const parts = rel.slice(nm + 'node_modules/'.length).split(path.sep);
@@ -178,7 +183,7 @@ function summarise(profile: CpuProfile, window: Window): Summary {
   // for the runner that includes start-up, so lines are apportioned, not exact, there).
   for (const node of profile.nodes) {
     const file = fileOf(node.callFrame.url);
-    if (!file?.startsWith(DIST) || file.startsWith(path.join(DIST, 'bench'))) continue;
+    if (!file || !isOurs(file) || file.includes(`${path.sep}bench${path.sep}`)) continue;
     const ticks = node.positionTicks ?? [];
     const all = ticks.reduce((n, tick) => n + tick.ticks, 0);
     const nodeMs = (durations.get(node.id) ?? 0) / 1000;

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { encodeMultipart } from '../simulator/multipart';
+import { encodeMultipart } from '@aiware-nodered/aiware-sim';
 import { COLD_FLOWS, POLL_MS, coldStarts, type StartKind, type StartSample } from './coldstart';
 import { measureOutside } from './procstat';
 import type { WindowStats } from './protocol';

@@ -1,31 +1,14 @@
-// The runner as the bench runs it: the real entry point (`node runner/main.js`), configured only
-// through its environment as in production, in its own process. It speaks no bench protocol, so
-// its CPU and RSS are read from /proc (./procstat), and it is stopped with SIGTERM (a drain).
-// Also the small process helpers the cold-start part shares: free ports, status polls, exits.
-import { spawn, type ChildProcess } from 'node:child_process';
+// The runner as the bench runs it: the real entry point (the runner package's main.js, started
+// by the simulator's RunnerProcess as the CLI and the tests start it), configured only through
+// its environment as in production, in its own process. It speaks no bench protocol, so its CPU
+// and RSS are read from /proc (./procstat), and it is stopped with SIGTERM (a drain).
+// Also the small process helpers the cold-start part shares: status polls, exits.
+import type { ChildProcess } from 'node:child_process';
 import * as http from 'node:http';
-import * as net from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
+import { RunnerProcess } from '@aiware-nodered/aiware-sim';
 import type { WindowStats } from './protocol';
 import { track, untrack, type BenchServer } from './lib';
 import { OutsideWindow } from './procstat';
-
-/** The package folder (this file runs from dist/bench). */
-export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
-export const RUNNER_MAIN = path.join(PACKAGE_ROOT, 'runner', 'main.js');
-
-/** A port free right now (the OS picks it; nothing else on this machine races for it in a bench). */
-export function freePort(): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** One GET on a fresh connection: the status, or 0 when nothing answered (refused, reset, timeout). */
 export function getStatus(url: string, timeoutMs = 2000): Promise<number> {
@@ -39,60 +22,19 @@ export function getStatus(url: string, timeoutMs = 2000): Promise<number> {
   });
 }
 
-/**
- * Collects a child's output lines: JSON lines are parsed, and the last few kept for error
- * messages. `countOnly()` stops all that once nothing more is awaited: the runner logs a line per
- * task, and parsing them would cost the bench process, which is also the load generator, CPU that
- * the other servers' rows do not pay.
- */
-export class OutputLines {
-  count = 0;
-  private counting = false;
-  private readonly tail: string[] = [];
-  private buffered = '';
-  private listeners: ((line: Record<string, unknown> | undefined, text: string) => void)[] = [];
-
-  constructor(child: ChildProcess) {
-    const onData = (data: Buffer): void => {
-      if (this.counting) {
-        for (let at = data.indexOf(10); at !== -1; at = data.indexOf(10, at + 1)) this.count++;
-        return;
-      }
-      this.buffered += data.toString();
-      let newline: number;
-      while ((newline = this.buffered.indexOf('\n')) >= 0) {
-        const text = this.buffered.slice(0, newline);
-        this.buffered = this.buffered.slice(newline + 1);
-        this.count++;
-        this.tail.push(text);
-        if (this.tail.length > 30) this.tail.shift();
-        let line: Record<string, unknown> | undefined;
-        try {
-          line = JSON.parse(text) as Record<string, unknown>;
-        } catch {
-          line = undefined;
-        }
-        for (const listener of this.listeners) listener(line, text);
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-  }
-
-  /** From now on only count lines (the tail stays as it is). */
-  countOnly(): void {
-    this.counting = true;
-    this.buffered = '';
-    this.listeners = [];
-  }
-
-  on(listener: (line: Record<string, unknown> | undefined, text: string) => void): void {
-    this.listeners.push(listener);
-  }
-
-  text(): string {
-    return this.tail.join('\n');
-  }
+/** The last lines a child printed, for error messages. */
+export function outputTail(child: ChildProcess, keep = 30): () => string {
+  const tail: string[] = [];
+  let partial = '';
+  const onData = (data: Buffer): void => {
+    const lines = (partial + data.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    tail.push(...lines);
+    tail.splice(0, Math.max(0, tail.length - keep));
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  return () => [...tail, partial].join('\n');
 }
 
 /** Resolves with the exit code (or signal name) once `child` has exited. */
@@ -123,44 +65,29 @@ export interface RunnerOptions {
   workDir: string;
   /** 0 (default) lets the runner pick a free port; it logs the one it got. */
   port?: number;
-  /** Node options before runner/main.js (e.g. --cpu-prof: not allowed in NODE_OPTIONS on Node 20). */
+  /** Node options before main.js (e.g. --cpu-prof: not allowed in NODE_OPTIONS on Node 20). */
   execArgv?: string[];
   env?: Record<string, string>;
 }
 
-/** Spawns `node [execArgv] runner/main.js` with the environment ET and the image give it. */
-export function spawnRunner(options: RunnerOptions): ChildProcess {
-  const port = options.port ?? 0;
-  const child = spawn(process.execPath, [...(options.execArgv ?? []), RUNNER_MAIN], {
-    // A production-like environment: only what the image sets, nothing of npm's.
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? os.tmpdir(),
-      AIWARE_BUILD_RUNTIME: options.runtimeFile,
-      VERITONE_WEBHOOK_PROCESS: `http://127.0.0.1:${port}/process`,
-      VERITONE_WEBHOOK_READY: `http://127.0.0.1:${port}/readyz`,
-      RUNNER_WORKDIR: options.workDir,
-      ENGINE_ID: 'bench-engine',
-      BUILD_ID: 'bench-build',
-      ...options.env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  track(child);
-  return child;
+/** The runner with the environment ET and the image give it, killed by the bench's cleanup if left running. */
+export function startRunner(options: RunnerOptions): RunnerProcess {
+  const runner = RunnerProcess.start({ ...options, ENGINE_ID: 'bench-engine', BUILD_ID: 'bench-build' });
+  track(runner.child);
+  return runner;
 }
 
 /** Polls `url` every `everyMs` until it answers 200; rejects when `child` exits first or time runs out. */
-export async function untilOk(url: string, child: ChildProcess, output: OutputLines, timeoutMs: number, everyMs: number, onAnswer?: (status: number) => void): Promise<void> {
+export async function untilOk(url: string, child: ChildProcess, output: () => string, timeoutMs: number, everyMs: number, onAnswer?: (status: number) => void): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`exited (${child.exitCode ?? child.signalCode}) before ${url} answered 200; output:\n${output.text()}`);
+      throw new Error(`exited (${child.exitCode ?? child.signalCode}) before ${url} answered 200; output:\n${output()}`);
     }
     const status = await getStatus(url);
     if (status !== 0) onAnswer?.(status);
     if (status === 200) return;
-    if (Date.now() > end) throw new Error(`${url} did not answer 200 within ${timeoutMs / 1000} s (last ${status}); output:\n${output.text()}`);
+    if (Date.now() > end) throw new Error(`${url} did not answer 200 within ${timeoutMs / 1000} s (last ${status}); output:\n${output()}`);
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }
@@ -174,47 +101,33 @@ export class RunnerChild implements BenchServer {
 
   private constructor(
     readonly name: string,
-    readonly child: ChildProcess,
-    readonly output: OutputLines,
+    readonly runner: RunnerProcess,
     readonly url: string,
   ) {}
 
   get pid(): number {
-    return this.child.pid!;
+    return this.runner.pid!;
   }
 
   static async start(name: string, options: RunnerOptions, timeoutMs = 60_000): Promise<RunnerChild> {
-    const child = spawnRunner(options);
-    const output = new OutputLines(child);
+    const runner = startRunner(options);
+    const output = (): string => runner.tail().join('\n');
     try {
       // With a port of its own choosing, the runner logs it (at info: a higher RUNNER_LOG_LEVEL needs a fixed port).
-      const port = options.port ? options.port : await new Promise<number>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${name}: no "listening" log line within ${timeoutMs / 1000} s; output:\n${output.text()}`)), timeoutMs);
-        output.on((line) => {
-          if (line?.msg === 'listening' && typeof line.port === 'number') {
-            clearTimeout(timer);
-            resolve(line.port);
-          }
-        });
-        child.once('exit', (code, signal) => {
-          clearTimeout(timer);
-          reject(new Error(`${name} exited (${code ?? signal}) before listening; output:\n${output.text()}`));
-        });
-      });
-      const url = `http://127.0.0.1:${port}`;
-      await untilOk(`${url}/readyz`, child, output, timeoutMs, 50);
-      output.countOnly();
-      return new RunnerChild(name, child, output, url);
+      const url = options.port ? `http://127.0.0.1:${options.port}` : await runner.url(timeoutMs);
+      await untilOk(`${url}/readyz`, runner.child, output, timeoutMs, 50);
+      runner.countOnly();
+      return new RunnerChild(name, runner, url);
     } catch (err) {
-      child.kill('SIGKILL');
-      untrack(child);
-      throw err;
+      await runner.kill();
+      untrack(runner.child);
+      throw new Error(`${name}: ${(err as Error).message}`);
     }
   }
 
   async measure<T>(work: () => Promise<T>): Promise<{ value: T; stats: WindowStats }> {
     const window = new OutsideWindow(this.pid);
-    const lines = this.output.count;
+    const lines = this.runner.count;
     this.window = window;
     try {
       const value = await work();
@@ -222,7 +135,7 @@ export class RunnerChild implements BenchServer {
     } finally {
       window.dispose();
       this.window = undefined;
-      this.linesInWindows += this.output.count - lines;
+      this.linesInWindows += this.runner.count - lines;
     }
   }
 
@@ -233,7 +146,7 @@ export class RunnerChild implements BenchServer {
 
   /** SIGTERM: the runner drains (no open tasks here) and exits 0. */
   async stop(): Promise<void> {
-    const { code } = await terminate(this.child);
+    const { code } = await terminate(this.runner.child);
     this.exitCode = code;
   }
 }

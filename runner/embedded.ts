@@ -1,16 +1,17 @@
-// Node-RED embedded in an HTTP server of our own, with this pack loaded from its package
-// folder: what the runner, the tests and the demo use to run an engine's flows.
+// Node-RED embedded in an HTTP server of our own, with the aiWARE pack loaded from its package
+// folder and its runtime handed back through the settings: what the runner, the tests and the
+// bench use to run an engine's flows.
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { dispatchDirect, type AiwareSettings } from '../nodes/shared/runtime';
+import { RuntimeHandle, type AiwareSettings } from '@aiware-nodered/node-red-aiware';
 
 /** A flow export: the array of node objects the editor's Export gives. */
 export type FlowConfig = Record<string, unknown>[];
 
-/** The package folder: Node-RED loads it as a node module through `nodesDir`. */
-export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
+/** The pack's folder, wherever npm put it: Node-RED loads it as a node module through `nodesDir`. */
+export const PACK_DIR = path.dirname(require.resolve('@aiware-nodered/node-red-aiware/package.json'));
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
@@ -38,6 +39,8 @@ export interface NodeRedSettingsOptions {
   userDir: string;
   /** The pack's `aiware` settings (heartbeat interval, limits, retry policy). */
   aiware?: AiwareSettings;
+  /** Receives the pack's runtime when Node-RED loads the nodes. */
+  handle: RuntimeHandle;
   /** Node-RED's own console log level: off, fatal, error, warn, info, debug. */
   logLevel?: string;
   /** More folders of node modules (each holding node_modules/). */
@@ -55,10 +58,11 @@ export function nodeRedSettings(options: NodeRedSettingsOptions): Record<string,
     httpAdminRoot: false,
     httpNodeRoot: '/',
     disableEditor: true,
-    nodesDir: [PACKAGE_ROOT, ...(options.moduleDirs ?? [])],
+    nodesDir: [PACK_DIR, ...(options.moduleDirs ?? [])],
     logging: { console: { level: options.logLevel ?? 'warn', metrics: false, audit: false } },
-    aiware: options.aiware ?? {},
     ...options.settings,
+    // The build's own `aiware` settings, the host's over them, and the handle always.
+    aiware: { ...(options.settings?.aiware as AiwareSettings | undefined), ...options.aiware, host: options.handle },
   };
 }
 
@@ -111,7 +115,7 @@ export class MissingTypesError extends Error {
   }
 }
 
-export interface EmbeddedOptions extends NodeRedSettingsOptions {
+export interface EmbeddedOptions extends Omit<NodeRedSettingsOptions, 'handle'> {
   host?: string;
   /** 0 picks a free port. */
   port?: number;
@@ -126,26 +130,30 @@ export class EmbeddedNodeRed {
     private readonly RED: NodeRedModule,
     readonly server: http.Server,
     readonly url: string,
+    /** The pack's runtime (tasks, routes) inside this Node-RED. */
+    readonly handle: RuntimeHandle,
   ) {}
 
   /** Starts Node-RED and resolves once its flows run (`flows:started`). */
   static async start(options: EmbeddedOptions): Promise<EmbeddedNodeRed> {
     let app: Handler | undefined;
+    const handle = new RuntimeHandle();
     // The pack's own routes (/process, /readyz) are served before express sees the request.
     const server = http.createServer((req, res) => {
-      if (!dispatchDirect(req, res)) app!(req, res);
+      if (!handle.dispatch(req, res)) app!(req, res);
     });
     server.keepAliveTimeout = 65_000;
-    const init = initNodeRed(server, nodeRedSettings(options));
+    const init = initNodeRed(server, nodeRedSettings({ ...options, handle }));
     app = init.app;
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1');
     await once(server, 'listening');
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    const embedded = new EmbeddedNodeRed(init.RED, server, `http://${host}:${address.port}`);
+    const embedded = new EmbeddedNodeRed(init.RED, server, `http://${host}:${address.port}`, handle);
     const started = flowsStarted(init.RED);
     await init.RED.start();
     await started;
+    if (handle.conflict) throw handle.conflict;
     if (options.flows) await embedded.deploy(options.flows);
     return embedded;
   }

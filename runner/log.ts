@@ -2,7 +2,7 @@
 // through the same logger with the node's id and type. Tokens and credentials never appear:
 // known fields are redacted by path, and the tokens of open tasks are scrubbed from free text.
 import pino, { type Logger } from 'pino';
-import { SECRET_FIELDS } from '../core/fields';
+import { SECRET_FIELDS } from '@aiware-nodered/node-red-aiware';
 
 export type { Logger };
 

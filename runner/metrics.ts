@@ -1,7 +1,7 @@
 // /metrics in Prometheus format: tasks open, tasks ended by state and reason, /process latency,
 // webhook retries, and the process's own default metrics.
 import * as client from 'prom-client';
-import type { TaskEnd, TaskRegistry } from '../core/tasks';
+import type { TaskEnd, TaskRegistry } from '@aiware-nodered/node-red-aiware';
 
 export class RunnerMetrics {
   readonly registry = new client.Registry();

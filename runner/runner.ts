@@ -8,10 +8,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { currentPack, dispatchDirect } from '../nodes/shared/runtime';
-import type { Task, TaskEnd } from '../core/tasks';
-import { errorMessage } from '../core/errors';
-import { sendJson } from '../core/body';
+import { RuntimeHandle, errorMessage, sendJson, type Task, type TaskEnd } from '@aiware-nodered/node-red-aiware';
 import type { RunnerConfig } from './config';
 import { readRuntimeFile, RuntimeFileError, typesUsed, type BuildRuntime } from './runtime-file';
 import { flowsStarted, initNodeRed, MissingTypesError, nodeRedSettings, onOneTab, type NodeRedModule } from './embedded';
@@ -43,6 +40,8 @@ export class Runner {
   failure?: string;
   readonly metrics: RunnerMetrics;
   readonly server: http.Server;
+  /** The pack's runtime, handed over when Node-RED loads the nodes. */
+  readonly handle = new RuntimeHandle();
   private RED?: NodeRedModule;
   private app?: Handler;
   private stopping?: Promise<void>;
@@ -52,7 +51,7 @@ export class Runner {
     readonly log: Logger,
   ) {
     this.metrics = new RunnerMetrics({ engine_id: config.engineId, build_id: config.buildId });
-    this.server = http.createServer((req, res) => this.handle(req, res));
+    this.server = http.createServer((req, res) => this.serve(req, res));
     this.server.keepAliveTimeout = 65_000;
   }
 
@@ -92,6 +91,7 @@ export class Runner {
 
       const settings = nodeRedSettings({
         userDir,
+        handle: this.handle,
         moduleDirs,
         settings: {
           ...runtime.settings,
@@ -121,7 +121,8 @@ export class Runner {
         }
         throw err;
       }
-      const pack = currentPack();
+      if (this.handle.conflict) throw new RuntimeFileError(config.runtimeFile, this.handle.conflict.message);
+      const pack = this.handle.runtime;
       if (!pack?.owner('post', config.process.path)) {
         throw new RuntimeFileError(config.runtimeFile, `no aiware-process-in serves POST ${config.process.path} (VERITONE_WEBHOOK_PROCESS): the flows use ${typesUsed(runtime.flows).join(', ')}`);
       }
@@ -147,7 +148,7 @@ export class Runner {
 
   private async drain(reason: string): Promise<void> {
     const { log, config } = this;
-    const tasks = currentPack()?.registry;
+    const tasks = this.handle.runtime?.registry;
     if (this.state !== 'failed') this.state = 'draining';
     log.info({ reason, openTasks: tasks?.size ?? 0, graceMs: config.graceMs }, 'draining');
     if (tasks && tasks.size > 0) {
@@ -180,7 +181,7 @@ export class Runner {
     log.info({}, 'stopped');
   }
 
-  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+  private serve(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = req.url ?? '/';
     const query = url.indexOf('?');
     const pathname = query < 0 ? url : url.slice(0, query);
@@ -196,7 +197,7 @@ export class Runner {
       const end = this.metrics.processLatency.startTimer();
       res.once('finish', () => end({ status: String(res.statusCode) }));
     }
-    if (dispatchDirect(req, res)) return;
+    if (this.handle.dispatch(req, res)) return;
     if (this.app) return this.app(req, res);
     sendJson(res, 503, { error: 'the engine is starting' });
   }
@@ -248,7 +249,7 @@ export class Runner {
   }
 
   private watchTasks(): void {
-    const pack = currentPack();
+    const pack = this.handle.runtime;
     if (!pack) return;
     this.metrics.watch(pack.registry);
     pack.registry.on('open', (task: Task) => this.log.debug({ taskId: task.id, nodeId: task.owner, internalTaskId: task.fields.internalTaskId, engineType: task.engineType }, 'task open'));
@@ -261,7 +262,7 @@ export class Runner {
 
   /** Tokens of the tasks open now: scrubbed from any log text. */
   private openSecrets(): string[] {
-    const tasks = currentPack()?.registry;
+    const tasks = this.handle.runtime?.registry;
     if (!tasks || tasks.size === 0) return [];
     const secrets: string[] = [];
     for (const task of tasks.list()) {

@@ -5,7 +5,7 @@ import { loadConfig, ConfigError } from './config';
 import { createLogger, flushLogs } from './log';
 import { Runner } from './runner';
 import { RuntimeFileError } from './runtime-file';
-import { errorMessage } from '../core/errors';
+import { errorMessage } from '@aiware-nodered/node-red-aiware';
 
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let config;
@@ -63,11 +63,3 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
 
 // Every way out of the process passes here, normal exits included.
 process.on('exit', flushLogs);
-
-if (require.main === module) {
-  main().then((code) => {
-    process.exitCode = code;
-    // Node-RED leaves timers of its own behind; the drain has flushed everything that matters.
-    setTimeout(() => process.exit(code), 2000).unref();
-  });
-}

@@ -4,11 +4,13 @@
 // Exit codes: 0 every task ok, 1 a task failed or broke the protocol (or the engine never got
 // ready), 2 a bad command line, 130 interrupted.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { errorMessage } from '../core/errors';
+import { errorMessage } from '@aiware-nodered/node-red-aiware';
 import { ToolkitEmulator } from './emulator';
-import { RunnerProcess, defaultRunnerScript, waitForReady } from './cli/engine';
+import { waitForReady } from './cli/engine';
+import { RunnerProcess, defaultRunnerScript, describeExit, freePort } from './runner-process';
 import { listInputs } from './cli/inputs';
 import { UsageError, parseRunOptions, type RawRunOptions, type RunOptions } from './cli/options';
 import { OutFolder, Progress, formatMs, formatSummary, plural, shown, totalsOf } from './cli/report';
@@ -117,8 +119,8 @@ export async function run(options: RunOptions): Promise<number> {
   const onSignal = (signal: NodeJS.Signals): void => {
     if (interrupted) {
       // The second Ctrl-C: no more draining.
-      runner?.killNow();
-      process.exit(EXIT.interrupted);
+      void runner?.kill().finally(() => process.exit(EXIT.interrupted));
+      return;
     }
     interrupted = true;
     progress.note(`aiware-sim: ${signal}: stopping (again to stop at once)`);
@@ -140,23 +142,31 @@ export async function run(options: RunOptions): Promise<number> {
     let readyUrl: string;
     if (options.engine.kind === 'runtime') {
       const script = options.engine.runnerScript ?? defaultRunnerScript();
-      const child = await RunnerProcess.start({
+      const shareFolder = options.engine.shareFolder ?? fs.mkdtempSync(path.join(os.tmpdir(), 'aiware-sim-share-'));
+      // A port fixed here, not the runner's own pick: a --runner script need not log the port it got.
+      const port = await freePort();
+      const child = RunnerProcess.start({
         script,
+        port,
         runtimeFile: options.engine.runtimeFile,
-        engineId: options.engine.engineId,
-        buildId: options.engine.buildId,
-        shareFolder: options.engine.shareFolder,
+        ENGINE_ID: options.engine.engineId,
+        BUILD_ID: options.engine.buildId,
+        // The production defaults under /cache are not writable on a laptop: temp folders, removed at stop.
+        shareFolder,
+        removeAtStop: options.engine.shareFolder === undefined ? [shareFolder] : [],
+        inheritEnv: true,
         logFile: out.runnerLog,
         onLine: options.verbose ? (line) => progress.note(`runner: ${readableLogLine(line)}`) : undefined,
       });
       runner = child;
-      ({ processUrl, readyUrl } = child);
-      engine = { runtime: options.engine.runtimeFile, runner: script, pid: child.pid, processUrl, readyUrl };
       void child.exited.then((exit) => {
         if (runnerStopping) return;
         abort({ failureReason: 'system_error', message: `the runner exited (${describeExit(exit)})` });
         tail = () => child.tail();
       });
+      processUrl = `http://127.0.0.1:${port}/process`;
+      readyUrl = `http://127.0.0.1:${port}/readyz`;
+      engine = { runtime: options.engine.runtimeFile, runner: script, pid: child.pid, processUrl, readyUrl };
       say(`engine: runner on ${shown(options.engine.runtimeFile)} (pid ${child.pid}), ${processUrl}`);
     } else {
       ({ processUrl, readyUrl } = options.engine);
@@ -228,11 +238,6 @@ function say(text: string): void {
   process.stdout.write(`${text}\n`);
 }
 
-function describeExit(exit: { code: number | null; signal: NodeJS.Signals | null }): string {
-  if (exit.signal) return `signal ${exit.signal}`;
-  return exit.code === null ? 'it could not be started' : `code ${exit.code}`;
-}
-
 /** The runner logs JSON lines (pino): shown as `level message`; anything else as it is. */
 export function readableLogLine(line: string): string {
   if (!line.startsWith('{')) return line;
@@ -255,4 +260,3 @@ export function cli(argv: string[] = process.argv): void {
   });
 }
 
-if (require.main === module) cli();

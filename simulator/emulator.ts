@@ -19,9 +19,9 @@ import {
   type FailureReason,
   type Heartbeat,
   type ResultBody,
-} from '../core/protocol';
-import type { ProcessFieldName } from '../core/fields';
-import { errorMessage } from '../core/errors';
+} from '@aiware-nodered/node-red-aiware';
+import type { ProcessFieldName } from '@aiware-nodered/node-red-aiware';
+import { errorMessage } from '@aiware-nodered/node-red-aiware';
 import { encodeMultipart, multipartStream, DEFAULT_CHUNK_MIME_TYPE } from './multipart';
 
 export interface EmulatorOptions {

@@ -25,3 +25,14 @@ export {
   type EncodedMultipart,
   type MultipartStream,
 } from './multipart';
+export {
+  RunnerProcess,
+  defaultRunnerScript,
+  describeExit,
+  freePort,
+  sleep,
+  within,
+  type LogLine,
+  type RunnerExit,
+  type RunnerProcessOptions,
+} from './runner-process';

@@ -8,12 +8,13 @@ import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import busboy from 'busboy';
+import { PACK_DIR } from '@aiware-nodered/node-red-runner';
 import { deploy, fn, processIn, resultOut } from './support/engine';
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const CLI = path.join(ROOT, 'dist', 'simulator', 'cli.js');
-const BIN = path.join(ROOT, 'bin', 'aiware-sim');
-const EXAMPLES = path.join(ROOT, 'examples');
+const ROOT = PACK_DIR;
+/** The package's bin, as npm links it. */
+const CLI = path.join(path.dirname(require.resolve('@aiware-nodered/aiware-sim/package.json')), 'bin', 'aiware-sim');
+const EXAMPLES = path.join(PACK_DIR, 'examples');
 
 interface SimRun {
   code: number | null;
@@ -175,7 +176,7 @@ describe('aiware-sim run', function () {
     const inputs = folderOf({ 'a.txt': 'hello engine world', 'b.txt': 'second chunk here', '.DS_Store': 'not an input' });
     fs.mkdirSync(path.join(inputs, 'nested'));
     const out = outDir();
-    const run = await sim(['run', '--runtime', path.join(EXAMPLES, 'chunk-text-to-transcript.json'), inputs, '--out', out], { entry: BIN });
+    const run = await sim(['run', '--runtime', path.join(EXAMPLES, 'chunk-text-to-transcript.json'), inputs, '--out', out], {});
     assert.equal(run.code, 0, explain(run));
 
     const summary = readJson<Summary>(path.join(out, 'summary.json'));

@@ -1,6 +1,6 @@
 // The runner's configuration from its environment: defaults, the working folder, bad values.
 import * as assert from 'node:assert/strict';
-import { loadConfig, ConfigError } from '../runner/config';
+import { loadConfig, ConfigError } from '@aiware-nodered/node-red-runner';
 
 describe('the runner configuration', function () {
   it('defaults to the addresses ET documents and names the working folder after the engine and build', function () {

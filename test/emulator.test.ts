@@ -12,7 +12,7 @@ import axios from 'axios';
 import busboy from 'busboy';
 import { PROCESS_FIELDS } from '../core/fields';
 import { CHUNK_METADATA_PREFIX } from '../core/protocol';
-import { ToolkitEmulator, encodeMultipart, multipartStream, type WorkItem } from '../simulator';
+import { ToolkitEmulator, encodeMultipart, multipartStream, type WorkItem } from '@aiware-nodered/aiware-sim';
 
 interface ParsedFile {
   name: string;

@@ -2,7 +2,7 @@
 // toolkit emulator exactly as Engine Toolkit drives an engine.
 import * as assert from 'node:assert/strict';
 import { captured, deploy, fn, heartbeat, processIn, resultOut, TRANSCRIPT_FROM_TEXT } from './support/engine';
-import type { TaskRecord } from '../simulator/emulator';
+import type { TaskRecord } from '@aiware-nodered/aiware-sim';
 
 function transcriptWords(output: unknown): string[] {
   const series = (output as { series: { words: { word: string }[] }[] }).series;

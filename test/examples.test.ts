@@ -2,10 +2,10 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PACKAGE_ROOT, onOneTab, type FlowConfig } from '../runner/embedded';
+import { PACK_DIR, onOneTab, type FlowConfig } from '@aiware-nodered/node-red-runner';
 import { deploy } from './support/engine';
 
-const EXAMPLES = path.join(PACKAGE_ROOT, 'examples');
+const EXAMPLES = path.join(PACK_DIR, 'examples');
 
 function example(name: string): FlowConfig {
   return onOneTab(JSON.parse(fs.readFileSync(path.join(EXAMPLES, name), 'utf8')) as FlowConfig);

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { COMPLETE_MARKER, MODULES_FOLDER, ModuleInstallError, ensureModules, moduleSetKey, redactSecrets, type ModuleLog } from '../runner/modules';
+import { COMPLETE_MARKER, MODULES_FOLDER, ModuleInstallError, ensureModules, moduleSetKey, redactSecrets, type ModuleLog } from '@aiware-nodered/node-red-runner/dist/modules';
 
 const run = promisify(execFile);
 const FIXTURES = path.resolve(__dirname, '..', '..', 'test', 'fixtures', 'modules');
@@ -173,7 +173,7 @@ const RED = require(${JSON.stringify(require.resolve('node-red'))});
     const engine = path.join(work, 'engine.js');
     fs.writeFileSync(
       engine,
-      `const { ensureModules } = require(${JSON.stringify(require.resolve('../runner/modules'))});
+      `const { ensureModules } = require(${JSON.stringify(require.resolve('@aiware-nodered/node-red-runner/dist/modules'))});
 const [shareFolder, tarball, npm, startAt] = process.argv.slice(2);
 let waited = false;
 const log = { info: (obj, msg) => { if (msg.includes('waiting')) waited = true; }, warn() {} };

@@ -6,8 +6,8 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { captured, captureHooks, deploy, fn, logged, processIn, resultOut, TEST_AIWARE, TRANSCRIPT_FROM_TEXT } from './support/engine';
-import { encodeMultipart } from '../simulator/multipart';
-import type { ToolkitEmulator, WorkItem } from '../simulator/emulator';
+import { encodeMultipart } from '@aiware-nodered/aiware-sim';
+import type { ToolkitEmulator, WorkItem } from '@aiware-nodered/aiware-sim';
 
 interface RawAnswer {
   status: number;

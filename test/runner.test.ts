@@ -7,12 +7,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { PACKAGE_ROOT } from '../runner/embedded';
-import { ToolkitEmulator } from '../simulator/emulator';
-import { RunnerProcess, pollStatus } from './support/runner';
+import { PACK_DIR } from '@aiware-nodered/node-red-runner';
+import { ToolkitEmulator } from '@aiware-nodered/aiware-sim';
+import { startRunner, pollStatus, type RunnerProcess } from './support/runner';
 
 const run = promisify(execFile);
-const example = (name: string) => JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'examples', name), 'utf8')) as Record<string, unknown>[];
+const example = (name: string) => JSON.parse(fs.readFileSync(path.join(PACK_DIR, 'examples', name), 'utf8')) as Record<string, unknown>[];
 
 /** A batch engine that completes after `ms`, or never when `ms` is 0. */
 function slowBatch(ms: number): Record<string, unknown>[] {
@@ -30,7 +30,7 @@ describe('the runner', function () {
   let toolkit: ToolkitEmulator;
   const runners: RunnerProcess[] = [];
   const start = (runtime: unknown, env?: Record<string, string>) => {
-    const runner = RunnerProcess.start(runtime, env);
+    const runner = startRunner(runtime, env);
     runners.push(runner);
     return runner;
   };
@@ -39,7 +39,7 @@ describe('the runner', function () {
     toolkit = await ToolkitEmulator.start({ enforceMaxTTL: false });
   });
   afterEach(async function () {
-    await Promise.all(runners.splice(0).map((r) => r.dispose()));
+    await Promise.all(runners.splice(0).map((r) => r.kill()));
   });
   after(async function () {
     await toolkit.stop();
@@ -54,7 +54,7 @@ describe('the runner', function () {
       assert.equal(answer.status, 200);
       assert.deepEqual((answer.body as { series: { words: { word: string }[] }[] }).series.map((s) => s.words[0].word), ['runs', 'headless']);
       runner.signal('SIGTERM');
-      assert.equal(await runner.exit(), 0);
+      assert.equal(await runner.waitExit(), 0);
       assert.ok(runner.lines.some((l) => l.msg === 'task ended' && l.engineId === 'engine-1' && l.buildId === 'build-1' && typeof l.taskId === 'string' && typeof l.nodeId === 'string'));
     });
 
@@ -109,7 +109,7 @@ describe('the runner', function () {
         const work = await toolkit.process(`${url}/process`, toolkit.workItem(), { data: 'x', mimeType: 'text/plain' });
         assert.equal(work.status, 500, 'work sent to a failed engine is a 5xx, never a 4xx');
         runner.signal('SIGTERM');
-        const code = await runner.exit();
+        const code = await runner.waitExit();
         assert.notEqual(code, 0);
         const fatal = runner.lines.filter((l) => l.level === 'fatal');
         assert.equal(fatal.length, 1, runner.output);
@@ -121,7 +121,7 @@ describe('the runner', function () {
 
     it('exits by itself once the linger time has passed', async function () {
       const runner = start('not json', { RUNNER_FAIL_LINGER_SECONDS: '0.2' });
-      assert.equal(await runner.exit(), 1);
+      assert.equal(await runner.waitExit(), 1);
     });
   });
 
@@ -131,7 +131,7 @@ describe('the runner', function () {
 
     before(async function () {
       fixtures = fs.mkdtempSync(path.join(os.tmpdir(), 'aiware-modules-'));
-      const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', fixtures, path.join(PACKAGE_ROOT, 'test', 'fixtures', 'modules', 'node-red-contrib-fixture-upper')]);
+      const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', fixtures, path.join(PACK_DIR, 'test', 'fixtures', 'modules', 'node-red-contrib-fixture-upper')]);
       tarball = path.join(fixtures, (JSON.parse(stdout) as { filename: string }[])[0].filename);
     });
     after(function () {
@@ -156,8 +156,8 @@ describe('the runner', function () {
         fs.copyFileSync(tarball, path.join(dir, path.basename(tarball)));
         return dir;
       };
-      const a = RunnerProcess.start(runtime, env, { dir: copy(path.join(fixtures, 'a')) });
-      const b = RunnerProcess.start(runtime, env, { dir: copy(path.join(fixtures, 'b')) });
+      const a = startRunner(runtime, env, { dir: copy(path.join(fixtures, 'a')) });
+      const b = startRunner(runtime, env, { dir: copy(path.join(fixtures, 'b')) });
       runners.push(a, b);
       const [urlA, urlB] = await Promise.all([a.ready(), b.ready()]);
       const outcomes = [a, b].map((r) => r.lines.find((l) => l.msg === 'modules installed' || l.msg === 'modules reused')!.msg).sort();
@@ -167,7 +167,7 @@ describe('the runner', function () {
         assert.deepEqual((answer.body as { series: { words: { word: string }[] }[] }).series.map((s) => s.words[0].word), ['SHOUT', 'THIS']);
       }
       // No registry at all: a start that needed npm would fail.
-      const c = RunnerProcess.start(runtime, { ...env, npm_config_registry: 'http://127.0.0.1:9/', npm_config_offline: 'true' }, { dir: copy(path.join(fixtures, 'c')) });
+      const c = startRunner(runtime, { ...env, npm_config_registry: 'http://127.0.0.1:9/', npm_config_offline: 'true' }, { dir: copy(path.join(fixtures, 'c')) });
       runners.push(c);
       await c.ready();
       assert.ok(c.lines.some((l) => l.msg === 'modules reused'));
@@ -207,7 +207,7 @@ describe('the runner', function () {
     assert.equal((await fetch(`${url}/readyz`)).status, 503);
     const refused = await toolkit.process(`${url}/process`, toolkit.workItem());
     assert.equal(refused.status, 503);
-    assert.equal(await runner.exit(), 0);
+    assert.equal(await runner.waitExit(), 0);
     assert.equal(toolkit.task(item.taskId).status, 'complete', 'the open task finished within the grace period');
   });
 
@@ -217,7 +217,7 @@ describe('the runner', function () {
     const item = toolkit.workItem();
     await toolkit.process(`${url}/process`, item);
     runner.signal('SIGTERM');
-    assert.equal(await runner.exit(), 0);
+    assert.equal(await runner.waitExit(), 0);
     const record = toolkit.task(item.taskId);
     assert.equal(record.status, 'failed');
     assert.equal(record.failureReason, 'system_error');
@@ -231,7 +231,7 @@ describe('the runner', function () {
     runner.signal('SIGTERM');
     await runner.waitForLog((l) => l.msg === 'draining');
     runner.signal('SIGINT');
-    assert.equal(await runner.exit(), 130);
+    assert.equal(await runner.waitExit(), 130);
   });
 
   it('never logs tokens, even when a flow prints the task', async function () {
@@ -240,7 +240,7 @@ describe('the runner', function () {
     await toolkit.process(`${url}/process`, toolkit.workItem({ token: 'tok-SECRET-1234', controllerToken: 'ctl-SECRET-5678' }));
     await runner.waitForLog((l) => l.source === 'node-red' && String(l.msg).includes('chunkContext'));
     runner.signal('SIGTERM');
-    await runner.exit();
+    await runner.waitExit();
     assert.ok(!runner.output.includes('SECRET'), runner.output);
   });
 

@@ -4,7 +4,7 @@
 //   aiware  - aiware-process-in (chunk, sync) -> function -> aiware-result-out
 // Both serve POST /process with the same function-node work (./work). The aiware flow also has
 // POST /ignore, whose function sets msg.ignoreChunk (204), for the big-chunk memory run.
-import type { FlowConfig } from '../../runner/embedded';
+import type { FlowConfig } from '@aiware-nodered/node-red-runner';
 import { AIWARE_FUNCTION, HTTPIN_FUNCTION, IGNORE_FUNCTION } from './work';
 
 export type Kind = 'httpin' | 'aiware';

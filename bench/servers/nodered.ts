@@ -3,7 +3,7 @@
 //   aiware  - aiware-process-in (chunk, sync) -> function -> aiware-result-out
 // Both serve POST /process with the same function-node work (./work); the flows are in ./flows.
 // Usage: node nodered.js <httpin|aiware> <userDir>
-import { EmbeddedNodeRed } from '../../runner/embedded';
+import { EmbeddedNodeRed } from '@aiware-nodered/node-red-runner';
 import { flowsFor } from './flows';
 import { serveBench, failStart } from './probe';
 

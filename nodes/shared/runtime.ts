@@ -1,65 +1,41 @@
 // What the pack's nodes share inside one Node-RED: the task registry, the readiness of the
-// flows, the /process routes, and the message hook that fails a task when a node fails.
+// flows, the /process routes, and the message hook that fails a task when a node fails. A host
+// that embeds Node-RED gets this runtime through the handle it puts in the settings (core/host).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NodeAPI, NodeMessage } from 'node-red';
-import { TaskRegistry, type TaskSettings } from '../../core/tasks';
+import { TaskRegistry } from '../../core/tasks';
 import { errorMessage } from '../../core/errors';
-import type { BodyLimits } from '../../core/body';
-import type { RetryPolicy } from '../../core/webhooks';
+import type { AiwareSettings, PackRuntime, RouteHandler } from '../../core/host';
 import { WebhookClient } from '../../core/webhooks';
 import { taskIdOf } from './message';
 
-/** `aiware` in Node-RED's settings.js: every key optional. */
-export interface AiwareSettings extends Partial<TaskSettings>, Partial<BodyLimits> {
-  retry?: Partial<RetryPolicy>;
-}
-
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
-
 interface Route {
   owner: string;
-  handler: Handler;
+  handler: RouteHandler;
 }
 
-export interface PackRuntime {
-  readonly registry: TaskRegistry;
-  readonly settings: AiwareSettings;
-  /** True between `flows:started` and the next `flows:stopping`. */
-  flowsStarted(): boolean;
-  /** Serves `method path` with `handler` for node `owner`; returns the current owner if taken. */
-  claim(method: 'get' | 'post', path: string, owner: string, handler: Handler): string | undefined;
-  release(method: 'get' | 'post', path: string, owner: string): void;
-  /** The node that owns `method path`, if any. */
-  owner(method: 'get' | 'post', path: string): string | undefined;
-  /** Serves a request on a claimed route; false when no node owns `method path`. */
-  dispatch(method: string, path: string, req: IncomingMessage, res: ServerResponse): boolean;
-}
+/** This copy of the pack: its folder (this file is dist/nodes/shared/runtime.js) and version. */
+const PACK_DIR = path.resolve(__dirname, '..', '..', '..');
+const ORIGIN = `${PACK_DIR} (version ${(JSON.parse(fs.readFileSync(path.join(PACK_DIR, 'package.json'), 'utf8')) as { version: string }).version})`;
 
+// One runtime per copy of the pack: each node file of this copy gets the same one.
 let pack: PackRuntime | undefined;
 
+/** The pack's runtime, attached to the host named in the settings (if any) on every load. */
 export function packRuntime(RED: NodeAPI): PackRuntime {
   pack ??= createPackRuntime(RED);
+  settingsOf(RED).host?.attach(pack);
   return pack;
 }
 
-/** The pack's runtime once Node-RED has loaded the nodes (the runner reads tasks and routes from it). */
-export function currentPack(): PackRuntime | undefined {
-  return pack;
-}
-
-/**
- * For a server that embeds Node-RED with `httpNodeRoot` `/` (the runner, the tests): serves the
- * pack's routes straight from the HTTP server, skipping express and its middleware, which
- * /process does not need. Returns false for any other request, to be passed to Node-RED.
- */
-export function dispatchDirect(req: IncomingMessage, res: ServerResponse): boolean {
-  if (!pack || req.url === undefined || req.method === undefined) return false;
-  const query = req.url.indexOf('?');
-  return pack.dispatch(req.method.toLowerCase(), query < 0 ? req.url : req.url.slice(0, query), req, res);
+function settingsOf(RED: NodeAPI): AiwareSettings {
+  return (RED.settings as unknown as { aiware?: AiwareSettings }).aiware ?? {};
 }
 
 function createPackRuntime(RED: NodeAPI): PackRuntime {
-  const settings: AiwareSettings = (RED.settings as unknown as { aiware?: AiwareSettings }).aiware ?? {};
+  const settings = settingsOf(RED);
   const registry = new TaskRegistry({
     settings,
     client: new WebhookClient({
@@ -89,6 +65,7 @@ function createPackRuntime(RED: NodeAPI): PackRuntime {
   const key = (method: string, path: string) => `${method} ${path}`;
 
   return {
+    origin: ORIGIN,
     registry,
     settings,
     flowsStarted: () => started,

@@ -2,11 +2,11 @@
 // post to /process (retrying an error answer or a lost connection), then wait for the task to
 // end by its heartbeats, the emulator's maxTTL / heartbeat clocks, or an abort (Ctrl-C, the
 // runner gone). Every wait here ends: the emulator's clocks bound each task.
-import { redactFields } from '../../core/fields';
-import { errorMessage } from '../../core/errors';
-import type { FailureReason } from '../../core/protocol';
+import { redactFields } from '@aiware-nodered/node-red-aiware';
+import { errorMessage } from '@aiware-nodered/node-red-aiware';
+import type { FailureReason } from '@aiware-nodered/node-red-aiware';
 import { FINAL_STATUSES, type ChunkInput, type ProcessAnswer, type TaskRecord, type TaskStatus, type ToolkitEmulator } from '../emulator';
-import { sleep } from './engine';
+import { sleep } from '../runner-process';
 import { mimeTypeOf, type InputChunk } from './inputs';
 import type { RunOptions } from './options';
 

@@ -3,8 +3,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { EmbeddedNodeRed, type FlowConfig } from '../../runner/embedded';
-import { ToolkitEmulator } from '../../simulator/emulator';
+import { EmbeddedNodeRed, type FlowConfig } from '@aiware-nodered/node-red-runner';
+import { ToolkitEmulator } from '@aiware-nodered/aiware-sim';
 
 /** What function nodes in test flows can reach: `global.get('capture')(msg)`. */
 export const captured: Record<string, unknown>[] = [];

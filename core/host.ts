@@ -1,0 +1,84 @@
+// The handle between the pack and whatever embeds Node-RED (the runner, the tests): the host
+// puts a `PackHost` in Node-RED's settings (`aiware.host`), and the pack's runtime attaches to it
+// when Node-RED loads the nodes. So the host finds the runtime of whichever copy of the pack
+// Node-RED loaded, and two copies attaching to one Node-RED fail loudly.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { BodyLimits } from './body';
+import type { TaskRegistry, TaskSettings } from './tasks';
+import type { RetryPolicy } from './webhooks';
+
+/** `aiware` in Node-RED's settings.js: every key optional. */
+export interface AiwareSettings extends Partial<TaskSettings>, Partial<BodyLimits> {
+  retry?: Partial<RetryPolicy>;
+  /** Set by a host that embeds Node-RED, never in a settings file. */
+  host?: PackHost;
+}
+
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void;
+export type RouteMethod = 'get' | 'post';
+
+/** What the pack's nodes share inside one Node-RED: tasks, readiness, routes. */
+export interface PackRuntime {
+  /** The folder and version of the copy of the pack this runtime belongs to. */
+  readonly origin: string;
+  readonly registry: TaskRegistry;
+  readonly settings: AiwareSettings;
+  /** True between `flows:started` and the next `flows:stopping`. */
+  flowsStarted(): boolean;
+  /** Serves `method path` with `handler` for node `owner`; returns the current owner if taken. */
+  claim(method: RouteMethod, path: string, owner: string, handler: RouteHandler): string | undefined;
+  release(method: RouteMethod, path: string, owner: string): void;
+  /** The node that owns `method path`, if any. */
+  owner(method: RouteMethod, path: string): string | undefined;
+  /** Serves a request on a claimed route; false when no node owns `method path`. */
+  dispatch(method: string, path: string, req: IncomingMessage, res: ServerResponse): boolean;
+}
+
+/** What the pack expects of `aiware.host`: any object with this method will do. */
+export interface PackHost {
+  attach(runtime: PackRuntime): void;
+}
+
+export class TwoPacksError extends Error {
+  constructor(
+    readonly first: string,
+    readonly second: string,
+  ) {
+    super(`two copies of the aiWARE node pack are loaded into one Node-RED (${first} and ${second}): remove one, the tasks of one would be invisible to the other`);
+    this.name = 'TwoPacksError';
+  }
+}
+
+/**
+ * The host side: hand `handle` over as `settings.aiware.host`, start Node-RED, then read
+ * `handle.runtime`. A second runtime attaching throws in the pack (Node-RED logs it against the
+ * node) and is kept in `conflict`, for the host to fail its start-up with.
+ */
+export class RuntimeHandle implements PackHost {
+  private current?: PackRuntime;
+  conflict?: TwoPacksError;
+
+  get runtime(): PackRuntime | undefined {
+    return this.current;
+  }
+
+  attach(runtime: PackRuntime): void {
+    if (this.current && this.current !== runtime) {
+      this.conflict ??= new TwoPacksError(this.current.origin, runtime.origin);
+      throw this.conflict;
+    }
+    this.current = runtime;
+  }
+
+  /**
+   * For a server that embeds Node-RED with `httpNodeRoot` `/`: serves the pack's routes straight
+   * from the HTTP server, skipping express and its middleware, which /process does not need.
+   * Returns false for any other request, to be passed to Node-RED.
+   */
+  dispatch(req: IncomingMessage, res: ServerResponse): boolean {
+    const runtime = this.current;
+    if (!runtime || req.url === undefined || req.method === undefined) return false;
+    const query = req.url.indexOf('?');
+    return runtime.dispatch(req.method.toLowerCase(), query < 0 ? req.url : req.url.slice(0, query), req, res);
+  }
+}

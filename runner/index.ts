@@ -1,0 +1,18 @@
+// The runner's library: what the simulator, the tests and the bench use to embed Node-RED with
+// the pack, and the runner itself (its process entry is main.js).
+export { Runner, type RunnerState } from './runner';
+export { loadConfig, ConfigError, type RunnerConfig } from './config';
+export {
+  EmbeddedNodeRed,
+  PACK_DIR,
+  flowsStarted,
+  initNodeRed,
+  nodeRedSettings,
+  onOneTab,
+  MissingTypesError,
+  type EmbeddedOptions,
+  type FlowConfig,
+  type NodeRedModule,
+  type NodeRedSettingsOptions,
+} from './embedded';
+export { readRuntimeFile, RuntimeFileError, typesUsed, type BuildRuntime } from './runtime-file';

@@ -1,0 +1,312 @@
+// The runner as Engine Toolkit starts it: `node main.js` of the runner package, in a process of
+// its own, configured only through its environment. One class for the CLI, the tests and the
+// bench: it learns the port from the runner's `listening` line, collects its JSON log lines, and
+// stops it as ET does (SIGTERM, then SIGKILL).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { errorMessage } from '@aiware-nodered/node-red-aiware';
+
+/** `main.js` of the installed runner package. */
+export function defaultRunnerScript(): string {
+  return require.resolve('@aiware-nodered/node-red-runner/main.js');
+}
+
+/** A port free on loopback now, for a caller that must fix the port (a runner logging below info). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Whether `promise` settled within `ms` (its result is not needed). */
+export async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([promise.then(() => true, () => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A runner log line (pino JSON); a line that is not JSON is `{ level: 'raw', msg }`. */
+export interface LogLine {
+  level: string;
+  msg: string;
+  [key: string]: unknown;
+}
+
+export interface RunnerExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface RunnerProcessOptions {
+  /** AIWARE_BUILD_RUNTIME. */
+  runtimeFile: string;
+  /** The entry to run; default `main.js` of the runner package. */
+  script?: string;
+  /** Node options before the script (e.g. --cpu-prof, which NODE_OPTIONS may not carry). */
+  execArgv?: string[];
+  /** RUNNER_WORKDIR; default a temp folder, removed at stop. */
+  workDir?: string;
+  /** AIWARE_AUTOMATE_SHARE_FOLDER; unset when absent. */
+  shareFolder?: string;
+  /** 0 (default): the runner picks a free port and logs it (at info level). */
+  port?: number;
+  ENGINE_ID?: string;
+  BUILD_ID?: string;
+  /** More variables, over the defaults. */
+  env?: Record<string, string>;
+  /** Start from the caller's whole environment (the CLI); default only PATH and HOME, as in the image. */
+  inheritEnv?: boolean;
+  cwd?: string;
+  /** Everything the runner prints is appended here. */
+  logFile?: string;
+  /** Called with each line the runner prints. */
+  onLine?: (text: string) => void;
+  /** More folders of the caller's to remove at stop (a test's runtime folder). */
+  removeAtStop?: string[];
+}
+
+const KEPT_TAIL = 30;
+
+export class RunnerProcess {
+  /** Every line so far, parsed (until `countOnly()`). */
+  readonly lines: LogLine[] = [];
+  private readonly texts: string[] = [];
+  /** How many lines it printed. */
+  count = 0;
+  /** Resolves with how the child ended, whenever it does. */
+  readonly exited: Promise<RunnerExit>;
+  private exit?: RunnerExit;
+  private readonly lastLines: string[] = [];
+  private waiters: (() => void)[] = [];
+  private counting = false;
+  private stopping?: Promise<void>;
+  private readonly log?: fs.WriteStream;
+
+  private constructor(
+    readonly child: ChildProcess,
+    /** The runtime file and the work folder (for tests that write there). */
+    readonly runtimeFile: string,
+    readonly workDir: string,
+    private readonly tempDirs: string[],
+    options: RunnerProcessOptions,
+  ) {
+    if (options.logFile) this.log = fs.createWriteStream(options.logFile, { flags: 'a' });
+    for (const stream of [child.stdout!, child.stderr!]) {
+      let partial = '';
+      stream.on('data', (data: Buffer) => {
+        this.log?.write(data);
+        if (this.counting) {
+          for (let at = data.indexOf(10); at !== -1; at = data.indexOf(10, at + 1)) this.count++;
+          return;
+        }
+        const lines = (partial + data.toString()).split('\n');
+        partial = lines.pop() ?? '';
+        for (const line of lines) this.line(line, options.onLine);
+        this.notify();
+      });
+      stream.on('end', () => {
+        if (partial && !this.counting) this.line(partial, options.onLine);
+        this.notify();
+      });
+    }
+    this.exited = new Promise((resolve) => {
+      const end = (code: number | null, signal: NodeJS.Signals | null): void => {
+        if (this.exit) return;
+        this.exit = { code, signal };
+        this.notify();
+        resolve(this.exit);
+      };
+      child.once('exit', end);
+      // A child that could not be spawned at all never emits 'exit'.
+      child.on('error', (err) => {
+        if (child.pid !== undefined) return;
+        this.line(`cannot start the runner: ${errorMessage(err)}`, options.onLine);
+        end(null, null);
+      });
+    });
+  }
+
+  /** Spawns the runner with the environment ET and the image give it. */
+  static start(options: RunnerProcessOptions): RunnerProcess {
+    const script = options.script ?? defaultRunnerScript();
+    if (!fs.existsSync(script)) throw new Error(`the runner is not there: ${script} is missing (npm run build makes it)`);
+    const tempDirs = [...(options.removeAtStop ?? [])];
+    let workDir = options.workDir;
+    if (workDir === undefined) {
+      workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'aiware-runner-'));
+      tempDirs.push(workDir);
+    }
+    const port = options.port ?? 0;
+    const base: NodeJS.ProcessEnv = options.inheritEnv ? { ...process.env } : { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir() };
+    const child = spawn(process.execPath, [...(options.execArgv ?? []), script], {
+      // A work folder of its own is where it runs; a given one may not exist until the runner makes it.
+      cwd: options.cwd ?? (tempDirs.includes(workDir) ? workDir : undefined),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...base,
+        AIWARE_BUILD_RUNTIME: options.runtimeFile,
+        VERITONE_WEBHOOK_PROCESS: `http://127.0.0.1:${port}/process`,
+        VERITONE_WEBHOOK_READY: `http://127.0.0.1:${port}/readyz`,
+        ENGINE_ID: options.ENGINE_ID ?? 'engine-1',
+        BUILD_ID: options.BUILD_ID ?? 'build-1',
+        RUNNER_WORKDIR: workDir,
+        ...(options.shareFolder === undefined ? {} : { AIWARE_AUTOMATE_SHARE_FOLDER: options.shareFolder }),
+        ...options.env,
+      },
+    });
+    return new RunnerProcess(child, options.runtimeFile, workDir, tempDirs, options);
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** How the child ended, or undefined while it runs. */
+  get exitStatus(): RunnerExit | undefined {
+    return this.exit;
+  }
+
+  /** The exit code: undefined while it runs, null when a signal ended it. */
+  get exitCode(): number | null | undefined {
+    return this.exit?.code;
+  }
+
+  /** The last lines it printed, for a report when it stops unexpectedly. */
+  tail(): string[] {
+    return [...this.lastLines];
+  }
+
+  /** Everything it printed so far (until `countOnly()`), for assertions and error messages. */
+  get output(): string {
+    return this.texts.join('\n');
+  }
+
+  /** From now on only count lines (the bench: parsing a line per task would cost the load generator). */
+  countOnly(): void {
+    this.counting = true;
+    this.lines.length = 0;
+    this.texts.length = 0;
+    this.waiters = [];
+  }
+
+  /** Resolves with the first log line that matches; rejects if the runner exits or time runs out. */
+  waitForLog(predicate: (line: LogLine) => boolean, timeoutMs = 30_000): Promise<LogLine> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => finish(new Error(`no such runner log line within ${timeoutMs} ms; its last lines:\n${this.tail().join('\n')}`)), timeoutMs);
+      const check = (): void => {
+        const line = this.lines.find(predicate);
+        if (line) return finish(undefined, line);
+        if (this.exit) finish(new Error(`the runner exited (${describeExit(this.exit)}) first; its last lines:\n${this.tail().join('\n')}`));
+      };
+      const finish = (err?: Error, line?: LogLine): void => {
+        clearTimeout(timer);
+        this.waiters = this.waiters.filter((w) => w !== check);
+        if (err) reject(err);
+        else resolve(line!);
+      };
+      this.waiters.push(check);
+      check();
+    });
+  }
+
+  /** The base URL (`http://127.0.0.1:port`), once the runner listens. */
+  async url(timeoutMs?: number): Promise<string> {
+    const line = await this.waitForLog((l) => l.msg === 'listening' && typeof l.port === 'number', timeoutMs);
+    return `http://127.0.0.1:${line.port as number}`;
+  }
+
+  /** The base URL, once the runner has logged `ready`. */
+  async ready(timeoutMs?: number): Promise<string> {
+    await this.waitForLog((l) => l.msg === 'ready', timeoutMs);
+    return this.url();
+  }
+
+  /** Resolves with the exit code once it has exited; rejects after `timeoutMs`. */
+  async waitExit(timeoutMs = 30_000): Promise<number | null> {
+    if (!(await within(this.exited, timeoutMs))) throw new Error(`the runner did not exit within ${timeoutMs} ms; its last lines:\n${this.tail().join('\n')}`);
+    return this.exit!.code;
+  }
+
+  signal(name: NodeJS.Signals = 'SIGTERM'): void {
+    if (!this.exit) this.child.kill(name);
+  }
+
+  /** SIGTERM, `termWaitMs` to drain, then SIGKILL; closes the log and removes the temp folders. Idempotent. */
+  stop(termWaitMs = 10_000): Promise<void> {
+    this.stopping ??= this.shutdown(termWaitMs);
+    return this.stopping;
+  }
+
+  /** SIGKILL at once (a test's cleanup, a second Ctrl-C), and the temp folders removed. */
+  async kill(): Promise<void> {
+    if (!this.exit) this.child.kill('SIGKILL');
+    await within(this.exited, 5000);
+    await this.stop(0);
+  }
+
+  private async shutdown(termWaitMs: number): Promise<void> {
+    if (!this.exit) {
+      this.child.kill('SIGTERM');
+      if (!(await within(this.exited, termWaitMs))) {
+        this.line(`the runner did not exit within ${termWaitMs / 1000} s of SIGTERM: killed`);
+        this.child.kill('SIGKILL');
+        await within(this.exited, 5000);
+      }
+    }
+    // Its pipes may still hold the last lines after the exit.
+    await within(Promise.all([this.child.stdout, this.child.stderr].map((s) => (s && !s.readableEnded ? once(s, 'close') : undefined))), 1000);
+    if (this.log) await new Promise<void>((resolve) => this.log!.end(resolve));
+    for (const dir of this.tempDirs) fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  private line(text: string, onLine?: (text: string) => void): void {
+    text = text.replace(/\r$/, '');
+    this.count++;
+    this.texts.push(text);
+    this.lastLines.push(text);
+    if (this.lastLines.length > KEPT_TAIL) this.lastLines.shift();
+    let parsed: LogLine;
+    try {
+      const value = JSON.parse(text) as unknown;
+      parsed = typeof value === 'object' && value !== null ? (value as LogLine) : { level: 'raw', msg: text };
+    } catch {
+      parsed = { level: 'raw', msg: text };
+    }
+    this.lines.push(parsed);
+    onLine?.(text);
+  }
+
+  private notify(): void {
+    for (const waiter of [...this.waiters]) waiter();
+  }
+}
+
+export function describeExit(exit: RunnerExit): string {
+  if (exit.signal) return `signal ${exit.signal}`;
+  return exit.code === null ? 'it could not be started' : `code ${exit.code}`;
+}
