@@ -3,7 +3,7 @@
 // when Node-RED loads the nodes. So the host finds the runtime of whichever copy of the pack
 // Node-RED loaded, and two copies attaching to one Node-RED fail loudly.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { BodyLimits } from './body';
+import type { BodyLimits } from './body-limits';
 import type { TaskRegistry, TaskSettings } from './tasks';
 import type { RetryPolicy } from './webhooks';
 

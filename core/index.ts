@@ -3,7 +3,11 @@
 export * from './protocol';
 export * from './errors';
 export * from './fields';
+export { DEFAULT_LIMITS, resolveLimits, type BodyLimits } from './body-limits';
 export * from './body';
+export * from './chunk-text';
+export { chunkToFile, removeQuietly } from './chunk-file';
+export * from './answer';
 export * from './tasks';
 export * from './webhooks';
 export * from './vtn';

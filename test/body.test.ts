@@ -9,15 +9,11 @@ import * as path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import {
-  chunkToFile,
-  decodeChunkText,
-  readProcessBody,
-  removeQuietly,
-  sendJsonError,
-  type BodyLimits,
-  type ReceivedBody,
-} from '../core/body';
+import { readProcessBody, type ReceivedBody } from '../core/body';
+import type { BodyLimits } from '../core/body-limits';
+import { chunkToFile, removeQuietly } from '../core/chunk-file';
+import { decodeChunkText } from '../core/chunk-text';
+import { sendJsonError } from '../core/answer';
 import { ProtocolError } from '../core/errors';
 
 const KiB = 1024;

@@ -2,7 +2,10 @@
 // work item, and starts the flow with the chunk in msg.payload and the typed task in msg.aiware.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { readProcessBody, decodeChunkText, chunkToFile, sendJson, sendJsonError, type ReceivedBody } from '../../core/body';
+import { readProcessBody, type ReceivedBody } from '../../core/body';
+import { decodeChunkText } from '../../core/chunk-text';
+import { chunkToFile } from '../../core/chunk-file';
+import { sendJson, sendJsonError } from '../../core/answer';
 import { parseProcessFields } from '../../core/fields';
 import { FieldError, ProtocolError, errorMessage } from '../../core/errors';
 import { ENGINE_TYPES, MODE_LIBRARY_TRAIN, RESPOND_MODES, type EngineType, type RespondMode } from '../../core/protocol';

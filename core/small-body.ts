@@ -1,0 +1,80 @@
+// application/json and application/x-www-form-urlencoded bodies: small, read whole, bounded.
+// `readBounded` is also what the toolkit emulator reads webhook bodies with.
+import type * as http from 'node:http';
+import { ProtocolError } from './errors';
+import { CHUNK_FIELD, JSON_TYPE, disconnected, fieldTooLarge, smallBodyTooLarge, tooManyFields, type BodyLimits } from './body-limits';
+import type { ReceivedBody } from './body';
+
+export function readSmallBody(req: http.IncomingMessage, type: string, limit: number): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const finish = (err: ProtocolError | undefined): void => {
+      if (settled) return;
+      settled = true;
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+      if (err) {
+        if (!req.complete) req.pause();
+        reject(err);
+      } else {
+        resolve(parts.length === 1 ? parts[0] : Buffer.concat(parts, size));
+      }
+    };
+    const onData = (data: Buffer): void => {
+      size += data.length;
+      if (size > limit) return finish(smallBodyTooLarge(type, limit));
+      parts.push(data);
+    };
+    const onEnd = (): void => finish(undefined);
+    const onError = (): void => finish(disconnected());
+    const onClose = (): void => {
+      if (!req.complete) finish(disconnected());
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
+}
+
+export function fromSmallBody(type: string, body: Buffer, l: BodyLimits): ReceivedBody {
+  const raw: Record<string, string> = {};
+  let chunkText: string | undefined;
+  let count = 0;
+  const add = (name: string, value: string): void => {
+    if (name === CHUNK_FIELD) {
+      chunkText = value;
+      return;
+    }
+    // A UTF-8 string takes at most 3 bytes per UTF-16 unit: measure only when it could be over.
+    if (value.length * 3 > l.maxFieldBytes && Buffer.byteLength(value) > l.maxFieldBytes) {
+      throw fieldTooLarge(name, l.maxFieldBytes);
+    }
+    if (++count > l.maxFields) throw tooManyFields(l.maxFields);
+    raw[name] = value;
+  };
+  if (type === JSON_TYPE) {
+    let value: unknown;
+    try {
+      value = JSON.parse(body.toString('utf8'));
+    } catch (err) {
+      throw new ProtocolError(400, `application/json body is not JSON: ${(err as Error).message}`);
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      throw new ProtocolError(400, 'application/json body must be a JSON object of fields');
+    }
+    for (const [name, v] of Object.entries(value as Record<string, unknown>)) {
+      if (v === null || v === undefined) continue;
+      add(name, typeof v === 'string' ? v : JSON.stringify(v));
+    }
+  } else {
+    for (const [name, v] of new URLSearchParams(body.toString('utf8'))) add(name, v);
+  }
+  if (chunkText === undefined) return { raw, bytesRead: body.length };
+  const buffer = Buffer.from(chunkText, 'utf8');
+  return { raw, chunk: { buffer, size: buffer.length }, bytesRead: body.length };
+}
