@@ -12,3 +12,5 @@ export * from './tasks';
 export * from './webhooks';
 export * from './vtn';
 export * from './host';
+export * from './sleep';
+export * from './readiness';

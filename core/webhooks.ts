@@ -3,6 +3,7 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AxiosInstance } from 'axios';
+import { sleep } from './sleep';
 import { ProtocolError, errorMessage } from './errors';
 import type { FailureReason } from './protocol';
 
@@ -128,16 +129,4 @@ export class WebhookClient {
       delay *= 2;
     }
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

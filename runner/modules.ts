@@ -15,6 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as lockfile from 'proper-lockfile';
+import { sleep } from '@aiware-nodered/node-red-aiware';
 
 /** The folder under the share folder that holds one folder per module set. */
 export const MODULES_FOLDER = 'nodered-modules';
@@ -179,8 +180,6 @@ async function readMarker(dir: string, key: string): Promise<Marker | undefined>
     return undefined;
   }
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Makes the module set ready in the share folder and says where: reuses a complete folder

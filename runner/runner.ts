@@ -8,14 +8,15 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { RuntimeHandle, errorMessage, sendJson, type Task, type TaskEnd } from '@aiware-nodered/node-red-aiware';
+import { RuntimeHandle, answerReady, errorMessage, refuseWork, sendJson, type EngineState, type Task, type TaskEnd } from '@aiware-nodered/node-red-aiware';
 import type { RunnerConfig } from './config';
 import { readRuntimeFile, RuntimeFileError, typesUsed, type BuildRuntime } from './runtime-file';
 import { flowsStarted, initNodeRed, MissingTypesError, nodeRedSettings, onOneTab, type NodeRedModule } from './embedded';
 import { nodeRedLogging, type Logger } from './log';
 import { RunnerMetrics } from './metrics';
 
-export type RunnerState = 'starting' | 'ready' | 'failed' | 'draining' | 'stopped';
+/** The runner's state is the engine's readiness state. */
+export type RunnerState = EngineState;
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
@@ -185,33 +186,16 @@ export class Runner {
     const url = req.url ?? '/';
     const query = url.indexOf('?');
     const pathname = query < 0 ? url : url.slice(0, query);
-    if (req.method === 'GET' && pathname === this.config.ready.path) return this.ready(res);
+    if (req.method === 'GET' && pathname === this.config.ready.path) return answerReady(res, this.state, this.failure);
     if (req.method === 'GET' && pathname === '/metrics') return void this.serveMetrics(res);
     if (pathname === this.config.process.path && req.method === 'POST') {
-      if (this.state === 'draining' || this.state === 'stopped') {
-        return sendJson(res, 503, { error: 'the engine is shutting down: send this work item to another instance' }, { close: true });
-      }
-      // Never a 404 from express for /process: ET reads a 4xx as "this work item can never work".
-      if (this.state === 'starting') return sendJson(res, 503, { error: 'the engine is starting: its flows are not running yet' }, { close: true });
-      if (this.state === 'failed') return sendJson(res, 500, { error: `the engine failed to start: ${this.failure}` }, { close: true });
+      if (refuseWork(res, this.state, this.failure)) return;
       const end = this.metrics.processLatency.startTimer();
       res.once('finish', () => end({ status: String(res.statusCode) }));
     }
     if (this.handle.dispatch(req, res)) return;
     if (this.app) return this.app(req, res);
     sendJson(res, 503, { error: 'the engine is starting' });
-  }
-
-  private ready(res: http.ServerResponse): void {
-    switch (this.state) {
-      case 'ready':
-        return sendJson(res, 200, { ready: true });
-      case 'failed':
-        // 500 tells ET to shut this engine down rather than wait for it.
-        return sendJson(res, 500, { ready: false, error: this.failure });
-      default:
-        return sendJson(res, 503, { ready: false, state: this.state });
-    }
   }
 
   private async serveMetrics(res: http.ServerResponse): Promise<void> {

@@ -30,7 +30,6 @@ export {
   defaultRunnerScript,
   describeExit,
   freePort,
-  sleep,
   within,
   type LogLine,
   type RunnerExit,

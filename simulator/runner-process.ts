@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { errorMessage } from '@aiware-nodered/node-red-aiware';
 
+
 /** `main.js` of the installed runner package. */
 export function defaultRunnerScript(): string {
   return require.resolve('@aiware-nodered/node-red-runner/main.js');
@@ -23,20 +24,6 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as net.AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** Whether `promise` settled within `ms` (its result is not needed). */
@@ -79,7 +66,7 @@ export interface RunnerProcessOptions {
   BUILD_ID?: string;
   /** More variables, over the defaults. */
   env?: Record<string, string>;
-  /** Start from the caller's whole environment (the CLI); default only PATH and HOME, as in the image. */
+  /** Start from the caller's whole environment (the CLI); default only PATH, HOME and the network's CAs and proxies, as in the image. */
   inheritEnv?: boolean;
   cwd?: string;
   /** Everything the runner prints is appended here. */
@@ -91,6 +78,15 @@ export interface RunnerProcessOptions {
 }
 
 const KEPT_TAIL = 30;
+
+/** What a production-like environment keeps of ours: the path, the home, and how to reach the network (CAs, proxies). */
+const MACHINE_ENV = /^(?:PATH|HOME|TMPDIR|NODE_EXTRA_CA_CERTS|SSL_CERT_FILE|SSL_CERT_DIR|HTTPS?_PROXY|NO_PROXY)$/i;
+
+function machineEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir() };
+  for (const [name, value] of Object.entries(process.env)) if (MACHINE_ENV.test(name) && value !== undefined) env[name] = value;
+  return env;
+}
 
 export class RunnerProcess {
   /** Every line so far, parsed (until `countOnly()`). */
@@ -162,7 +158,7 @@ export class RunnerProcess {
       tempDirs.push(workDir);
     }
     const port = options.port ?? 0;
-    const base: NodeJS.ProcessEnv = options.inheritEnv ? { ...process.env } : { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir() };
+    const base: NodeJS.ProcessEnv = options.inheritEnv ? { ...process.env } : machineEnv();
     const child = spawn(process.execPath, [...(options.execArgv ?? []), script], {
       // A work folder of its own is where it runs; a given one may not exist until the runner makes it.
       cwd: options.cwd ?? (tempDirs.includes(workDir) ? workDir : undefined),

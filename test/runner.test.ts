@@ -173,6 +173,36 @@ describe('the runner', function () {
       assert.ok(c.lines.some((l) => l.msg === 'modules reused'));
     });
 
+    it('fails loudly when the build brings a second copy of the aiWARE pack (a fork under another name)', async function () {
+      this.timeout(180_000);
+      // The fork: this pack's compiled nodes under another package name, so Node-RED loads both.
+      const fork = path.join(fixtures, 'fork');
+      fs.cpSync(path.join(PACK_DIR, 'dist', 'core'), path.join(fork, 'dist', 'core'), { recursive: true });
+      fs.cpSync(path.join(PACK_DIR, 'dist', 'nodes'), path.join(fork, 'dist', 'nodes'), { recursive: true });
+      const pack = JSON.parse(fs.readFileSync(path.join(PACK_DIR, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+      const manifest = {
+        name: 'node-red-contrib-aiware-fork',
+        version: '1.0.0',
+        dependencies: pack.dependencies,
+        'node-red': { nodes: { 'aiware-fork-result-out': 'dist/nodes/aiware-result-out/aiware-result-out.js' } },
+      };
+      fs.writeFileSync(path.join(fork, 'package.json'), JSON.stringify(manifest));
+      const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', fixtures, fork]);
+      const forkTarball = (JSON.parse(stdout) as { filename: string }[])[0].filename;
+      const dir = fs.mkdtempSync(path.join(fixtures, 'forked-'));
+      fs.copyFileSync(path.join(fixtures, forkTarball), path.join(dir, forkTarball));
+      const runtime = { flows: example('chunk-text-to-transcript.json'), modules: { 'node-red-contrib-aiware-fork': forkTarball } };
+      const runner = startRunner(runtime, { AIWARE_AUTOMATE_SHARE_FOLDER: path.join(fixtures, 'fork-share') }, { dir });
+      runners.push(runner);
+      const url = await runner.url();
+      await pollStatus(`${url}/readyz`, (s) => s === 500, 120_000).catch((err: Error) => {
+        throw new Error(`${err.message}; the runner said:\n${runner.output}`);
+      });
+      const fatal = runner.lines.find((l) => l.level === 'fatal');
+      assert.match(fatal?.msg ?? '', /two copies of the aiWARE node pack are loaded into one Node-RED/, runner.output);
+      assert.ok(fatal?.msg.includes(PACK_DIR) && fatal.msg.includes('node-red-contrib-aiware-fork'), fatal?.msg);
+    });
+
     it('stops with a message when modules are named but there is no share folder', async function () {
       const runner = start(upperEngine());
       const url = await runner.url();

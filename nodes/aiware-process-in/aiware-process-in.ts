@@ -6,6 +6,7 @@ import { readProcessBody, type ReceivedBody } from '../../core/body';
 import { decodeChunkText } from '../../core/chunk-text';
 import { chunkToFile } from '../../core/chunk-file';
 import { sendJson, sendJsonError } from '../../core/answer';
+import { answerReady, refuseWork } from '../../core/readiness';
 import { parseProcessFields } from '../../core/fields';
 import { FieldError, ProtocolError, errorMessage } from '../../core/errors';
 import { ENGINE_TYPES, MODE_LIBRARY_TRAIN, RESPOND_MODES, type EngineType, type RespondMode } from '../../core/protocol';
@@ -53,10 +54,7 @@ export = function register(RED: NodeAPI): void {
     }
 
     async function handleProcess(req: IncomingMessage, res: ServerResponse): Promise<void> {
-      if (!pack.flowsStarted()) {
-        sendJsonError(res, new ProtocolError(503, 'the engine is starting: its flows are not running yet'));
-        return;
-      }
+      if (refuseWork(res, pack.flowsStarted() ? 'ready' : 'starting')) return;
       let body: ReceivedBody | undefined;
       let task: Task;
       try {
@@ -115,8 +113,7 @@ export = function register(RED: NodeAPI): void {
     }
 
     function handleReady(_req: IncomingMessage, res: ServerResponse): void {
-      if (pack.flowsStarted()) sendJson(res, 200, { ready: true });
-      else sendJson(res, 503, { ready: false, error: 'the flows are not started yet' });
+      answerReady(res, pack.flowsStarted() ? 'ready' : 'starting');
     }
 
     const processOwner = pack.claim('post', processPath, node.id, (req, res) => void handleProcess(req, res));

@@ -23,10 +23,20 @@ const ORIGIN = `${PACK_DIR} (version ${(JSON.parse(fs.readFileSync(path.join(PAC
 // One runtime per copy of the pack: each node file of this copy gets the same one.
 let pack: PackRuntime | undefined;
 
-/** The pack's runtime, attached to the host named in the settings (if any) on every load. */
+/**
+ * The pack's runtime, attached to the host named in the settings (if any) on every load. A new
+ * runtime attaches before it touches Node-RED (events, hooks): a second copy of the pack is
+ * refused by the host before it can half-install itself.
+ */
 export function packRuntime(RED: NodeAPI): PackRuntime {
-  pack ??= createPackRuntime(RED);
+  if (pack) {
+    settingsOf(RED).host?.attach(pack);
+    return pack;
+  }
+  const created = createPackRuntime(RED);
+  pack = created.runtime;
   settingsOf(RED).host?.attach(pack);
+  created.install();
   return pack;
 }
 
@@ -34,7 +44,7 @@ function settingsOf(RED: NodeAPI): AiwareSettings {
   return (RED.settings as unknown as { aiware?: AiwareSettings }).aiware ?? {};
 }
 
-function createPackRuntime(RED: NodeAPI): PackRuntime {
+function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): void } {
   const settings = settingsOf(RED);
   const registry = new TaskRegistry({
     settings,
@@ -49,14 +59,15 @@ function createPackRuntime(RED: NodeAPI): PackRuntime {
   registry.on('warning', (task: { id: string }, text: string) => RED.log.warn(`[aiware] task ${task.id}: ${text}`));
 
   let started = false;
-  RED.events.on('flows:started', () => {
-    started = true;
-  });
-  RED.events.on('flows:stopping', () => {
-    started = false;
-  });
-
-  installFailureHook(RED, registry);
+  const install = (): void => {
+    RED.events.on('flows:started', () => {
+      started = true;
+    });
+    RED.events.on('flows:stopping', () => {
+      started = false;
+    });
+    installFailureHook(RED, registry);
+  };
 
   // One express route per path, mounted once and never removed: it dispatches to whichever
   // node owns the path now, so redeploys and path changes need no surgery on express's stack.
@@ -64,7 +75,7 @@ function createPackRuntime(RED: NodeAPI): PackRuntime {
   const mounted = new Set<string>();
   const key = (method: string, path: string) => `${method} ${path}`;
 
-  return {
+  const runtime: PackRuntime = {
     origin: ORIGIN,
     registry,
     settings,
@@ -96,6 +107,7 @@ function createPackRuntime(RED: NodeAPI): PackRuntime {
       return true;
     },
   };
+  return { runtime, install };
 }
 
 interface CompleteEvent {

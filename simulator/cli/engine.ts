@@ -3,7 +3,7 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { errorMessage } from '@aiware-nodered/node-red-aiware';
-import { sleep } from '../runner-process';
+import { sleep } from '@aiware-nodered/node-red-aiware';
 
 export type Readiness =
   | { ready: true; afterMs: number }

@@ -6,7 +6,7 @@ import { redactFields } from '@aiware-nodered/node-red-aiware';
 import { errorMessage } from '@aiware-nodered/node-red-aiware';
 import type { FailureReason } from '@aiware-nodered/node-red-aiware';
 import { FINAL_STATUSES, type ChunkInput, type ProcessAnswer, type TaskRecord, type TaskStatus, type ToolkitEmulator } from '../emulator';
-import { sleep } from '../runner-process';
+import { sleep } from '@aiware-nodered/node-red-aiware';
 import { mimeTypeOf, type InputChunk } from './inputs';
 import type { RunOptions } from './options';
 
