@@ -23,10 +23,19 @@ export const DEFAULT_TASK_SETTINGS: TaskSettings = {
   finalHeartbeatGraceMs: 5000,
 };
 
+// The longest a Node timer waits (about 24.8 days); a longer one fires at once.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export interface Counters {
   bytesRead: number;
   bytesWritten: number;
   messagesWritten: number;
+}
+
+/** What the flow knows of a task's progress: it goes out with the task's next heartbeat. */
+export interface Progress {
+  infoMsg?: string;
+  counters?: Partial<Counters>;
 }
 
 /** How a synchronous task's /process request is answered: the registry calls it once. */
@@ -80,14 +89,16 @@ export class Task {
   readonly owner?: string;
   readonly startedAt = Date.now();
   readonly deadline: number;
-  readonly counters: Counters;
   readonly tmpFiles: string[];
-  state: TaskState = 'open';
-  infoMsg?: string;
+  // Changed only through the methods below, so that what ET hears and what the task says agree.
+  private current: TaskState = 'open';
+  private info?: string;
+  private readonly count: Counters;
   private resultCount = 0;
   private reply?: SyncReply;
   private queue: Promise<void> = Promise.resolve();
-  private heartbeatInFlight = false;
+  /** The automatic `running` heartbeat on its way, if any: the final heartbeat waits for it. */
+  private running?: Promise<void>;
   /** Cancels posts still under way when the task fails; made on first use (sync tasks never post). */
   private controller?: AbortController;
 
@@ -104,7 +115,7 @@ export class Task {
     this.owner = options.owner;
     this.reply = this.respond === 'sync' ? options.reply : undefined;
     this.deadline = this.startedAt + ttlSeconds * 1000;
-    this.counters = { bytesRead: options.bytesRead ?? 0, bytesWritten: 0, messagesWritten: 0 };
+    this.count = { bytesRead: options.bytesRead ?? 0, bytesWritten: 0, messagesWritten: 0 };
     this.tmpFiles = options.tmpFiles ?? [];
   }
 
@@ -113,8 +124,21 @@ export class Task {
     return this.controller.signal;
   }
 
+  get state(): TaskState {
+    return this.current;
+  }
+
+  /** The info message the task's heartbeats carry: the latest one the flow gave. */
+  get infoMsg(): string | undefined {
+    return this.info;
+  }
+
+  get counters(): Readonly<Counters> {
+    return this.count;
+  }
+
   get isOpen(): boolean {
-    return this.state === 'open';
+    return this.current === 'open';
   }
 
   get isSync(): boolean {
@@ -153,8 +177,8 @@ export class Task {
     }
     const delivered = this.enqueue(async () => {
       await this.registry.client.post(url, body, this.deadline, this.signal);
-      this.counters.messagesWritten++;
-      this.counters.bytesWritten += Buffer.byteLength(JSON.stringify(output) ?? '');
+      this.count.messagesWritten++;
+      this.count.bytesWritten += Buffer.byteLength(JSON.stringify(output) ?? '');
     });
     const done = delivered.then(
       () => {
@@ -177,10 +201,9 @@ export class Task {
   }
 
   /** A `running` heartbeat now, with an info message and counters the flow knows. */
-  update(info: { infoMsg?: string; counters?: Partial<Counters> } = {}): void {
+  update(progress: Progress = {}): void {
     this.assertOpen();
-    if (info.infoMsg !== undefined) this.infoMsg = info.infoMsg;
-    Object.assign(this.counters, info.counters);
+    this.note(progress);
     if (this.isSync) return;
     // The flow's own progress is never dropped: queued in order, after results already sent.
     const url = this.fields.heartbeatWebhook;
@@ -192,21 +215,22 @@ export class Task {
   }
 
   /** Ends the task well: after every result already handed over, a `complete` heartbeat. */
-  complete(infoMsg?: string): void {
+  complete(progress: Progress = {}): void {
     if (!this.isOpen) return;
-    if (infoMsg !== undefined) this.infoMsg = infoMsg;
+    this.note(progress);
     if (this.isSync) {
       // A synchronous chunk that completes without output answers 204 (nothing to say).
       this.end({ state: 'ignored' }, 204, undefined);
       return;
     }
     this.end({ state: 'complete' });
-    this.finalHeartbeat({ status: 'complete', ...this.counters, infoMsg: this.infoMsg });
+    this.finalHeartbeat({ status: 'complete' });
   }
 
   /** Ends the task with a failure. The first failure wins; later ones are ignored. */
-  fail(failure: Failure): void {
+  fail(failure: Failure, progress: Progress = {}): void {
     if (!this.isOpen) return;
+    this.note(progress);
     if (this.isSync) {
       const body = { error: failure.message, failureReason: failure.reason, ...(failure.node ? { node: failure.node } : {}) };
       this.end({ state: 'failed', reason: failure.reason, message: failure.message }, failure.status ?? 500, body);
@@ -215,13 +239,7 @@ export class Task {
     this.end({ state: 'failed', reason: failure.reason, message: failure.message });
     // Results still on their way are dropped: the task has failed and says why.
     this.controller?.abort();
-    this.finalHeartbeat({
-      status: 'failed',
-      ...this.counters,
-      failureReason: failure.reason,
-      failureMsg: failure.message,
-      infoMsg: this.infoMsg,
-    });
+    this.finalHeartbeat({ status: 'failed', failureReason: failure.reason, failureMsg: failure.message });
   }
 
   /** The synchronous request went away before it was answered. */
@@ -239,29 +257,36 @@ export class Task {
   /** Called by the registry's ticker: skipped while the previous one is still on its way. */
   sendRunning(): void {
     const url = this.fields.heartbeatWebhook;
-    if (!url || this.heartbeatInFlight || !this.isOpen) return;
-    this.heartbeatInFlight = true;
+    if (!url || this.running || !this.isOpen) return;
     const heartbeat: Heartbeat = { status: 'running', ...this.counters, infoMsg: this.infoMsg };
     // A running heartbeat is informative: one that fails is not retried past the next tick.
     const deadline = Math.min(this.deadline, Date.now() + this.registry.settings.heartbeatIntervalMs);
-    this.registry.client
+    this.running = this.registry.client
       .post(url, heartbeat, deadline, this.signal)
-      .catch((err: unknown) => this.registry.emit('warning', this, `running heartbeat not delivered: ${errorMessage(err)}`))
+      .catch((err: unknown) => {
+        this.registry.emit('warning', this, `running heartbeat not delivered: ${errorMessage(err)}`);
+      })
       .finally(() => {
-        this.heartbeatInFlight = false;
+        this.running = undefined;
       });
   }
 
-  private finalHeartbeat(heartbeat: Heartbeat): void {
+  private finalHeartbeat(end: Pick<Heartbeat, 'status' | 'failureReason' | 'failureMsg'>): void {
     const url = this.fields.heartbeatWebhook;
     if (!url) {
-      this.registry.emit('warning', this, `the task ended (${heartbeat.status}) but has no heartbeatWebhook to say so`);
+      this.registry.emit('warning', this, `the task ended (${end.status}) but has no heartbeatWebhook to say so`);
       return;
     }
     const deadline = Math.max(this.deadline, Date.now()) + this.registry.settings.finalHeartbeatGraceMs;
-    // Queued behind the results: ET must have every result before it hears "complete".
-    this.enqueue(() => this.registry.client.post(url, heartbeat, deadline)).catch((err: unknown) =>
-      this.registry.emit('warning', this, `final heartbeat (${heartbeat.status}) not delivered: ${errorMessage(err)}`),
+    // Queued behind the results: ET must have every result before it hears "complete". It also
+    // waits for a running heartbeat still on its way (at most one interval), so it is the last.
+    this.enqueue(async () => {
+      await this.running;
+      // Made now, not when the task ended: its counters include the results delivered before it.
+      const heartbeat: Heartbeat = { status: end.status, ...this.counters, failureReason: end.failureReason, failureMsg: end.failureMsg, infoMsg: this.infoMsg };
+      await this.registry.client.post(url, heartbeat, deadline);
+    }).catch((err: unknown) =>
+      this.registry.emit('warning', this, `final heartbeat (${end.status}) not delivered: ${errorMessage(err)}`),
     );
   }
 
@@ -275,8 +300,13 @@ export class Task {
     return next;
   }
 
+  private note(progress: Progress): void {
+    if (progress.infoMsg !== undefined) this.info = progress.infoMsg;
+    Object.assign(this.count, progress.counters);
+  }
+
   private end(end: Omit<TaskEnd, 'task'>, status?: number, body?: unknown): void {
-    this.state = end.state;
+    this.current = end.state;
     const reply = this.reply;
     this.reply = undefined;
     if (reply && status !== undefined) reply(status, body);
@@ -285,7 +315,7 @@ export class Task {
 
   private assertOpen(): void {
     if (!this.isOpen) {
-      throw new ProtocolError(409, `task ${this.id} has already ended (${this.state}): nothing more can be sent for it`, {
+      throw new ProtocolError(409, `task ${this.id} has already ended (${this.current}): nothing more can be sent for it`, {
         reason: 'internal_error',
       });
     }
@@ -320,10 +350,7 @@ export class TaskRegistry extends EventEmitter {
     const ttl = options.parsed.fields.maxTTL ?? this.settings.defaultTTLSeconds;
     const task = new Task(this, options, ttl);
     this.tasks.set(task.id, task);
-    const timer = setTimeout(() => {
-      task.fail({ reason: 'internal_error', message: `the flow did not end the task within maxTTL (${ttl} s)` });
-    }, ttl * 1000);
-    this.deadlines.set(task.id, timer);
+    this.watchDeadline(task, ttl);
     if (!task.isSync && this.asyncOpen++ === 0) this.startTicker();
     this.emit('open', task);
     return task;
@@ -374,6 +401,16 @@ export class TaskRegistry extends EventEmitter {
     });
     await Promise.race([Promise.allSettled([...this.pending]).then(() => undefined), timeout]);
     clearTimeout(timer);
+  }
+
+  /** Fails the task when its deadline passes; a longer maxTTL than one timer can wait takes several. */
+  private watchDeadline(task: Task, ttl: number): void {
+    const wait = task.deadline - Date.now();
+    const timer = setTimeout(() => {
+      if (wait > MAX_TIMER_MS) this.watchDeadline(task, ttl);
+      else task.fail({ reason: 'internal_error', message: `the flow did not end the task within maxTTL (${ttl} s)` });
+    }, Math.min(wait, MAX_TIMER_MS));
+    this.deadlines.set(task.id, timer);
   }
 
   private startTicker(): void {

@@ -2,7 +2,8 @@
 // message and counters, or the task's end, `complete` or `failed` with a reason.
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { ProtocolError, errorMessage } from '../../core/errors';
-import { FAILURE_REASONS, HEARTBEAT_STATUSES, isFailureReason, type FailureReason, type HeartbeatStatus } from '../../core/protocol';
+import { FAILURE_REASONS, HEARTBEAT_COUNTERS, isFailureReason, type FailureReason, type HeartbeatStatus } from '../../core/protocol';
+import { isHeartbeatCount, isHeartbeatStatus } from '../../core/webhook-bodies';
 import type { Counters } from '../../core/tasks';
 import { packRuntime } from '../shared/runtime';
 import { taskIdOf, taskOf } from '../shared/message';
@@ -31,8 +32,6 @@ interface HeartbeatMessage extends NodeMessage {
   error?: { message?: string; source?: { id?: string; type?: string; name?: string } };
 }
 
-const COUNTERS = ['bytesRead', 'bytesWritten', 'messagesWritten'] as const;
-
 function text(value: unknown): string | undefined {
   return value === undefined || value === null || value === '' ? undefined : String(value);
 }
@@ -59,26 +58,25 @@ export = function register(RED: NodeAPI): void {
         const task = taskOf(pack.registry, msg);
         const overrides = msg.heartbeat ?? {};
         const chosen = text(overrides.status) ?? (config.status === 'msg' ? undefined : config.status) ?? 'running';
-        if (!(HEARTBEAT_STATUSES as readonly string[]).includes(chosen)) {
+        if (!isHeartbeatStatus(chosen)) {
           throw new ProtocolError(400, RED._('aiware-heartbeat.errors.badStatus', { status: chosen }), { field: 'status' });
         }
         const infoMsg = text(overrides.infoMsg) ?? text(config.infoMsg);
         const counters: Partial<Counters> = {};
-        for (const name of COUNTERS) {
+        for (const name of HEARTBEAT_COUNTERS) {
           const value = overrides[name];
           if (value === undefined) continue;
-          if (!Number.isSafeInteger(value) || (value as number) < 0) {
+          if (!isHeartbeatCount(value)) {
             throw new ProtocolError(400, `msg.heartbeat.${name} must be a whole number, got ${JSON.stringify(value)}`, { field: name });
           }
-          counters[name] = value as number;
+          counters[name] = value;
         }
 
         if (chosen === 'running') {
           task.update({ infoMsg, counters });
           board.set(() => status.inFlight(infoMsg ?? RED._('aiware-heartbeat.status.running')));
         } else if (chosen === 'complete') {
-          task.update({ infoMsg, counters });
-          task.complete();
+          task.complete({ infoMsg, counters });
           board.set(() => status.done(RED._('aiware-heartbeat.status.complete')));
         } else {
           const reasonText = text(overrides.failureReason) ?? text(config.failureReason) ?? (msg.error ? 'internal_error' : 'other');
@@ -86,10 +84,8 @@ export = function register(RED: NodeAPI): void {
             throw new ProtocolError(400, RED._('aiware-heartbeat.errors.badReason', { reason: reasonText }), { field: 'failureReason' });
           }
           const failureMsg = text(overrides.failureMsg) ?? text(config.failureMsg) ?? text(msg.error?.message) ?? RED._('aiware-heartbeat.status.failed');
-          Object.assign(task.counters, counters);
-          if (infoMsg !== undefined) task.infoMsg = infoMsg;
           const source = msg.error?.source;
-          task.fail({ reason: reasonText, message: failureMsg, node: source?.id ? `${source.name || source.type} ${source.id}` : undefined });
+          task.fail({ reason: reasonText, message: failureMsg, node: source?.id ? `${source.name || source.type} ${source.id}` : undefined }, { infoMsg, counters });
           board.set(() => status.failed(`${reasonText}: ${failureMsg}`.slice(0, 60)));
         }
         send(msg);

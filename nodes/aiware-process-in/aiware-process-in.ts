@@ -29,6 +29,10 @@ interface ProcessInDef extends NodeDef {
 
 const DEFAULT_ESTIMATE_SECONDS = 60;
 
+function stoppedWhileReading(): ProtocolError {
+  return new ProtocolError(503, 'the flow was stopped (redeployed or shut down) while the request was read: send it again');
+}
+
 function normalisePath(path: string | undefined, fallback: string): string {
   const trimmed = (path ?? '').trim() || fallback;
   return trimmed.startsWith('/') ? trimmed : `/${trimmed}`;
@@ -48,6 +52,9 @@ export = function register(RED: NodeAPI): void {
     const estimate = Number.parseInt(config.estimate ?? '', 10);
     const alwaysFile = config.chunkFile === 'always';
     let open = 0;
+    let closed = false;
+    /** Requests whose body is still arriving: they have no task yet, so closing answers them itself. */
+    const reading = new Set<ServerResponse>();
 
     function showOpen(): void {
       board.set(() => open === 0 ? status.done(RED._('aiware-process-in.status.listening', { path: processPath })) : status.waiting(RED._('aiware-process-in.status.open', { count: open })));
@@ -58,7 +65,13 @@ export = function register(RED: NodeAPI): void {
       let body: ReceivedBody | undefined;
       let task: Task;
       try {
-        body = await readProcessBody(req, pack.settings);
+        reading.add(res);
+        try {
+          body = await readProcessBody(req, pack.settings);
+        } finally {
+          reading.delete(res);
+        }
+        if (closed) throw stoppedWhileReading();
         const parsed = parseProcessFields(body.raw);
         const training = parsed.fields.payload?.mode === MODE_LIBRARY_TRAIN;
         if (engineType === 'chunk' && !training && !body.chunk) {
@@ -76,7 +89,8 @@ export = function register(RED: NodeAPI): void {
       } catch (err) {
         if (body?.chunk?.path) void pack.registry.removeFile(body.chunk.path);
         const failure = err instanceof ProtocolError ? err : new ProtocolError(500, `could not read the request: ${errorMessage(err)}`);
-        if (failure.status >= 500) node.error(failure.message);
+        // Once closed, the answer (503) says it all: a closed node has nothing more to log.
+        if (failure.status >= 500 && !closed) node.error(failure.message);
         sendJsonError(res, failure);
         return;
       }
@@ -100,6 +114,11 @@ export = function register(RED: NodeAPI): void {
           let path = chunk.path;
           if (!path && alwaysFile) {
             path = await chunkToFile(chunk, task.fields.taskTmpDir);
+            if (!task.isOpen) {
+              // Failed while the file was written (the node closed): nothing will remove it but us.
+              void pack.registry.removeFile(path);
+              return;
+            }
             task.tmpFiles.push(path);
           }
           aiware.chunk = { path, size: chunk.size, mimeType, filename: chunk.filename, inMemory: chunk.buffer !== undefined };
@@ -144,6 +163,14 @@ export = function register(RED: NodeAPI): void {
     pack.registry.on('end', onEnd);
 
     node.on('close', (_removed: boolean, done: () => void) => {
+      closed = true;
+      // A body still arriving would open a task in a stopped flow: answer "try again" now instead,
+      // then drop the connection, so the rest is not awaited and a partial chunk file goes at once.
+      for (const res of reading) {
+        res.once('finish', () => res.req.destroy());
+        sendJsonError(res, stoppedWhileReading());
+      }
+      reading.clear();
       pack.release('post', processPath, node.id);
       pack.release('get', readyPath, node.id);
       pack.registry.off('open', onOpen);

@@ -22,10 +22,13 @@ export class StatusBoard {
   private pending?: StatusSource;
   private shown?: string;
   private timer?: NodeJS.Timeout;
+  /** Set by `close`: a node closed (redeployed) shows nothing more, also from posts that settle late. */
+  private closed = false;
 
   constructor(private readonly node: Node, private readonly intervalMs = 250) {}
 
   set(next: StatusSource): void {
+    if (this.closed) return;
     this.pending = next;
     if (this.timer) return;
     this.flush();
@@ -37,11 +40,13 @@ export class StatusBoard {
 
   /** Shows a status at once (errors that must not wait), and stops pending updates. */
   now(next: StatusSource): void {
+    if (this.closed) return;
     this.pending = next;
     this.flush();
   }
 
   close(): void {
+    this.closed = true;
     clearTimeout(this.timer);
     this.timer = undefined;
     this.pending = undefined;
