@@ -6,7 +6,7 @@ import type * as http from 'node:http';
 import { ProtocolError } from './errors';
 import { DEFAULT_LIMITS, JSON_TYPE, MULTIPART, URLENCODED, bodyTooLarge, contentLength, mediaType, resolveLimits, smallBodyTooLarge, type BodyLimits } from './body-limits';
 import { readMultipart } from './multipart';
-import { fromSmallBody, readSmallBody } from './small-body';
+import { fromSmallBody, readBounded } from './small-body';
 
 export interface ReceivedChunk {
   /** The bytes, when the chunk is in memory. */
@@ -58,5 +58,5 @@ export function readProcessBody(req: http.IncomingMessage, limits?: Partial<Body
   if (type === MULTIPART) return readMultipart(req, l, declared > l.memoryChunkBytes);
   const limit = Math.min(l.memoryChunkBytes, l.maxBodyBytes);
   if (declared > limit) return Promise.reject(smallBodyTooLarge(type, limit));
-  return readSmallBody(req, type, limit).then((body) => fromSmallBody(type, body, l));
+  return readBounded(req, limit, { tooLarge: () => smallBodyTooLarge(type, limit) }).then((body) => fromSmallBody(type, body, l));
 }

@@ -10,6 +10,10 @@ export type RespondMode = (typeof RESPOND_MODES)[number];
 export const HEARTBEAT_STATUSES = ['running', 'complete', 'failed'] as const;
 export type HeartbeatStatus = (typeof HEARTBEAT_STATUSES)[number];
 
+/** The counters a heartbeat may carry. */
+export const HEARTBEAT_COUNTERS = ['bytesRead', 'bytesWritten', 'messagesWritten'] as const;
+export type HeartbeatCounter = (typeof HEARTBEAT_COUNTERS)[number];
+
 export const FAILURE_REASONS = [
   'internal_error',
   'external_error',
@@ -45,18 +49,15 @@ export const MODE_LIBRARY_RUN = 'library-run';
 /** Prefix ET puts on each chunk metadata field. */
 export const CHUNK_METADATA_PREFIX = 'chunk-metadata-';
 
-/** Heartbeat body (SPEC §4). */
-export interface Heartbeat {
+/** Heartbeat body (SPEC §4); core/webhook-bodies.ts holds the rules its values must follow. */
+export interface Heartbeat extends Partial<Record<HeartbeatCounter, number>> {
   status: HeartbeatStatus;
-  bytesRead?: number;
-  bytesWritten?: number;
-  messagesWritten?: number;
   infoMsg?: string;
   failureReason?: FailureReason;
   failureMsg?: string;
 }
 
-/** Result body (SPEC §4). */
+/** Result body (SPEC §4); core/webhook-bodies.ts holds the rules its values must follow. */
 export interface ResultBody {
   chunkContext?: string;
   startOffsetMs?: number;

@@ -2,14 +2,29 @@
 // `readBounded` is also what the toolkit emulator reads webhook bodies with.
 import type * as http from 'node:http';
 import { ProtocolError } from './errors';
-import { CHUNK_FIELD, JSON_TYPE, disconnected, fieldTooLarge, smallBodyTooLarge, tooManyFields, type BodyLimits } from './body-limits';
+import { CHUNK_FIELD, JSON_TYPE, bodyTooLarge, disconnected, fieldTooLarge, tooManyFields, type BodyLimits } from './body-limits';
 import type { ReceivedBody } from './body';
 
-export function readSmallBody(req: http.IncomingMessage, type: string, limit: number): Promise<Buffer> {
+export interface BoundedRead {
+  /** The 413 to reject with past the limit. Default: "request body is larger than <limit> bytes". */
+  tooLarge?: () => ProtocolError;
+  /**
+   * Past the limit, read the rest and throw it away before rejecting, so the connection can carry
+   * the answer and the next request. Default false: reject at once and leave the rest unread.
+   */
+  drain?: boolean;
+}
+
+/**
+ * Reads a whole body of up to `limit` bytes. Rejects with a 413 past the limit, and with a
+ * `stream_read_error` 400 when the client goes before the end.
+ */
+export function readBounded(req: http.IncomingMessage, limit: number, options: BoundedRead = {}): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
     const parts: Buffer[] = [];
     let size = 0;
     let settled = false;
+    let over = false;
     const finish = (err: ProtocolError | undefined): void => {
       if (settled) return;
       settled = true;
@@ -24,12 +39,15 @@ export function readSmallBody(req: http.IncomingMessage, type: string, limit: nu
         resolve(parts.length === 1 ? parts[0] : Buffer.concat(parts, size));
       }
     };
+    const tooLarge = (): ProtocolError => (options.tooLarge ? options.tooLarge() : bodyTooLarge(limit));
     const onData = (data: Buffer): void => {
+      if (over) return;
       size += data.length;
-      if (size > limit) return finish(smallBodyTooLarge(type, limit));
-      parts.push(data);
+      if (size <= limit) parts.push(data);
+      else if (options.drain) over = true;
+      else finish(tooLarge());
     };
-    const onEnd = (): void => finish(undefined);
+    const onEnd = (): void => finish(over ? tooLarge() : undefined);
     const onError = (): void => finish(disconnected());
     const onClose = (): void => {
       if (!req.complete) finish(disconnected());

@@ -1,20 +1,18 @@
 // The toolkit simulator's library: an Engine Toolkit stand-in for tests and the CLI.
+export { ToolkitEmulator, type EmulatorOptions } from './emulator';
 export {
-  ToolkitEmulator,
   FINAL_STATUSES,
-  heartbeatProblems,
-  resultProblems,
-  type EmulatorOptions,
-  type WorkItem,
-  type ChunkInput,
-  type ProcessAnswer,
   type TaskStatus,
   type TaskRecord,
   type RecordedHeartbeat,
   type RecordedResult,
   type WaitOptions,
   type WebhookKind,
-} from './emulator';
+} from './task-book';
+export type { WorkItem } from './work-item';
+export type { ChunkInput, ProcessAnswer } from './process-post';
+// The body rules live in the pack (core/webhook-bodies); the simulator's API keeps offering them.
+export { heartbeatProblems, resultProblems } from '@aiware-nodered/node-red-aiware';
 export {
   encodeMultipart,
   multipartStream,

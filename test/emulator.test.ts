@@ -287,7 +287,7 @@ describe('ToolkitEmulator', function () {
     const malformed: { story: string; kind: 'heartbeat' | 'result'; body: unknown; headers?: Record<string, string>; says: RegExp }[] = [
       { story: 'a failed heartbeat without failureReason', kind: 'heartbeat', body: { status: 'failed' }, says: /failureReason is required/ },
       { story: 'a heartbeat with an unknown status', kind: 'heartbeat', body: { status: 'done' }, says: /status must be one of/ },
-      { story: 'a heartbeat with an unknown failureReason', kind: 'heartbeat', body: { status: 'failed', failureReason: 'oops' }, says: /not one of the failure reasons/ },
+      { story: 'a heartbeat with an unknown failureReason', kind: 'heartbeat', body: { status: 'failed', failureReason: 'oops' }, says: /failureReason must be one of the failure reasons/ },
       { story: 'a heartbeat with a negative counter', kind: 'heartbeat', body: { status: 'running', bytesRead: -1 }, says: /bytesRead/ },
       { story: 'a result without output', kind: 'result', body: { index: 1 }, says: /output is required/ },
       { story: 'a result with index 0', kind: 'result', body: { index: 0, output: VTN }, says: /index must be an integer from 1/ },
@@ -328,6 +328,26 @@ describe('ToolkitEmulator', function () {
       await post(resultWebhook, { index: 3, chunkContext, output: VTN });
       await post(heartbeatWebhook, { status: 'complete' });
       assert.match(emulator.task(item.taskId).violations.join('\n'), /result indexes are not 1\.\.2: got 1, 3/);
+    });
+
+    it('answers 413 to a post past maxBodyBytes once it has read it all, and keeps the connection', async function () {
+      await emulator.stop();
+      emulator = await ToolkitEmulator.start({ maxBodyBytes: 1024 });
+      const item = emulator.workItem();
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        const big = await axios.post(item.fields.heartbeatWebhook, { status: 'running', infoMsg: 'x'.repeat(64 * 1024) }, { validateStatus: () => true, httpAgent: agent });
+        assert.equal(big.status, 413);
+        assert.match(big.data.error, /body is larger than 1024 bytes/);
+        const next = await axios.post(item.fields.heartbeatWebhook, { status: 'running' }, { validateStatus: () => true, httpAgent: agent });
+        assert.equal(next.status, 204);
+        assert.equal(next.request.reusedSocket, true, 'the same connection carries the next post');
+      } finally {
+        agent.destroy();
+      }
+      const rec = emulator.task(item.taskId);
+      assert.deepEqual([rec.attempts.heartbeat, rec.heartbeats.length], [2, 1]);
+      assert.deepEqual(rec.violations, ['heartbeat post 1: body is larger than 1024 bytes']);
     });
 
     it('waitForTask rejects with the task\'s state when nothing ends it in time', async function () {

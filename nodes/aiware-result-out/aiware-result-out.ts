@@ -3,6 +3,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { validateVtn, describeVtnIssues } from '../../core/vtn';
 import { ProtocolError, errorMessage } from '../../core/errors';
+import { isResultOffset } from '../../core/webhook-bodies';
 import { packRuntime } from '../shared/runtime';
 import { taskOf } from '../shared/message';
 import { StatusBoard, status } from '../shared/status';
@@ -29,7 +30,7 @@ interface ResultMessage extends NodeMessage {
 function optionalInt(value: unknown, name: string): number | undefined {
   if (value === undefined || value === null || value === '') return undefined;
   const number = typeof value === 'number' ? value : Number(value);
-  if (!Number.isSafeInteger(number)) throw new ProtocolError(400, `msg.${name} must be an integer, got ${JSON.stringify(value)}`, { field: name });
+  if (!isResultOffset(number)) throw new ProtocolError(400, `msg.${name} must be an integer, got ${JSON.stringify(value)}`, { field: name });
   return number;
 }
 

@@ -5,7 +5,9 @@
 import { redactFields } from '@aiware-nodered/node-red-aiware';
 import { errorMessage } from '@aiware-nodered/node-red-aiware';
 import type { FailureReason } from '@aiware-nodered/node-red-aiware';
-import { FINAL_STATUSES, type ChunkInput, type ProcessAnswer, type TaskRecord, type TaskStatus, type ToolkitEmulator } from '../emulator';
+import type { ToolkitEmulator } from '../emulator';
+import type { ChunkInput, ProcessAnswer } from '../process-post';
+import { FINAL_STATUSES, type TaskRecord, type TaskStatus } from '../task-book';
 import { sleep } from '@aiware-nodered/node-red-aiware';
 import { mimeTypeOf, type InputChunk } from './inputs';
 import type { RunOptions } from './options';
