@@ -21,10 +21,7 @@ interface AutocannonResult {
 interface AutocannonInstance extends NodeJS.EventEmitter {
   stop(): void;
 }
-type Autocannon = (
-  opts: Record<string, unknown>,
-  cb: (err: Error | null, result: AutocannonResult) => void,
-) => AutocannonInstance;
+type Autocannon = (opts: Record<string, unknown>, cb: (err: Error | null, result: AutocannonResult) => void) => AutocannonInstance;
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const autocannon = require('autocannon') as Autocannon;
 

@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SourceMap } from 'node:module';
+import { SourceMap, type SourceMapPayload } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { encodeMultipart } from '@aiware-nodered/aiware-sim';
 import { PACK_DIR } from '@aiware-nodered/node-red-runner';
@@ -57,7 +57,7 @@ function sourceMapFor(file: string): SourceMap | null {
   let map = maps.get(file);
   if (map === undefined) {
     try {
-      map = new SourceMap(JSON.parse(fs.readFileSync(`${file}.map`, 'utf8')));
+      map = new SourceMap(JSON.parse(fs.readFileSync(`${file}.map`, 'utf8')) as SourceMapPayload);
     } catch {
       map = null;
     }
@@ -77,7 +77,7 @@ function location(url: string, line0: number, column0: number): string {
   const file = fileOf(url);
   if (file === undefined) return `${url}:${line0 + 1}`;
   if (isOurs(file)) {
-    const entry = sourceMapFor(file)?.findEntry(line0, column0) as { originalSource?: string; originalLine?: number } | undefined;
+    const entry: { originalSource?: string; originalLine?: number } | undefined = sourceMapFor(file)?.findEntry(line0, column0);
     if (entry?.originalSource !== undefined && entry.originalLine !== undefined) {
       const source = entry.originalSource.startsWith('file://') ? fileURLToPath(entry.originalSource) : path.resolve(path.dirname(file), entry.originalSource);
       return `${path.relative(PACKAGE_ROOT, source)}:${entry.originalLine + 1}`;
@@ -242,7 +242,9 @@ async function main(): Promise<void> {
     const cpuUs = stats.userUs + stats.systemUs;
     console.log(`# CPU profile: ${spec.label}, ${sizeLabel(size)} chunk, ${seconds} s, 10 connections`);
     console.log('');
-    console.log(`${fixed(value.rps, 0)} req/s under the profiler, ${value.non2xx + value.errors} errors, ${fixed(cpuUs / value.completed, 0)} µs CPU per request (profiler overhead included; ${spec.reports === 'ipc' ? 'process.cpuUsage() in the child' : '/proc/<pid>/stat'})`);
+    console.log(
+      `${fixed(value.rps, 0)} req/s under the profiler, ${value.non2xx + value.errors} errors, ${fixed(cpuUs / value.completed, 0)} µs CPU per request (profiler overhead included; ${spec.reports === 'ipc' ? 'process.cpuUsage() in the child' : '/proc/<pid>/stat'})`,
+    );
   } finally {
     // The runner writes its profile as it exits.
     await server.stop();
@@ -261,7 +263,7 @@ async function main(): Promise<void> {
   console.log('\n## Builtins and native code by their JS caller (self time)\n');
   console.log(table([...header, 'native ← caller'], top(summary.nativeCallers, 20, summary.busyMs, requests)));
   const isPack = (key: string) => / (core|nodes|runner)\/[\w/-]+\.ts:\d+$/.test(key);
-  console.log('\n## The pack\'s functions by total time (self + what they call)\n');
+  console.log("\n## The pack's functions by total time (self + what they call)\n");
   console.log(table([...header, 'function'], top(summary.total, 30, summary.busyMs, requests, isPack)));
   console.log('\n## Hot lines in the pack (self time)\n');
   console.log(table([...header, 'line'], top(summary.packLines, 25, summary.busyMs, requests)));

@@ -31,8 +31,4 @@ export interface WindowStats {
 
 /** Child -> parent. */
 export type BenchReport =
-  | { type: 'ready'; url: string }
-  | { type: 'started'; rss: number }
-  | ({ type: 'measured' } & WindowStats)
-  | { type: 'peeked'; rssBefore: number; rssPeak: number }
-  | { type: 'failed'; error: string };
+  { type: 'ready'; url: string } | { type: 'started'; rss: number } | ({ type: 'measured' } & WindowStats) | { type: 'peeked'; rssBefore: number; rssPeak: number } | { type: 'failed'; error: string };

@@ -18,23 +18,7 @@ import { measureOutside } from './procstat';
 import type { WindowStats } from './protocol';
 import { RunnerChild } from './runner-child';
 import { CHUNK_MIME, SERVERS, etFields, startServer, type ServerKey, type ServerSpec } from './setup';
-import {
-  MiB,
-  cleanup,
-  fixed,
-  installCleanup,
-  load,
-  mergeLoads,
-  mib,
-  probe,
-  sizeLabel,
-  sparseFile,
-  table,
-  tempDir,
-  upload,
-  type BenchServer,
-  type LoadResult,
-} from './lib';
+import { MiB, cleanup, fixed, installCleanup, load, mergeLoads, mib, probe, sizeLabel, sparseFile, table, tempDir, upload, type BenchServer, type LoadResult } from './lib';
 
 const SECONDS = envNumber('BENCH_SECONDS', 5, 'seconds');
 const WARMUP = envNumber('BENCH_WARMUP', 2, 'seconds'); // Node-RED's handlers need a couple of seconds of JIT before they settle
@@ -233,9 +217,7 @@ async function memory(root: string, warmBody: Body, notes: string[]): Promise<Me
         const onProgress = (sent: number, total: number): void => {
           if (peeks.length < 3 && sent >= ((peeks.length + 1) * total) / 4) peeks.push(server.peek());
         };
-        const { value, stats } = await server.measure(() =>
-          upload(`${server.url}${run.route}`, etFields(taskTmpDir), fileFor(run.size), CHUNK_MIME, UPLOAD_TIMEOUT_MS, onProgress),
-        );
+        const { value, stats } = await server.measure(() => upload(`${server.url}${run.route}`, etFields(taskTmpDir), fileFor(run.size), CHUNK_MIME, UPLOAD_TIMEOUT_MS, onProgress));
         const partGrowth = (await Promise.all(peeks)).map((peek) => peek.rssPeak - peek.rssBefore);
         const expected = run.route === '/ignore' ? 204 : 200;
         if (value.status !== expected) notes.push(`${spec.label} ${sizeLabel(run.size)} upload: got ${value.status} ${value.text.slice(0, 200)}, expected ${expected}`);
@@ -276,15 +258,11 @@ function signed(value: number, digits: number): string {
 function coldStartSection(samples: StartSample[]): string[] {
   const of = (kind: StartKind) => samples.filter((s) => s.kind === kind);
   const how: Record<StartKind, [string, string, string]> = {
-    runner: [
-      'runner',
-      '`node runner/main.js`, AIWARE_BUILD_RUNTIME = the example file, fresh RUNNER_WORKDIR',
-      'off (RUNNER_EDITOR unset: the runner\'s default); /readyz is the runner\'s own',
-    ],
+    runner: ['runner', '`node runner/main.js`, AIWARE_BUILD_RUNTIME = the example file, fresh RUNNER_WORKDIR', "off (RUNNER_EDITOR unset: the runner's default); /readyz is the runner's own"],
     plain: [
       'plain Node-RED',
       '`node node_modules/node-red/red.js --userDir <fresh> --settings <userDir>/settings.js`',
-      'on at `/` (the command\'s default httpAdminRoot); /readyz is the pack\'s route on Node-RED\'s HTTP node server',
+      "on at `/` (the command's default httpAdminRoot); /readyz is the pack's route on Node-RED's HTTP node server",
     ],
   };
   const rows = (['runner', 'plain'] as const).map((kind) => {
@@ -314,7 +292,7 @@ function coldStartSection(samples: StartSample[]): string[] {
     `Both start the same flows (${path.relative(path.resolve(__dirname, '..', '..'), COLD_FLOWS)}: process-in → function → result-out, put on one tab as runner/embedded.ts onOneTab does) with this pack loaded through \`nodesDir\`,`,
     `each time in a fresh user / work directory on a fresh loopback port. The bench polls /readyz every ${POLL_MS} ms on a new connection (so the times are ${POLL_MS} ms coarse),`,
     `from just before spawn() until the first 200. ${STARTS} timed starts of each, interleaved (runner first in odd rounds, plain Node-RED first in even ones), after one untimed start of each to warm the file cache.`,
-    'Plain Node-RED gets a settings file with only uiPort, uiHost 127.0.0.1, flowFile and nodesDir; everything else is the `node-red` command\'s default.',
+    "Plain Node-RED gets a settings file with only uiPort, uiHost 127.0.0.1, flowFile and nodesDir; everything else is the `node-red` command's default.",
     '"First answer" is the first response of any status: the runner listens before Node-RED loads (503 until ready), plain Node-RED only once its flows are starting.',
     '',
     table(['server', 'starts', 'min ms', 'median ms', 'max ms', 'first answer median ms', 'command', 'editor'], rows),
@@ -378,7 +356,17 @@ function report(loadRows: LoadRow[], memoryRows: MemoryRow[], startSamples: Star
   );
 
   const runnerTable = table(
-    ['chunk', 'runner ÷ bare (req/s)', 'per round', `target ≥ ${TARGET_RUNNER_VS_BARE}× (64 KiB)`, 'runner ÷ http in (req/s)', 'runner ÷ aiware-process-in (req/s)', 'per round', 'CPU/req runner ÷ bare', 'CPU/req runner ÷ aiware-process-in'],
+    [
+      'chunk',
+      'runner ÷ bare (req/s)',
+      'per round',
+      `target ≥ ${TARGET_RUNNER_VS_BARE}× (64 KiB)`,
+      'runner ÷ http in (req/s)',
+      'runner ÷ aiware-process-in (req/s)',
+      'per round',
+      'CPU/req runner ÷ bare',
+      'CPU/req runner ÷ aiware-process-in',
+    ],
     SIZES.map((size) => {
       const [runner, aiware, httpin, bare] = (['runner', 'aiware', 'httpin', 'bare'] as const).map((key) => find(loadRows, key, size));
       const vsBare = ratio(runner?.result.rps, bare?.result.rps);
@@ -397,9 +385,7 @@ function report(loadRows: LoadRow[], memoryRows: MemoryRow[], startSamples: Star
   );
 
   // How far the IPC children's own numbers are from the /proc ones, over the same windows.
-  const crossCheck = loadRows
-    .filter((row) => row.ipcStats)
-    .map((row) => ratio(row.stats.userUs + row.stats.systemUs, row.ipcStats!.userUs + row.ipcStats!.systemUs) - 1);
+  const crossCheck = loadRows.filter((row) => row.ipcStats).map((row) => ratio(row.stats.userUs + row.stats.systemUs, row.ipcStats!.userUs + row.ipcStats!.systemUs) - 1);
 
   const memoryTable = table(
     ['server', 'chunk', 'route → status', 'RSS before MiB', 'peak MiB', 'growth MiB', 'growth at ¼ · ½ · ¾', 'target', 'upload s', 'MiB/s', 'client RSS growth MiB', 'how'],
@@ -437,7 +423,7 @@ function report(loadRows: LoadRow[], memoryRows: MemoryRow[], startSamples: Star
     '  - bare: node:http + busboy, all fields and the chunk into memory, answers the transcript JSON;',
     '  - http in: Node-RED `http in` (POST, upload on → multer memoryStorage) → function → `http response`;',
     '  - aiware: `aiware-process-in` (chunk, sync) → function → `aiware-result-out` (validates against the VTN schemas), default `aiware` settings, Node-RED embedded by runner/embedded.ts (EmbeddedNodeRed) in a bench child;',
-    '  - runner: the production entry point `node runner/main.js` (spawned with only its environment: AIWARE_BUILD_RUNTIME, VERITONE_WEBHOOK_PROCESS/READY on 127.0.0.1, RUNNER_WORKDIR, ENGINE_ID, BUILD_ID; log level info, its default) on a runtime file holding the aiware server\'s very flow (bench/servers/flows.ts).',
+    "  - runner: the production entry point `node runner/main.js` (spawned with only its environment: AIWARE_BUILD_RUNTIME, VERITONE_WEBHOOK_PROCESS/READY on 127.0.0.1, RUNNER_WORKDIR, ENGINE_ID, BUILD_ID; log level info, its default) on a runtime file holding the aiware server's very flow (bench/servers/flows.ts).",
     '  All four build the same one-word VTN transcript naming the chunk size (bench/servers/work.ts); each size is checked once to answer 200 with it before the load.',
     '- CPU and RSS in the throughput table are read by the bench from /proc for all four servers (bench/procstat.ts): CPU = utime + stime of /proc/<pid>/stat over the measured run ÷ answered requests,',
     '  RSS = the highest VmRSS of /proc/<pid>/status sampled every 50 ms. bare, http in and aiware are bench children (started with --expose-gc) that also measure themselves over IPC',
@@ -448,7 +434,7 @@ function report(loadRows: LoadRow[], memoryRows: MemoryRow[], startSamples: Star
     '## Throughput',
     '',
     '"÷ bare" and "÷ http in" are this row\'s req/s over theirs at the same chunk size. On this shared 2-CPU virtual machine, separate runs moved single rows by up to ±30 %',
-    '(before the rounds were interleaved); the ratios between rows of one size hold better than absolute numbers. Where one server\'s CPU goes: `node dist/bench/profile.js <bare|httpin|aiware|runner> <chunk bytes>`.',
+    "(before the rounds were interleaved); the ratios between rows of one size hold better than absolute numbers. Where one server's CPU goes: `node dist/bench/profile.js <bare|httpin|aiware|runner> <chunk bytes>`.",
     '',
     throughputTable,
     '',
@@ -467,7 +453,7 @@ function report(loadRows: LoadRow[], memoryRows: MemoryRow[], startSamples: Star
     'Streamed by the bench from a sparse file (simulator/multipart multipartStream, Content-Length set), one request, in a fresh server process warmed with one 1 KiB request.',
     'aiware keeps a chunk up to memoryChunkBytes (default 8 MiB) in memory and then spills it to a temp file in taskTmpDir; the default maxBodyBytes is 4 GiB, so 1 GiB needs no setting.',
     'RSS before is read right after a forced gc(); growth is the highest 50 ms RSS sample minus that. "Growth at ¼ · ½ · ¾" is the same peak read part-way through: a bounded server shows flat numbers, a buffering one numbers that rise with the bytes sent.',
-    'What a bounded server still grows by is the chunk held in memory before it spills (memoryChunkBytes) plus read buffers that wait for V8\'s next collection; it does not grow with the chunk.',
+    "What a bounded server still grows by is the chunk held in memory before it spills (memoryChunkBytes) plus read buffers that wait for V8's next collection; it does not grow with the chunk.",
     '',
     memoryTable,
     '',

@@ -139,9 +139,9 @@ export class RunnerChild implements BenchServer {
     }
   }
 
-  async peek(): Promise<{ rssBefore: number; rssPeak: number }> {
-    if (!this.window) throw new Error(`${this.name}: peek outside a measurement window`);
-    return this.window.peek();
+  peek(): Promise<{ rssBefore: number; rssPeak: number }> {
+    if (!this.window) return Promise.reject(new Error(`${this.name}: peek outside a measurement window`));
+    return Promise.resolve(this.window.peek());
   }
 
   /** SIGTERM: the runner drains (no open tasks here) and exits 0. */

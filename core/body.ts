@@ -30,7 +30,6 @@ export interface ReceivedBody {
   bytesRead: number;
 }
 
-
 /**
  * Reads a /process request body. Resolves once the whole body is read and a spilled chunk is
  * closed on disk; rejects with a `ProtocolError` (and no temp file left behind) otherwise.
@@ -48,8 +47,7 @@ export function readProcessBody(req: http.IncomingMessage, limits?: Partial<Body
     return Promise.reject(
       new ProtocolError(
         415,
-        `unsupported content type ${type === '' ? '(none)' : JSON.stringify(type.slice(0, 100))}; ` +
-          'send multipart/form-data, application/x-www-form-urlencoded or application/json',
+        `unsupported content type ${type === '' ? '(none)' : JSON.stringify(type.slice(0, 100))}; ` + 'send multipart/form-data, application/x-www-form-urlencoded or application/json',
       ),
     );
   }

@@ -25,13 +25,7 @@ const TEXT_APPLICATION_TYPES = new Set([
 export function isTextMimeType(mimeType: string | undefined): boolean {
   const type = mediaType(mimeType);
   if (type === '') return false;
-  return (
-    type.startsWith('text/') ||
-    TEXT_APPLICATION_TYPES.has(type) ||
-    type.endsWith('+json') ||
-    type.endsWith('+xml') ||
-    type.endsWith('+yaml')
-  );
+  return type.startsWith('text/') || TEXT_APPLICATION_TYPES.has(type) || type.endsWith('+json') || type.endsWith('+xml') || type.endsWith('+yaml');
 }
 
 const decoders = new Map<string, TextDecoder | null>();

@@ -48,16 +48,10 @@ export const FIELD_NAMES = Object.keys(PROCESS_FIELDS) as ProcessFieldName[];
 export function emptyFields(): ProcessFields {
   const fields: Record<string, unknown> = { ...PROCESS_FIELDS };
   for (const name of FIELD_NAMES) fields[name] = undefined;
-  return fields as ProcessFields;
+  return fields;
 }
 
-type ValueOf<K extends FieldKind> = K extends 'int'
-  ? number
-  : K extends 'json'
-    ? Record<string, unknown>
-    : K extends 'intOrString'
-      ? number | string
-      : string;
+type ValueOf<K extends FieldKind> = K extends 'int' ? number : K extends 'json' ? Record<string, unknown> : K extends 'intOrString' ? number | string : string;
 
 /** The typed /process fields: every key is there, `undefined` unless ET sent it (not empty). */
 export type ProcessFields = {
@@ -109,7 +103,7 @@ function parseJsonObject(field: string, raw: string): Record<string, unknown> {
 }
 
 function convert(field: ProcessFieldName, raw: string): ProcessFields[ProcessFieldName] {
-  switch (PROCESS_FIELDS[field] as FieldKind) {
+  switch (PROCESS_FIELDS[field]) {
     case 'int':
       return parseInt10(field, raw);
     case 'json':
@@ -160,6 +154,7 @@ export function parseProcessFields(raw: Record<string, unknown>): ParsedFields {
 }
 
 function stringify(value: unknown): string {
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- objects (and null) took the JSON branch: only scalars get here
   return typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value);
 }
 

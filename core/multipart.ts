@@ -153,10 +153,7 @@ function secondChunk(): ProtocolError {
 function multipartError(err: Error): ProtocolError {
   const text = err.message;
   if (text === 'Unexpected end of form' || text === 'Unexpected end of file') {
-    return new ProtocolError(
-      400,
-      `multipart body is truncated: it ended before the closing boundary (${text.toLowerCase()}); check the Content-Length and that the client sent the whole body`,
-    );
+    return new ProtocolError(400, `multipart body is truncated: it ended before the closing boundary (${text.toLowerCase()}); check the Content-Length and that the client sent the whole body`);
   }
   return new ProtocolError(400, `multipart body is malformed: ${text.toLowerCase()}`);
 }

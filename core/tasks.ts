@@ -102,7 +102,11 @@ export class Task {
   /** Cancels posts still under way when the task fails; made on first use (sync tasks never post). */
   private controller?: AbortController;
 
-  constructor(private readonly registry: TaskRegistry, options: OpenOptions, ttlSeconds: number) {
+  constructor(
+    private readonly registry: TaskRegistry,
+    options: OpenOptions,
+    ttlSeconds: number,
+  ) {
     const { parsed } = options;
     this.id = randomUUID();
     this.fields = parsed.fields;
@@ -285,9 +289,7 @@ export class Task {
       // Made now, not when the task ended: its counters include the results delivered before it.
       const heartbeat: Heartbeat = { status: end.status, ...this.counters, failureReason: end.failureReason, failureMsg: end.failureMsg, infoMsg: this.infoMsg };
       await this.registry.client.post(url, heartbeat, deadline);
-    }).catch((err: unknown) =>
-      this.registry.emit('warning', this, `final heartbeat (${end.status}) not delivered: ${errorMessage(err)}`),
-    );
+    }).catch((err: unknown) => this.registry.emit('warning', this, `final heartbeat (${end.status}) not delivered: ${errorMessage(err)}`));
   }
 
   private enqueue(send: () => Promise<void>): Promise<void> {
@@ -406,10 +408,13 @@ export class TaskRegistry extends EventEmitter {
   /** Fails the task when its deadline passes; a longer maxTTL than one timer can wait takes several. */
   private watchDeadline(task: Task, ttl: number): void {
     const wait = task.deadline - Date.now();
-    const timer = setTimeout(() => {
-      if (wait > MAX_TIMER_MS) this.watchDeadline(task, ttl);
-      else task.fail({ reason: 'internal_error', message: `the flow did not end the task within maxTTL (${ttl} s)` });
-    }, Math.min(wait, MAX_TIMER_MS));
+    const timer = setTimeout(
+      () => {
+        if (wait > MAX_TIMER_MS) this.watchDeadline(task, ttl);
+        else task.fail({ reason: 'internal_error', message: `the flow did not end the task within maxTTL (${ttl} s)` });
+      },
+      Math.min(wait, MAX_TIMER_MS),
+    );
     this.deadlines.set(task.id, timer);
   }
 

@@ -32,11 +32,7 @@ export interface VtnOptions {
 export const MASTER = 'master';
 
 /** Folder of the package's vtn-standard schemas: master.json plus `<contract>/<contract>.json`. */
-export const VTN_SCHEMA_DIR = path.join(
-  path.dirname(require.resolve('veritone-json-schemas/package.json')),
-  'schemas',
-  'vtn-standard',
-);
+export const VTN_SCHEMA_DIR = path.join(path.dirname(require.resolve('veritone-json-schemas/package.json')), 'schemas', 'vtn-standard');
 
 /** The validation contracts the package ships, one per folder (includes 'aion', as its VALIDATORS do). */
 export const VTN_CONTRACTS: readonly string[] = Object.freeze(
@@ -67,9 +63,7 @@ const validateBestPath: SchemaValidateFunction = (enabled: boolean, words: unkno
     if (typeof word === 'object' && word !== null && (word as { bestPath?: unknown }).bestPath === true) bestPaths++;
   }
   if (bestPaths === 1) return true;
-  validateBestPath.errors = [
-    { keyword: 'requireBestPath', message: `${BEST_PATH_MESSAGE}, found ${bestPaths}`, params: { bestPaths } },
-  ];
+  validateBestPath.errors = [{ keyword: 'requireBestPath', message: `${BEST_PATH_MESSAGE}, found ${bestPaths}`, params: { bestPaths } }];
   return false;
 };
 
@@ -85,7 +79,7 @@ function contractFile(contract: string): string {
 }
 
 function readSchema(file: string): { $id: string } & Record<string, unknown> {
-  return JSON.parse(fs.readFileSync(file, 'utf8'));
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as { $id: string } & Record<string, unknown>;
 }
 
 /** One ajv for the process: schemas are added on first use, each compiled the first time it is needed. */
@@ -133,7 +127,7 @@ export function validateVtn(output: unknown, options: VtnOptions = {}): VtnCheck
     contracts.add(name);
   }
   if (typeof output === 'object' && output !== null && !Array.isArray(output) && 'validationContracts' in output) {
-    declaredContracts((output as { validationContracts: unknown }).validationContracts, contracts, issues);
+    declaredContracts(output.validationContracts, contracts, issues);
   }
 
   const checked = [MASTER, ...contracts];
@@ -225,10 +219,7 @@ export function describeVtnIssues(issues: readonly VtnIssue[]): string {
     if (!seen) distinct.set(key, { where, message: issue.message, contracts: [issue.contract] });
     else if (!seen.contracts.includes(issue.contract)) seen.contracts.push(issue.contract);
   }
-  const lines = [...distinct.values()].map(
-    ({ where, message, contracts }) =>
-      `${where}: ${message} (${contracts.length === 1 ? 'contract' : 'contracts'} ${contracts.join(', ')})`,
-  );
+  const lines = [...distinct.values()].map(({ where, message, contracts }) => `${where}: ${message} (${contracts.length === 1 ? 'contract' : 'contracts'} ${contracts.join(', ')})`);
   const more = lines.length - DESCRIBED_ISSUES;
   return lines.slice(0, DESCRIBED_ISSUES).join('; ') + (more > 0 ? `; and ${more} more` : '');
 }

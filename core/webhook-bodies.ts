@@ -9,10 +9,7 @@ const DRAFT_07 = 'http://json-schema.org/draft-07/schema#';
 // completes "<field> is required …". Integers stay within the safe range, as Number.isSafeInteger.
 const TEXT = { type: 'string', description: 'a string' } as const;
 
-const counterProperties = Object.fromEntries(HEARTBEAT_COUNTERS.map((name) => [name, { $ref: '#/definitions/count' }])) as Record<
-  HeartbeatCounter,
-  { $ref: string }
->;
+const counterProperties = Object.fromEntries(HEARTBEAT_COUNTERS.map((name) => [name, { $ref: '#/definitions/count' }])) as Record<HeartbeatCounter, { $ref: string }>;
 
 /** The heartbeat body: a status, counters, messages, and a failureReason when the status is failed. */
 export const HEARTBEAT_SCHEMA = {
@@ -135,5 +132,6 @@ function shown(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object') return 'an object';
   if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- null, arrays and objects returned above: only scalars get here
   return String(value);
 }

@@ -109,10 +109,7 @@ export class WebhookClient {
         });
         if (response.status >= 200 && response.status < 300) return;
         const text = typeof response.data === 'string' ? response.data.slice(0, 200) : '';
-        failure = new WebhookError(
-          `${url} answered ${response.status}${text ? `: ${text}` : ''}`,
-          reasonForStatus(response.status),
-        );
+        failure = new WebhookError(`${url} answered ${response.status}${text ? `: ${text}` : ''}`, reasonForStatus(response.status));
         if (response.status < 500 && response.status !== 429) throw failure;
       } catch (err) {
         if (err instanceof WebhookError) throw err;

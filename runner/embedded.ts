@@ -25,11 +25,13 @@ export interface NodeRedModule {
   runtime: { flows: { setFlows(opts: { flows: { flows: FlowConfig }; deploymentType?: string }): Promise<unknown> } };
 }
 
+type Express = () => Handler & { use(path: string, handler: Handler): void; disable(name: string): void };
+
 // express comes with node-red: the pack does not depend on either, the runner uses Node-RED's.
-function loadNodeRed(): { RED: NodeRedModule; express: () => Handler & { use(path: string, handler: Handler): void; disable(name: string): void } } {
+function loadNodeRed(): { RED: NodeRedModule; express: Express } {
   /* eslint-disable @typescript-eslint/no-require-imports */
   const RED = require('node-red') as NodeRedModule;
-  const express = require(require.resolve('express', { paths: [path.dirname(require.resolve('node-red'))] }));
+  const express = require(require.resolve('express', { paths: [path.dirname(require.resolve('node-red'))] })) as Express;
   /* eslint-enable @typescript-eslint/no-require-imports */
   return { RED, express };
 }
@@ -136,15 +138,14 @@ export class EmbeddedNodeRed {
 
   /** Starts Node-RED and resolves once its flows run (`flows:started`). */
   static async start(options: EmbeddedOptions): Promise<EmbeddedNodeRed> {
-    let app: Handler | undefined;
     const handle = new RuntimeHandle();
     // The pack's own routes (/process, /readyz) are served before express sees the request.
     const server = http.createServer((req, res) => {
-      if (!handle.dispatch(req, res)) app!(req, res);
+      if (!handle.dispatch(req, res)) app(req, res);
     });
     server.keepAliveTimeout = 65_000;
     const init = initNodeRed(server, nodeRedSettings({ ...options, handle }));
-    app = init.app;
+    const app = init.app;
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1');
     await once(server, 'listening');
     const address = server.address() as AddressInfo;

@@ -13,16 +13,21 @@ export class RunnerMetrics {
   constructor(labels: Record<string, string>) {
     this.registry.setDefaultLabels(labels);
     client.collectDefaultMetrics({ register: this.registry });
-    const self = this;
+    const openTasks = (): number => this.tasks?.size ?? 0;
     new client.Gauge({
       name: 'aiware_tasks_open',
       help: 'Tasks open now',
       registers: [this.registry],
       collect() {
-        this.set(self.tasks?.size ?? 0);
+        this.set(openTasks());
       },
     });
-    this.ended = new client.Counter({ name: 'aiware_tasks_total', help: 'Tasks ended, by state (complete, failed, ignored) and failure reason', labelNames: ['state', 'reason'], registers: [this.registry] });
+    this.ended = new client.Counter({
+      name: 'aiware_tasks_total',
+      help: 'Tasks ended, by state (complete, failed, ignored) and failure reason',
+      labelNames: ['state', 'reason'],
+      registers: [this.registry],
+    });
     this.retries = new client.Counter({ name: 'aiware_webhook_retries_total', help: 'Heartbeat and result posts retried', registers: [this.registry] });
     this.processLatency = new client.Histogram({
       name: 'aiware_process_duration_seconds',

@@ -80,13 +80,11 @@ const DEFAULT_LOCK_TIMEOUT_MS = 10 * 60_000;
 const DEFAULT_INSTALL_TIMEOUT_MS = 10 * 60_000;
 const DEFAULT_LOCK_STALE_MS = 30_000;
 const STDERR_TAIL_LINES = 20;
-const SILENT: ModuleLog = { info() {}, warn() {} };
+const SILENT: ModuleLog = { info: () => undefined, warn: () => undefined };
 
 /** Credentials a spec or npm's output may carry: URL user info, `_authToken=` and the like. */
 export function redactSecrets(text: string): string {
-  return text
-    .replace(/\/\/[^\s/@]+@/g, '//***@')
-    .replace(/\b(_authToken|_auth|_password|password|token)=[^\s&"']+/gi, '$1=***');
+  return text.replace(/\/\/[^\s/@]+@/g, '//***@').replace(/\b(_authToken|_auth|_password|password|token)=[^\s&"']+/gi, '$1=***');
 }
 
 interface ResolvedModule {
@@ -175,7 +173,7 @@ interface Marker {
 async function readMarker(dir: string, key: string): Promise<Marker | undefined> {
   try {
     const marker = JSON.parse(await fs.readFile(path.join(dir, COMPLETE_MARKER), 'utf8')) as Marker;
-    return marker && marker.key === key ? marker : undefined;
+    return marker?.key === key ? marker : undefined;
   } catch {
     return undefined;
   }
@@ -237,11 +235,7 @@ export async function ensureModules(options: EnsureModulesOptions): Promise<Ensu
       if (!waiting) log.info({ dir, modules: shown }, 'node modules: another engine is installing the set, waiting for it');
       waiting = true;
       if (Date.now() - started >= lockTimeoutMs) {
-        throw new ModuleInstallError(
-          `cannot install Node-RED modules ${shown.join(', ')}: another process held ${dir}.lock for more than ${Math.round(lockTimeoutMs / 1000)} s`,
-          'lock',
-          shown,
-        );
+        throw new ModuleInstallError(`cannot install Node-RED modules ${shown.join(', ')}: another process held ${dir}.lock for more than ${Math.round(lockTimeoutMs / 1000)} s`, 'lock', shown);
       }
       // Jittered, so waiters started together do not poll in step.
       await sleep(200 + Math.floor(Math.random() * 300));
@@ -257,7 +251,17 @@ export async function ensureModules(options: EnsureModulesOptions): Promise<Ensu
       await clearLeftovers(root, key, dir, log);
       const t0 = Date.now();
       log.info({ dir, modules: shown }, 'node modules: installing the set');
-      const versions = await install({ root, key, dir, resolved, shown, npm: options.npm ?? 'npm', timeoutMs: options.installTimeoutMs ?? DEFAULT_INSTALL_TIMEOUT_MS, signal: abort.signal, lost: () => compromised });
+      const versions = await install({
+        root,
+        key,
+        dir,
+        resolved,
+        shown,
+        npm: options.npm ?? 'npm',
+        timeoutMs: options.installTimeoutMs ?? DEFAULT_INSTALL_TIMEOUT_MS,
+        signal: abort.signal,
+        lost: () => compromised,
+      });
       log.info({ dir, modules: shown, versions, ms: Date.now() - t0 }, 'node modules: installed the set');
       return { dir, installed: true };
     } catch (err) {
@@ -343,7 +347,8 @@ async function install(job: InstallJob): Promise<Record<string, string>> {
 
 // npm and the packages' install scripts get what npm needs (its config and credentials, proxies,
 // CA certificates, compilers for native add-ons), not the engine's own variables.
-const NPM_ENV = /^(?:PATH|HOME|USER|LOGNAME|SHELL|TMPDIR|TMP|TEMP|LANG|LC_[A-Z]+|TZ|NODE_EXTRA_CA_CERTS|SSL_CERT_FILE|SSL_CERT_DIR|HTTPS?_PROXY|NO_PROXY|XDG_[A-Z_]+|PYTHON|CC|CXX|MAKEFLAGS|npm_config_.+)$/i;
+const NPM_ENV =
+  /^(?:PATH|HOME|USER|LOGNAME|SHELL|TMPDIR|TMP|TEMP|LANG|LC_[A-Z]+|TZ|NODE_EXTRA_CA_CERTS|SSL_CERT_FILE|SSL_CERT_DIR|HTTPS?_PROXY|NO_PROXY|XDG_[A-Z_]+|PYTHON|CC|CXX|MAKEFLAGS|npm_config_.+)$/i;
 
 function npmEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([name]) => NPM_ENV.test(name)));
@@ -358,8 +363,8 @@ function runNpm(job: InstallJob, tmp: string, fail: (why: string, stderrTail?: s
     // Its own process group, so a kill also reaches the install scripts npm started.
     const child = spawn(job.npm, args, { cwd: tmp, env: npmEnv(), stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     let stderr = '';
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (text: string) => {
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (text: string) => {
       stderr = (stderr + text).slice(-16_384);
     });
     let stopped: string | undefined;

@@ -16,7 +16,11 @@ export interface BuildRuntime {
 }
 
 export class RuntimeFileError extends Error {
-  constructor(readonly file: string, readonly problem: string, readonly missingTypes?: string[]) {
+  constructor(
+    readonly file: string,
+    readonly problem: string,
+    readonly missingTypes?: string[],
+  ) {
     super(`build runtime ${file}: ${problem}`);
     this.name = 'RuntimeFileError';
   }

@@ -47,9 +47,7 @@ function program(onRun: (options: RunOptions) => Promise<void>): Command {
     .showSuggestionAfterError();
   cli
     .command('run')
-    .description(
-      'Run an engine on input files: one work item per file (chunk), or one without a chunk when no input is given (stream, batch).',
-    )
+    .description('Run an engine on input files: one work item per file (chunk), or one without a chunk when no input is given (stream, batch).')
     .argument('[inputs...]', 'files, or folders (their files, sorted by name), posted as chunks in order')
     .addOption(new Option('--runtime <file>', 'build runtime file (a Node-RED flow export, or {flows, ...}): start the runner on it').conflicts('engineUrl'))
     .option('--engine-url <url>', "a running engine's /process URL")
@@ -259,4 +257,3 @@ export function cli(argv: string[] = process.argv): void {
     setTimeout(() => process.exit(code), 5000).unref();
   });
 }
-

@@ -22,17 +22,20 @@ export class Deadlines {
     const raw = state.record.fields?.maxTTL;
     if (raw === undefined || !/^\s*\d+\s*$/.test(raw) || Number(raw) <= 0) return;
     const seconds = Number(raw);
-    state.ttlTimer = setTimeout(() => {
-      state.ttlTimer = undefined;
-      if (state.closedBy === 'engine' || state.closedBy === 'timeout') return;
-      state.record.timedOut = true;
-      state.record.timeout = 'maxTTL';
-      this.book.close(state, 'failed', 'timeout', {
-        reason: 'heartbeat_timeout',
-        message: `the toolkit emulator gave up: no complete or failed heartbeat within maxTTL (${seconds} s)`,
-      });
-      this.book.changed(state);
-    }, seconds * 1000 + this.options.maxTTLGraceMs);
+    state.ttlTimer = setTimeout(
+      () => {
+        state.ttlTimer = undefined;
+        if (state.closedBy === 'engine' || state.closedBy === 'timeout') return;
+        state.record.timedOut = true;
+        state.record.timeout = 'maxTTL';
+        this.book.close(state, 'failed', 'timeout', {
+          reason: 'heartbeat_timeout',
+          message: `the toolkit emulator gave up: no complete or failed heartbeat within maxTTL (${seconds} s)`,
+        });
+        this.book.changed(state);
+      },
+      seconds * 1000 + this.options.maxTTLGraceMs,
+    );
   }
 
   /** Starts (or restarts) the wait for the task's next heartbeat. */

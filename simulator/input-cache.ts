@@ -17,10 +17,7 @@ export class InputCache {
   /** Serves `source` for the task; without a MIME type, the task's `chunkMimeType` tells it. */
   set(taskId: string, source: CacheInput, fields: Record<string, string> | undefined): void {
     const mimeType = source.mimeType ?? fields?.chunkMimeType ?? DEFAULT_CHUNK_MIME_TYPE;
-    this.sources.set(
-      taskId,
-      'path' in source ? { path: source.path, mimeType } : { data: typeof source.data === 'string' ? Buffer.from(source.data, 'utf8') : source.data, mimeType },
-    );
+    this.sources.set(taskId, 'path' in source ? { path: source.path, mimeType } : { data: typeof source.data === 'string' ? Buffer.from(source.data, 'utf8') : source.data, mimeType });
   }
 
   /** As `set`, unless the task already has an input (a retried /process keeps the first). */

@@ -67,11 +67,7 @@ function fieldParts(fields: Record<string, string>, boundary: string): string {
 
 function chunkHeader(boundary: string, filename: string, mimeType: string): string {
   if (/[\r\n]/.test(mimeType)) throw new TypeError(`chunk MIME type must not contain a line break: ${JSON.stringify(mimeType)}`);
-  return (
-    `--${boundary}${CRLF}` +
-    `Content-Disposition: form-data; name="${CHUNK_PART}"; filename="${quote(filename, 'filename')}"${CRLF}` +
-    `Content-Type: ${mimeType}${CRLF}${CRLF}`
-  );
+  return `--${boundary}${CRLF}` + `Content-Disposition: form-data; name="${CHUNK_PART}"; filename="${quote(filename, 'filename')}"${CRLF}` + `Content-Type: ${mimeType}${CRLF}${CRLF}`;
 }
 
 function closing(boundary: string): string {
@@ -88,8 +84,8 @@ function pickBoundary(fields: Record<string, string>, data?: Buffer): string {
   for (;;) {
     const boundary = newBoundary();
     const delimiter = `--${boundary}`;
-    if (Object.values(fields).some((value) => value !== undefined && value.includes(delimiter))) continue;
-    if (data && data.includes(delimiter)) continue;
+    if (Object.values(fields).some((value) => value?.includes(delimiter))) continue;
+    if (data?.includes(delimiter)) continue;
     return boundary;
   }
 }
@@ -117,11 +113,7 @@ export function multipartStream(fields: Record<string, string>, chunk: ChunkFile
   if (!stats.isFile()) throw new TypeError(`chunk ${chunk.path} is not a regular file`);
   const size = stats.size;
   const boundary = pickBoundary(fields);
-  const head = Buffer.from(
-    fieldParts(fields, boundary) +
-      chunkHeader(boundary, chunk.filename ?? basename(chunk.path), chunk.mimeType ?? DEFAULT_CHUNK_MIME_TYPE),
-    'utf8',
-  );
+  const head = Buffer.from(fieldParts(fields, boundary) + chunkHeader(boundary, chunk.filename ?? basename(chunk.path), chunk.mimeType ?? DEFAULT_CHUNK_MIME_TYPE), 'utf8');
   const tail = Buffer.from(CRLF + closing(boundary));
   const path = chunk.path;
 

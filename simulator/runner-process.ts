@@ -10,7 +10,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { errorMessage } from '@aiware-nodered/node-red-aiware';
 
-
 /** `main.js` of the installed runner package. */
 export function defaultRunnerScript(): string {
   return require.resolve('@aiware-nodered/node-red-runner/main.js');
@@ -31,7 +30,13 @@ export async function within(promise: Promise<unknown>, ms: number): Promise<boo
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
   try {
-    return await Promise.race([promise.then(() => true, () => true), timeout]);
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -275,7 +280,7 @@ export class RunnerProcess {
       }
     }
     // Its pipes may still hold the last lines after the exit.
-    await within(Promise.all([this.child.stdout, this.child.stderr].map((s) => (s && !s.readableEnded ? once(s, 'close') : undefined))), 1000);
+    await within(Promise.all([this.child.stdout, this.child.stderr].map((s) => (s && !s.readableEnded ? once(s, 'close') : Promise.resolve()))), 1000);
     if (this.log) await new Promise<void>((resolve) => this.log!.end(resolve));
     for (const dir of this.tempDirs) fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -172,12 +172,7 @@ export class TaskBook {
    * Resolves with a snapshot of the task once `predicate` holds for it (checked now and after every
    * change), or rejects after `timeoutMs`. The predicate sees the live record: read it, don't change it.
    */
-  wait(
-    predicate: (rec: Readonly<TaskRecord>) => boolean,
-    taskId: string,
-    timeoutMs = DEFAULT_WAIT_MS,
-    waitingFor: string,
-  ): Promise<TaskRecord> {
+  wait(predicate: (rec: Readonly<TaskRecord>) => boolean, taskId: string, timeoutMs = DEFAULT_WAIT_MS, waitingFor: string): Promise<TaskRecord> {
     return new Promise<TaskRecord>((resolve, reject) => {
       if (this.ended) {
         reject(new Error(`the toolkit emulator is stopped; cannot wait for task ${taskId}`));
@@ -231,12 +226,7 @@ export class TaskBook {
     if (!state) return 'nothing was ever heard of it';
     const rec = state.record;
     const last = rec.heartbeats[rec.heartbeats.length - 1];
-    const parts = [
-      `status ${rec.status}`,
-      `${rec.heartbeats.length} heartbeat(s)${last ? ` (last: ${last.status})` : ''}`,
-      `${rec.results.length} result(s)`,
-      `${rec.refused.length} refused post(s)`,
-    ];
+    const parts = [`status ${rec.status}`, `${rec.heartbeats.length} heartbeat(s)${last ? ` (last: ${last.status})` : ''}`, `${rec.results.length} result(s)`, `${rec.refused.length} refused post(s)`];
     if (rec.violations.length > 0) parts.push(`violations: ${rec.violations.join(' | ')}`);
     return parts.join(', ');
   }

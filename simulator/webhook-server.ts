@@ -2,16 +2,7 @@
 // post as ET does and record what they accept; the `cacheURI` route is handed to the input cache.
 import type { EventEmitter } from 'node:events';
 import type * as http from 'node:http';
-import {
-  ProtocolError,
-  errorMessage,
-  heartbeatProblems,
-  readBounded,
-  resultProblems,
-  sendJson,
-  type Heartbeat,
-  type ResultBody,
-} from '@aiware-nodered/node-red-aiware';
+import { ProtocolError, errorMessage, heartbeatProblems, readBounded, resultProblems, sendJson, type Heartbeat, type ResultBody } from '@aiware-nodered/node-red-aiware';
 import type { Deadlines } from './deadlines';
 import type { InputCache } from './input-cache';
 import type { TaskBook, TaskState, WebhookKind } from './task-book';

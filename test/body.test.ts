@@ -100,10 +100,19 @@ function textOrNull(value: string | Buffer): string | null {
   return typeof value === 'string' ? value : null;
 }
 
+/** What the test server answers: the pack's error (sendJsonError), or its echo of the body it read (handle()). */
+interface AnswerJson {
+  error?: string;
+  field?: string;
+  raw?: Record<string, string>;
+  bytesRead?: number;
+  chunk?: { size: number; inMemory: boolean; path?: string; filename?: string; mimeType?: string; text: string | null };
+}
+
 interface Answer {
   status: number;
   headers: http.IncomingHttpHeaders;
-  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  json?: AnswerJson;
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
@@ -116,7 +125,7 @@ function readAnswer(res: http.IncomingMessage): Promise<Answer> {
     res.on('end', () => {
       const text = Buffer.concat(parts).toString('utf8');
       try {
-        resolve({ status: res.statusCode!, headers: res.headers, json: text === '' ? undefined : JSON.parse(text) });
+        resolve({ status: res.statusCode!, headers: res.headers, json: text === '' ? undefined : (JSON.parse(text) as AnswerJson) });
       } catch (err) {
         reject(err);
       }
@@ -136,17 +145,11 @@ function post(port: number, headers: http.OutgoingHttpHeaders, body?: Buffer | s
 }
 
 function fieldPart(name: string, value: string | Buffer): Buffer {
-  return Buffer.concat([
-    Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n`),
-    Buffer.from(value),
-    Buffer.from('\r\n'),
-  ]);
+  return Buffer.concat([Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n`), Buffer.from(value), Buffer.from('\r\n')]);
 }
 
 function fileHead(name: string, filename: string, type: string): Buffer {
-  return Buffer.from(
-    `--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"; filename="${filename}"\r\nContent-Type: ${type}\r\n\r\n`,
-  );
+  return Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"; filename="${filename}"\r\nContent-Type: ${type}\r\n\r\n`);
 }
 
 const CLOSING = Buffer.from(`--${BOUNDARY}--\r\n`);
@@ -213,17 +216,12 @@ describe('core/body: reading /process bodies', function () {
     assert.deepEqual((await outcome).body!.chunk!.buffer, data);
   }
 
-  async function assertRefused(
-    answer: Answer | Promise<Answer>,
-    status: number,
-    error: RegExp,
-    field?: string,
-  ): Promise<Outcome> {
+  async function assertRefused(answer: Answer | Promise<Answer>, status: number, error: RegExp, field?: string): Promise<Outcome> {
     const outcome = await engine.next();
     const got = await answer;
     assert.equal(got.status, status, JSON.stringify(got.json));
-    assert.match(got.json.error, error);
-    assert.equal(got.json.field, field);
+    assert.match(got.json?.error ?? '', error);
+    assert.equal(got.json?.field, field);
     assert.equal(outcome.error?.status, status);
     assert.equal(outcome.listenersLeft, 0, 'readProcessBody left listeners on the request');
     return outcome;
@@ -250,8 +248,8 @@ describe('core/body: reading /process bodies', function () {
       const body = Buffer.concat([fieldPart('cacheURI', 'http://a'), fieldPart('cacheURI', 'http://b'), CLOSING]);
       const answer = await post(port, { 'Content-Type': MULTIPART }, body);
       assert.equal(answer.status, 200);
-      assert.deepEqual(answer.json.raw, { cacheURI: 'http://b' });
-      assert.equal(answer.json.chunk, undefined);
+      assert.deepEqual(answer.json?.raw, { cacheURI: 'http://b' });
+      assert.equal(answer.json?.chunk, undefined);
       await engine.next();
     });
 
@@ -265,7 +263,7 @@ describe('core/body: reading /process bodies', function () {
         const body = multipart({ chunkMimeType: t.mime }, { data: t.bytes, type: 'text/plain' });
         const answer = await post(port, { 'Content-Type': MULTIPART }, body);
         assert.equal(answer.status, 200);
-        assert.equal(answer.json.chunk.text, t.text);
+        assert.equal(answer.json?.chunk?.text, t.text);
         await engine.next();
       });
     }
@@ -327,7 +325,7 @@ describe('core/body: reading /process bodies', function () {
       assert.deepEqual(got.chunk!.buffer, Buffer.from('hello é', 'utf8'));
       assert.equal(got.chunk!.mimeType, undefined);
       assert.deepEqual(got.raw, { ...TASK, chunkMimeType: 'text/plain' });
-      assert.equal(answer.json.chunk.text, 'hello é');
+      assert.equal(answer.json?.chunk?.text, 'hello é');
     });
 
     it('reads a JSON body: strings as they are, other values as JSON text, null as absent', async function () {
@@ -353,8 +351,8 @@ describe('core/body: reading /process bodies', function () {
       const body = Buffer.concat([fileHead('thumbnail', 'a.png', 'image/png'), randomBytes(10 * KiB), Buffer.from('\r\n'), multipart(TASK, { data: Buffer.from('ok'), type: 'text/plain' })]);
       const answer = await post(port, { 'Content-Type': MULTIPART }, body);
       assert.equal(answer.status, 200);
-      assert.deepEqual(answer.json.raw, TASK);
-      assert.equal(answer.json.chunk.size, 2);
+      assert.deepEqual(answer.json?.raw, TASK);
+      assert.equal(answer.json?.chunk?.size, 2);
       await engine.next();
     });
   });
@@ -391,7 +389,12 @@ describe('core/body: reading /process bodies', function () {
 
     it('refuses a second chunk part with 400', async function () {
       const chunk = Buffer.concat([fileHead('chunk', 'a.bin', 'application/octet-stream'), randomBytes(100), Buffer.from('\r\n')]);
-      await assertRefused(post(port, { 'Content-Type': MULTIPART }, Buffer.concat([chunk, multipart(TASK, { data: randomBytes(100), type: 'image/png' })])), 400, /more than one "chunk" part/, 'chunk');
+      await assertRefused(
+        post(port, { 'Content-Type': MULTIPART }, Buffer.concat([chunk, multipart(TASK, { data: randomBytes(100), type: 'image/png' })])),
+        400,
+        /more than one "chunk" part/,
+        'chunk',
+      );
       await assertStillServes();
     });
 
@@ -417,7 +420,7 @@ describe('core/body: reading /process bodies', function () {
     it('refuses a body over maxBodyBytes by its Content-Length with 413, before reading it', async function () {
       const answer = new Promise<Answer>((resolve, reject) => {
         const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/process', agent: false, headers: { 'Content-Type': MULTIPART, 'Content-Length': 10 * MiB } });
-        req.on('response', (res) => readAnswer(res).then(resolve, reject));
+        req.on('response', (res) => void readAnswer(res).then(resolve, reject));
         req.on('error', () => undefined); // the server closes the connection: expected
         req.flushHeaders();
       });
@@ -431,9 +434,12 @@ describe('core/body: reading /process bodies', function () {
       const outcome = engine.next();
       const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/process', agent: false, headers: { 'Content-Type': MULTIPART } });
       req.on('error', () => undefined); // the server stops reading and closes: expected
-      const answer = new Promise<Answer>((resolve, reject) => req.on('response', (res) => readAnswer(res).then(resolve, reject)));
+      const answer = new Promise<Answer>((resolve, reject) => req.on('response', (res) => void readAnswer(res).then(resolve, reject)));
       let answered = false;
-      void answer.then(() => (answered = true), () => (answered = true));
+      void answer.then(
+        () => (answered = true),
+        () => (answered = true),
+      );
       req.write(Buffer.concat([fieldPart('taskTmpDir', dir), fileHead('chunk', 'big.bin', 'application/octet-stream')]));
       // Send until the server answers, waiting on the socket's drain, never on a clock.
       const piece = randomBytes(64 * KiB);
@@ -442,7 +448,7 @@ describe('core/body: reading /process bodies', function () {
       }
       const got = await answer;
       assert.equal(got.status, 413);
-      assert.match(got.json.error, /^request body is larger than 2097152 bytes$/);
+      assert.match(got.json?.error ?? '', /^request body is larger than 2097152 bytes$/);
       assert.equal(got.headers.connection, 'close');
       const seen = await outcome;
       assert.equal(seen.error?.status, 413);
@@ -468,7 +474,7 @@ describe('core/body: reading /process bodies', function () {
       req.destroy();
       const seen = await outcome;
       assert.equal(seen.error?.status, 400);
-      assert.match(seen.error!.message, /closed the connection before the request body was complete/);
+      assert.match(seen.error.message, /closed the connection before the request body was complete/);
       assert.equal(seen.listenersLeft, 0);
       assert.deepEqual(await fs.promises.readdir(dir), [], 'the spilled chunk is still there');
       await assertStillServes();
@@ -505,7 +511,7 @@ describe('core/body: reading /process bodies', function () {
       const outcome = broken.next();
       const answer = await post(broken.port, { 'Content-Type': MULTIPART }, multipart(TASK, { data: randomBytes(200 * KiB), type: 'video/mp4' }));
       assert.equal(answer.status, 500);
-      assert.match(answer.json.error, /^could not write the chunk to a temp file in \/nonexistent\/aiware-body-test: ENOENT/);
+      assert.match(answer.json?.error ?? '', /^could not write the chunk to a temp file in \/nonexistent\/aiware-body-test: ENOENT/);
       const seen = await outcome;
       assert.equal(seen.error?.reason, 'file_write_error');
       assert.equal(seen.listenersLeft, 0);

@@ -157,7 +157,10 @@ function getText(url: string): Promise<string> {
 
 const transcript = (text: string) => ({
   validationContracts: ['transcript'],
-  series: text.split(/\s+/).filter(Boolean).map((word, i) => ({ startTimeMs: i * 100, stopTimeMs: (i + 1) * 100, words: [{ word, confidence: 1 }] })),
+  series: text
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((word, i) => ({ startTimeMs: i * 100, stopTimeMs: (i + 1) * 100, words: [{ word, confidence: 1 }] })),
 });
 
 describe('aiware-sim run', function () {
@@ -181,7 +184,13 @@ describe('aiware-sim run', function () {
 
     const summary = readJson<Summary>(path.join(out, 'summary.json'));
     assert.deepEqual(summary.totals, { planned: 2, tasks: 2, ok: 2, failed: 0, failedByReason: {}, violations: 0 });
-    assert.deepEqual(summary.tasks.map((t) => [path.basename(t.input), t.status, t.results]), [['a.txt', 'answered', 1], ['b.txt', 'answered', 1]]);
+    assert.deepEqual(
+      summary.tasks.map((t) => [path.basename(t.input), t.status, t.results]),
+      [
+        ['a.txt', 'answered', 1],
+        ['b.txt', 'answered', 1],
+      ],
+    );
 
     const second = readJson<TaskFile>(path.join(out, summary.tasks[1].file));
     const words = (second.process[0].body as ReturnType<typeof transcript>).series.map((s) => s.words[0].word);
@@ -195,7 +204,11 @@ describe('aiware-sim run', function () {
     assert.match(run.stdout, /hello engine world/, 'the results are shown');
     assert.match(run.stdout, /2 tasks, 2 ok, 0 failed/);
     // The runner's log is kept; its working folder (a temp folder) is gone.
-    const log = fs.readFileSync(path.join(out, 'runner.log'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const log = fs
+      .readFileSync(path.join(out, 'runner.log'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     const workDir = log.map((entry) => entry.workDir).find((dir): dir is string => typeof dir === 'string');
     assert.ok(workDir, 'the runner logs its working folder');
     assert.equal(fs.existsSync(workDir), false, 'the runner working folder is removed');
@@ -211,7 +224,11 @@ describe('aiware-sim run', function () {
     assert.equal(summary.tasks[0].status, 'failed');
     assert.match(summary.tasks[0].failureMsg ?? '', /500.*the model file is missing/);
     const task = readJson<TaskFile>(path.join(out, summary.tasks[0].file));
-    assert.deepEqual(task.process.map((p) => p.status), [500, 500, 500, 500], 'ET tries a failed /process three more times');
+    assert.deepEqual(
+      task.process.map((p) => p.status),
+      [500, 500, 500, 500],
+      'ET tries a failed /process three more times',
+    );
     assert.match(run.stdout, /failures\n {2}1 .*fox\.txt: internal_error: .*the model file is missing/);
   });
 
@@ -271,9 +288,23 @@ describe('aiware-sim run', function () {
       fs.writeFileSync(cache, 'line one\nline two\n');
       const out = outDir();
       const run = await sim([
-        'run', '--engine-url', engine.processUrl, '--out', out, '--cache', cache,
-        '--payload', '{"mode":"library-run","steps":2}', '--field', 'chunk-metadata-camera=front', '--field', 'libraryId=lib-1',
-        '--chunk-context', 'my-context', '--max-ttl', '120',
+        'run',
+        '--engine-url',
+        engine.processUrl,
+        '--out',
+        out,
+        '--cache',
+        cache,
+        '--payload',
+        '{"mode":"library-run","steps":2}',
+        '--field',
+        'chunk-metadata-camera=front',
+        '--field',
+        'libraryId=lib-1',
+        '--chunk-context',
+        'my-context',
+        '--max-ttl',
+        '120',
       ]);
       assert.equal(run.code, 0, explain(run));
       assert.equal(engine.seen.length, 1);
@@ -337,7 +368,10 @@ describe('aiware-sim run', function () {
     assert.equal(run.code, 1, explain(run));
     const summary = readJson<Summary>(path.join(out, 'summary.json'));
     assert.equal(summary.stopped, 'the runner exited (code 5)');
-    assert.deepEqual(summary.tasks.map((t) => [t.status, t.failureReason, t.failureMsg]), [['failed', 'system_error', 'the runner exited (code 5)']]);
+    assert.deepEqual(
+      summary.tasks.map((t) => [t.status, t.failureReason, t.failureMsg]),
+      [['failed', 'system_error', 'the runner exited (code 5)']],
+    );
     assert.match(run.stderr, /fatal out of memory on \/process/);
   });
 
@@ -359,7 +393,10 @@ describe('aiware-sim run', function () {
       assert.equal(run.code, 130, explain(run));
       const summary = readJson<Summary>(path.join(out, 'summary.json'));
       assert.equal(summary.stopped, 'interrupted by SIGINT');
-      assert.deepEqual(summary.tasks.map((t) => [t.status, t.failureMsg]), [['failed', 'interrupted by SIGINT']]);
+      assert.deepEqual(
+        summary.tasks.map((t) => [t.status, t.failureMsg]),
+        [['failed', 'interrupted by SIGINT']],
+      );
       assert.equal(summary.totals.planned, 3);
       assert.equal(engine.seen.length, 1, 'no task is sent after Ctrl-C');
     } finally {

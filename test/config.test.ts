@@ -23,7 +23,10 @@ describe('the runner configuration', function () {
   for (const [variable, env, message] of bad) {
     it(`refuses ${JSON.stringify(env)} naming ${variable}`, function () {
       const withRuntime = variable === 'AIWARE_BUILD_RUNTIME' ? env : { AIWARE_BUILD_RUNTIME: 'r.json', ...env };
-      assert.throws(() => loadConfig(withRuntime), (err: unknown) => err instanceof ConfigError && err.variable === variable && message.test(err.message));
+      assert.throws(
+        () => loadConfig(withRuntime),
+        (err: unknown) => err instanceof ConfigError && err.variable === variable && message.test(err.message),
+      );
     });
   }
 });

@@ -127,13 +127,13 @@ describe('the webhook client', function () {
 
   it('does not retry a 4xx, and names the reason', async function () {
     answers = [404];
-    await assert.rejects(client.post(url, {}, Date.now() + 5000), (err: unknown) => err instanceof WebhookError && err.reason === 'url_not_found' && /answered 404/.test(err.message));
+    await assert.rejects(client.post(url, {}, Date.now() + 5000), (err: unknown) => err instanceof WebhookError && err.reason === 'url_not_found' && err.message.includes('answered 404'));
     assert.equal(received.length, 1);
   });
 
   it('gives up when the deadline passes, with the last failure', async function () {
-    answers = Array(1000).fill(503);
-    await assert.rejects(client.post(url, {}, Date.now() + 100), (err: unknown) => err instanceof WebhookError && err.reason === 'external_error' && /time ran out/.test(err.message));
+    answers = new Array<number>(1000).fill(503);
+    await assert.rejects(client.post(url, {}, Date.now() + 100), (err: unknown) => err instanceof WebhookError && err.reason === 'external_error' && err.message.includes('time ran out'));
   });
 
   it('reports a refused connection as url_connection_refused', async function () {

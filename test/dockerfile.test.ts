@@ -16,7 +16,10 @@ describe('the Dockerfile', function () {
     );
     const local = stage('local');
     assert.ok(local.lines.includes('WORKDIR /app'));
-    assert.ok(local.lines.some((l) => /^USER\s+(?!root\b)\w+/.test(l)), 'runs as a non-root user');
+    assert.ok(
+      local.lines.some((l) => /^USER\s+(?!root\b)\w+/.test(l)),
+      'runs as a non-root user',
+    );
     assert.ok(local.lines.some((l) => l.startsWith('HEALTHCHECK') && l.includes('VERITONE_WEBHOOK_READY')));
     assert.deepEqual(entrypoint(local), ['node', RUNNER_MAIN]);
     const engine = stage('engine');

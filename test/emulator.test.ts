@@ -122,7 +122,7 @@ describe('the multipart body Engine Toolkit posts to /process', function () {
     assert.ok(file.data.equals(data));
   });
 
-  it('encodeMultipart without a chunk carries only the fields (a stream engine\'s request)', async function () {
+  it("encodeMultipart without a chunk carries only the fields (a stream engine's request)", async function () {
     const { body, contentType } = encodeMultipart(fields);
     const parsed = await parseMultipart(body, contentType);
     assert.deepEqual(parsed.fields, fields);
@@ -223,16 +223,29 @@ describe('ToolkitEmulator', function () {
         await post(resultWebhook, { index: 2, chunkContext, output: VTN }),
         await post(heartbeatWebhook, { status: 'complete', messagesWritten: 2, infoMsg: 'done' }),
       ];
-      assert.deepEqual(answers.map((answer) => answer.status), [204, 204, 204, 204]);
+      assert.deepEqual(
+        answers.map((answer) => answer.status),
+        [204, 204, 204, 204],
+      );
 
       const rec = await emulator.waitForTask(item.taskId, { timeoutMs: 2000 });
       assert.equal(rec.status, 'complete');
-      assert.deepEqual(rec.heartbeats.map((hb) => hb.status), ['running', 'complete']);
+      assert.deepEqual(
+        rec.heartbeats.map((hb) => hb.status),
+        ['running', 'complete'],
+      );
       assert.equal(rec.heartbeats[0].bytesRead, 10);
-      assert.deepEqual(rec.results.map((result) => result.index), [1, 2]);
+      assert.deepEqual(
+        rec.results.map((result) => result.index),
+        [1, 2],
+      );
       assert.deepEqual(rec.results[0].output, VTN);
       const arrivals = [rec.heartbeats[0].at, rec.results[0].at, rec.results[1].at, rec.heartbeats[1].at];
-      assert.deepEqual(arrivals, [...arrivals].sort((x, y) => x - y), 'receive times follow arrival order');
+      assert.deepEqual(
+        arrivals,
+        [...arrivals].sort((x, y) => x - y),
+        'receive times follow arrival order',
+      );
       assert.deepEqual(rec.attempts, { heartbeat: 2, result: 2, process: 0 });
       assert.deepEqual(rec.violations, []);
     });
@@ -256,7 +269,10 @@ describe('ToolkitEmulator', function () {
       assert.equal(emulator.task(item.taskId).results.length, 1);
       await post(resultWebhook, { index: 2, chunkContext, output: VTN });
       const rec = await second;
-      assert.deepEqual(rec.results.map((result) => result.index), [1, 2]);
+      assert.deepEqual(
+        rec.results.map((result) => result.index),
+        [1, 2],
+      );
       assert.equal(rec.status, 'running');
     });
 
@@ -269,7 +285,10 @@ describe('ToolkitEmulator', function () {
       const rec = emulator.task(item.taskId);
       assert.equal(rec.attempts.result, 2);
       assert.equal(rec.results.length, 1);
-      assert.deepEqual(rec.refused.map(({ kind, status }) => ({ kind, status })), [{ kind: 'result', status: 503 }]);
+      assert.deepEqual(
+        rec.refused.map(({ kind, status }) => ({ kind, status })),
+        [{ kind: 'result', status: 503 }],
+      );
       assert.deepEqual(rec.violations, []);
     });
 
@@ -336,12 +355,12 @@ describe('ToolkitEmulator', function () {
       const item = emulator.workItem();
       const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
       try {
-        const big = await axios.post(item.fields.heartbeatWebhook, { status: 'running', infoMsg: 'x'.repeat(64 * 1024) }, { validateStatus: () => true, httpAgent: agent });
+        const big = await axios.post<{ error: string }>(item.fields.heartbeatWebhook, { status: 'running', infoMsg: 'x'.repeat(64 * 1024) }, { validateStatus: () => true, httpAgent: agent });
         assert.equal(big.status, 413);
         assert.match(big.data.error, /body is larger than 1024 bytes/);
         const next = await axios.post(item.fields.heartbeatWebhook, { status: 'running' }, { validateStatus: () => true, httpAgent: agent });
         assert.equal(next.status, 204);
-        assert.equal(next.request.reusedSocket, true, 'the same connection carries the next post');
+        assert.equal((next.request as http.ClientRequest).reusedSocket, true, 'the same connection carries the next post');
       } finally {
         agent.destroy();
       }
@@ -350,7 +369,7 @@ describe('ToolkitEmulator', function () {
       assert.deepEqual(rec.violations, ['heartbeat post 1: body is larger than 1024 bytes']);
     });
 
-    it('waitForTask rejects with the task\'s state when nothing ends it in time', async function () {
+    it("waitForTask rejects with the task's state when nothing ends it in time", async function () {
       const item = emulator.workItem();
       await post(item.fields.heartbeatWebhook, { status: 'running' });
       await assert.rejects(emulator.waitForTask(item.taskId, { timeoutMs: 50 }), (err: Error) => {
@@ -447,7 +466,10 @@ describe('ToolkitEmulator', function () {
       rec = emulator.task(item.taskId);
       assert.equal(rec.status, 'answered');
       assert.equal(rec.failureReason, undefined);
-      assert.deepEqual(rec.processAnswers.map((answer) => answer.status), [503, 200]);
+      assert.deepEqual(
+        rec.processAnswers.map((answer) => answer.status),
+        [503, 200],
+      );
     });
 
     it('a stream engine gets no chunk part and reads its input from cacheURI', async function () {

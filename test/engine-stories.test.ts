@@ -44,7 +44,7 @@ describe('engine stories', function () {
     const final = record.heartbeats.at(-1);
     assert.equal(final?.status, 'complete');
     assert.equal(final?.messagesWritten, 1);
-    assert.ok(final!.at >= result.at, 'complete comes after the result');
+    assert.ok(final.at >= result.at, 'complete comes after the result');
     assertNoViolations(record);
   });
 
@@ -72,9 +72,18 @@ return [lines.map((line, i) => ({
     assert.ok(typeof (answer.body as { estimatedProcessingTimeInSeconds: number }).estimatedProcessingTimeInSeconds === 'number');
     const record = await toolkit.waitForTask(item.taskId);
     assert.equal(record.status, 'complete');
-    assert.deepEqual(record.results.map((r) => r.index), [1, 2, 3]);
-    assert.deepEqual(record.results.map((r) => transcriptWords(r.output)[0]), ['one', 'two', 'three']);
-    assert.deepEqual(record.results.map((r) => r.startOffsetMs), [0, 1000, 2000]);
+    assert.deepEqual(
+      record.results.map((r) => r.index),
+      [1, 2, 3],
+    );
+    assert.deepEqual(
+      record.results.map((r) => transcriptWords(r.output)[0]),
+      ['one', 'two', 'three'],
+    );
+    assert.deepEqual(
+      record.results.map((r) => r.startOffsetMs),
+      [0, 1000, 2000],
+    );
     assert.equal(record.heartbeats.at(-1)?.messagesWritten, 3);
     assertNoViolations(record);
   });
@@ -128,11 +137,7 @@ return [lines.map((line, i) => ({
   });
 
   it('fails the task with internal_error naming the function node that threw', async function () {
-    const { toolkit, processUrl } = await deploy([
-      processIn({ engineType: 'chunk', respond: 'async' }, ['boom']),
-      fn('boom', `throw new Error('model exploded');`, [['out']]),
-      resultOut('out'),
-    ]);
+    const { toolkit, processUrl } = await deploy([processIn({ engineType: 'chunk', respond: 'async' }, ['boom']), fn('boom', `throw new Error('model exploded');`, [['out']]), resultOut('out')]);
     const item = toolkit.workItem();
     await toolkit.process(processUrl, item, { data: 'x', mimeType: 'text/plain' });
     const record = await toolkit.waitForTask(item.taskId);
@@ -144,11 +149,7 @@ return [lines.map((line, i) => ({
   });
 
   it('answers a synchronous chunk 500 with JSON naming the node that threw', async function () {
-    const { toolkit, processUrl } = await deploy([
-      processIn({ engineType: 'chunk', respond: 'sync' }, ['boom']),
-      fn('boom', `throw new Error('model exploded');`, [['out']]),
-      resultOut('out'),
-    ]);
+    const { toolkit, processUrl } = await deploy([processIn({ engineType: 'chunk', respond: 'sync' }, ['boom']), fn('boom', `throw new Error('model exploded');`, [['out']]), resultOut('out')]);
     const answer = await toolkit.process(processUrl, toolkit.workItem(), { data: 'x', mimeType: 'text/plain' });
     assert.equal(answer.status, 500);
     const body = answer.body as { error: string; failureReason: string; node: string };
@@ -166,7 +167,10 @@ return [lines.map((line, i) => ({
     assert.equal(record.status, 'failed');
     assert.equal(record.failureReason, 'internal_error');
     assert.match(record.failureMsg ?? '', /maxTTL \(1 s\)/);
-    assert.ok(record.heartbeats.some((h) => h.status === 'running'), 'it heartbeated while it waited');
+    assert.ok(
+      record.heartbeats.some((h) => h.status === 'running'),
+      'it heartbeated while it waited',
+    );
     assertNoViolations(record);
   });
 
@@ -242,13 +246,16 @@ setTimeout(() => {
     const { toolkit, processUrl } = await deploy([processIn({ engineType: 'chunk', respond: 'async' }, ['slow']), fn('slow', slow, [['out']]), resultOut('out')]);
     const first = toolkit.workItem();
     const second = toolkit.workItem();
-    await Promise.all([
-      toolkit.process(processUrl, first, { data: 'first', mimeType: 'text/plain' }),
-      toolkit.process(processUrl, second, { data: 'second', mimeType: 'text/plain' }),
-    ]);
+    await Promise.all([toolkit.process(processUrl, first, { data: 'first', mimeType: 'text/plain' }), toolkit.process(processUrl, second, { data: 'second', mimeType: 'text/plain' })]);
     const [a, b] = await Promise.all([toolkit.waitForTask(first.taskId), toolkit.waitForTask(second.taskId)]);
-    assert.deepEqual(a.results.map((r) => transcriptWords(r.output)), [['first']]);
-    assert.deepEqual(b.results.map((r) => transcriptWords(r.output)), [['second']]);
+    assert.deepEqual(
+      a.results.map((r) => transcriptWords(r.output)),
+      [['first']],
+    );
+    assert.deepEqual(
+      b.results.map((r) => transcriptWords(r.output)),
+      [['second']],
+    );
     assert.equal(a.results[0].chunkContext, first.fields.chunkContext);
     assert.equal(b.results[0].chunkContext, second.fields.chunkContext);
     assert.ok(b.closedAt! < a.closedAt!, 'the second finished first');
@@ -257,7 +264,11 @@ setTimeout(() => {
   });
 
   it('gives the flow every /process field typed, the chunk metadata, and unknown fields kept', async function () {
-    const { toolkit, processUrl } = await deploy([processIn({ engineType: 'chunk', respond: 'sync' }, ['capture']), fn('capture', `global.get('capture')(msg); msg.ignoreChunk = true; return msg;`, [['out']]), resultOut('out')]);
+    const { toolkit, processUrl } = await deploy([
+      processIn({ engineType: 'chunk', respond: 'sync' }, ['capture']),
+      fn('capture', `global.get('capture')(msg); msg.ignoreChunk = true; return msg;`, [['out']]),
+      resultOut('out'),
+    ]);
     const item = toolkit.workItem({ startOffsetMS: '1000', endOffsetMS: '2000', width: '640', height: '480', 'chunk-metadata-x-aiware-chunk-timestamp': '1700000000000', futureField: 'kept' });
     const answer = await toolkit.process(processUrl, item, { data: Buffer.from([1, 2, 3]), mimeType: 'application/octet-stream' });
     assert.equal(answer.status, 204);

@@ -13,7 +13,10 @@ function example(name: string): FlowConfig {
 
 describe('examples', function () {
   it('lists only examples this suite runs', function () {
-    const files = fs.readdirSync(EXAMPLES).filter((f) => f.endsWith('.json')).sort();
+    const files = fs
+      .readdirSync(EXAMPLES)
+      .filter((f) => f.endsWith('.json'))
+      .sort();
     assert.deepEqual(files, ['batch-progress-and-failure.json', 'chunk-text-to-transcript.json', 'stream-lines-from-cache.json']);
   });
 
@@ -26,7 +29,10 @@ describe('examples', function () {
       const answer = await toolkit.process(processUrl, item, { data: text, mimeType: 'text/plain' });
       assert.equal(answer.status, 200, JSON.stringify(answer.body));
       const series = (answer.body as { series: { startTimeMs: number; stopTimeMs: number; words: { word: string }[] }[] }).series;
-      assert.deepEqual(series.map((s) => s.words[0].word), text.split(/\s+/).filter(Boolean));
+      assert.deepEqual(
+        series.map((s) => s.words[0].word),
+        text.split(/\s+/).filter(Boolean),
+      );
       assert.equal(series[0].startTimeMs, 10000);
       assert.equal(series.at(-1)!.stopTimeMs, 20000);
     }
@@ -41,8 +47,17 @@ describe('examples', function () {
     assert.equal((await toolkit.process(processUrl, item)).status, 200);
     const record = await toolkit.waitForTask(item.taskId);
     assert.equal(record.status, 'complete');
-    assert.deepEqual(record.results.map((r) => r.index), [1, 2]);
-    assert.deepEqual(record.results.map((r) => [r.startOffsetMs, r.endOffsetMs]), [[0, 1000], [1000, 2000]]);
+    assert.deepEqual(
+      record.results.map((r) => r.index),
+      [1, 2],
+    );
+    assert.deepEqual(
+      record.results.map((r) => [r.startOffsetMs, r.endOffsetMs]),
+      [
+        [0, 1000],
+        [1000, 2000],
+      ],
+    );
     assert.deepEqual(record.violations, []);
 
     const empty = toolkit.workItem();

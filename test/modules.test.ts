@@ -96,10 +96,10 @@ describe('extra node packages in the share folder', function () {
     assert.match(key, /^[0-9a-f]{16}$/);
     assert.equal(result.dir, path.join(share, MODULES_FOLDER, key));
     for (const name of [UPPER, LOWER]) {
-      const pkg = JSON.parse(fs.readFileSync(path.join(result.dir!, 'node_modules', name, 'package.json'), 'utf8')) as { version: string };
+      const pkg = JSON.parse(fs.readFileSync(path.join(result.dir, 'node_modules', name, 'package.json'), 'utf8')) as { version: string };
       assert.equal(pkg.version, '1.0.0');
     }
-    const marker = JSON.parse(fs.readFileSync(path.join(result.dir!, COMPLETE_MARKER), 'utf8')) as { key: string; versions: Record<string, string> };
+    const marker = JSON.parse(fs.readFileSync(path.join(result.dir, COMPLETE_MARKER), 'utf8')) as { key: string; versions: Record<string, string> };
     assert.equal(marker.key, key);
     assert.deepEqual(marker.versions, { [LOWER]: '1.0.0', [UPPER]: '1.0.0' });
     assert.equal(calls().length, 1, 'npm ran once');
@@ -192,10 +192,10 @@ setTimeout(() => {
         const child = spawn(process.execPath, [engine, share, upperTgz, npm, startAt], { stdio: ['ignore', 'pipe', 'pipe'] });
         let out = '';
         let err = '';
-        child.stdout.on('data', (d: Buffer) => (out += d));
-        child.stderr.on('data', (d: Buffer) => (err += d));
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
         child.on('error', reject);
-        child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`engine exited ${code}: ${err}`))));
+        child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as { dir: string; installed: boolean; waited: boolean }) : reject(new Error(`engine exited ${code}: ${err}`))));
       });
     const results = await Promise.all([start(), start()]);
 
@@ -280,10 +280,7 @@ setTimeout(() => {
     // The first run plays a process that judged our lock stale and took it (then died): the lock
     // is replaced while npm "works". The second run is the real npm.
     const flag = path.join(work, 'taken-over');
-    const { npm, calls } = fakeNpm(
-      'npm-takeover',
-      `if [ ! -e '${flag}' ]; then touch '${flag}'; rmdir '${lock}'; mkdir '${lock}'; sleep 30; exit 0; fi\nexec npm "$@"`,
-    );
+    const { npm, calls } = fakeNpm('npm-takeover', `if [ ! -e '${flag}' ]; then touch '${flag}'; rmdir '${lock}'; mkdir '${lock}'; sleep 30; exit 0; fi\nexec npm "$@"`);
     const log = recordingLog();
     const started = Date.now();
     const result = await ensureModules({ modules, shareFolder: share, npm, log, lockStaleMs: 2_000, lockTimeoutMs: 20_000 });

@@ -18,6 +18,7 @@ import { ToolkitEmulator, encodeMultipart, type TaskRecord } from '@aiware-noder
 import { captured, deploy, engine, fn, processIn, resultOut, stopEngine, TEST_AIWARE, TRANSCRIPT_FROM_TEXT } from './support/engine';
 import resultOutNode = require('../nodes/aiware-result-out/aiware-result-out');
 import heartbeatNode = require('../nodes/aiware-heartbeat/aiware-heartbeat');
+import { Conditions } from './support/conditions';
 
 /** What this file uses of node-red-node-test-helper (it ships no types). */
 interface TestHelper {
@@ -28,24 +29,6 @@ interface TestHelper {
 }
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const helper = require('node-red-node-test-helper') as TestHelper;
-
-/** Promises that resolve as soon as their condition holds; `check()` after each change. */
-class Conditions {
-  private waiting: { holds: () => boolean; resolve: () => void }[] = [];
-
-  when(holds: () => boolean): Promise<void> {
-    if (holds()) return Promise.resolve();
-    return new Promise((resolve) => this.waiting.push({ holds, resolve }));
-  }
-
-  check(): void {
-    this.waiting = this.waiting.filter((waiter) => {
-      if (!waiter.holds()) return true;
-      waiter.resolve();
-      return false;
-    });
-  }
-}
 
 /** The messages that reach a helper node (wired after a Catch or a Complete node). */
 class Arrivals {
@@ -145,8 +128,12 @@ describe('aiware-process-in closing while a request body is still arriving', fun
       if (!answeredYet) req.end(body.subarray(body.length / 2));
       const answered = await answer;
       assert.equal(answered.status, 503, answered.body);
-      assert.match(JSON.parse(answered.body).error, /the flow was stopped \(redeployed or shut down\) while the request was read: send it again/);
-      assert.deepEqual(registry.list().map((task) => task.fields.internalTaskId), [], 'no task was opened for it');
+      assert.match((JSON.parse(answered.body) as { error: string }).error, /the flow was stopped \(redeployed or shut down\) while the request was read: send it again/);
+      assert.deepEqual(
+        registry.list().map((task) => task.fields.internalTaskId),
+        [],
+        'no task was opened for it',
+      );
       assert.equal(captured.length, 0, 'nothing reached the flow');
       await dirChanges.when(() => files().length === 0);
     } finally {
@@ -292,11 +279,7 @@ const helperSuite = describe('aiware-result-out and aiware-heartbeat under node-
         ended.ignore();
         const goodReplies: [number, unknown][] = [];
         const good = syncTask(goodReplies);
-        const error = await oneErrorThenOneCompletion(
-          helper.getNode('out'),
-          { _msgid: 'bad', ...c.message(task, ended) },
-          { _msgid: 'good', payload: OUTPUT('fine'), aiware: describeTask(good) },
-        );
+        const error = await oneErrorThenOneCompletion(helper.getNode('out'), { _msgid: 'bad', ...c.message(task, ended) }, { _msgid: 'good', payload: OUTPUT('fine'), aiware: describeTask(good) });
         assert.match(error, c.error);
         assert.deepEqual(goodReplies, [[200, OUTPUT('fine')]]);
         if (c.reply) {
@@ -314,14 +297,26 @@ const helperSuite = describe('aiware-result-out and aiware-heartbeat under node-
     const cases: { name: string; error: RegExp; message: (task: Task, ended: Task) => Record<string, unknown> }[] = [
       { name: 'no msg.aiware', error: /^msg\.aiware\.taskId is missing/, message: () => ({ heartbeat: { status: 'running' } }) },
       { name: 'a task already ended', error: /is not open: it has already ended/, message: (_task, ended) => ({ aiware: describeTask(ended) }) },
-      { name: 'an unknown status', error: /^heartbeat status must be running, complete or failed, got "paused"$/, message: (task) => ({ aiware: describeTask(task), heartbeat: { status: 'paused' } }) },
+      {
+        name: 'an unknown status',
+        error: /^heartbeat status must be running, complete or failed, got "paused"$/,
+        message: (task) => ({ aiware: describeTask(task), heartbeat: { status: 'paused' } }),
+      },
       {
         name: 'an unknown failure reason',
         error: /^"it broke" is not a failureReason aiWARE knows: see the node's help for the list$/,
         message: (task) => ({ aiware: describeTask(task), heartbeat: { status: 'failed', failureReason: 'it broke' } }),
       },
-      { name: 'a counter that is not a whole number', error: /^msg\.heartbeat\.bytesRead must be a whole number, got 1\.5$/, message: (task) => ({ aiware: describeTask(task), heartbeat: { bytesRead: 1.5 } }) },
-      { name: 'a counter sent as a string', error: /^msg\.heartbeat\.messagesWritten must be a whole number, got "3"$/, message: (task) => ({ aiware: describeTask(task), heartbeat: { messagesWritten: '3' } }) },
+      {
+        name: 'a counter that is not a whole number',
+        error: /^msg\.heartbeat\.bytesRead must be a whole number, got 1\.5$/,
+        message: (task) => ({ aiware: describeTask(task), heartbeat: { bytesRead: 1.5 } }),
+      },
+      {
+        name: 'a counter sent as a string',
+        error: /^msg\.heartbeat\.messagesWritten must be a whole number, got "3"$/,
+        message: (task) => ({ aiware: describeTask(task), heartbeat: { messagesWritten: '3' } }),
+      },
       { name: 'a negative counter', error: /^msg\.heartbeat\.bytesWritten must be a whole number, got -1$/, message: (task) => ({ aiware: describeTask(task), heartbeat: { bytesWritten: -1 } }) },
     ];
     for (const c of cases) {
@@ -353,17 +348,24 @@ const helperSuite = describe('aiware-result-out and aiware-heartbeat under node-
     const { task, taskId } = streamTask();
     const aiware = describeTask(task);
     for (const [i, word] of ['one', 'two', 'three'].entries()) {
-      helper.getNode('out').receive({ _msgid: `r${i}`, payload: OUTPUT(word), aiware, startOffsetMs: i * 1000, endOffsetMs: (i + 1) * 1000 } as NodeMessage);
+      helper.getNode('out').receive({ _msgid: `r${i}`, payload: OUTPUT(word), aiware, startOffsetMs: i * 1000, endOffsetMs: (i + 1) * 1000 });
     }
     // Sent before ET has answered any result: the pack holds it back until ET has all three.
-    helper.getNode('beat').receive({ _msgid: 'end', aiware } as NodeMessage);
+    helper.getNode('beat').receive({ _msgid: 'end', aiware });
 
     const record: TaskRecord = await toolkit.waitForTask(taskId);
     await completions.count(4);
     assert.deepEqual(completions.messages.map((msg) => msg._msgid).sort(), ['end', 'r0', 'r1', 'r2'], 'one completion per message');
     assert.equal(errors.messages.length, 0);
     assert.equal(record.status, 'complete');
-    assert.deepEqual(record.results.map((result) => [result.index, result.startOffsetMs]), [[1, 0], [2, 1000], [3, 2000]]);
+    assert.deepEqual(
+      record.results.map((result) => [result.index, result.startOffsetMs]),
+      [
+        [1, 0],
+        [2, 1000],
+        [3, 2000],
+      ],
+    );
     const final = record.heartbeats.at(-1)!;
     assert.deepEqual([final.status, final.messagesWritten, final.infoMsg], ['complete', 3, 'three words'], 'the complete heartbeat counts the results it came after');
     assert.equal(record.heartbeats.filter((heartbeat) => heartbeat.status !== 'running').length, 1);
@@ -378,16 +380,13 @@ const helperSuite = describe('aiware-result-out and aiware-heartbeat under node-
       _msgid: 'failed',
       aiware: describeTask(task),
       heartbeat: { status: 'failed', failureReason: 'api_error', failureMsg: 'the API said no', infoMsg: 'at step 2', bytesRead: 10 },
-    } as NodeMessage);
+    });
     const record = await toolkit.waitForTask(taskId);
     await completions.count(1);
     assert.equal(errors.messages.length, 0);
     assert.deepEqual([task.state, task.infoMsg, task.counters.bytesRead], ['failed', 'at step 2', 10]);
     const final = record.heartbeats.at(-1)!;
-    assert.deepEqual(
-      [final.status, final.failureReason, final.failureMsg, final.infoMsg, final.bytesRead],
-      ['failed', 'api_error', 'the API said no', 'at step 2', 10],
-    );
+    assert.deepEqual([final.status, final.failureReason, final.failureMsg, final.infoMsg, final.bytesRead], ['failed', 'api_error', 'the API said no', 'at step 2', 10]);
   });
 
   it('shows no status once closed, also for a result ET answers after the close', async function () {
@@ -398,7 +397,7 @@ const helperSuite = describe('aiware-result-out and aiware-heartbeat under node-
     (out.node as unknown as NodeJS.EventEmitter).on('call:status', (call: { args: [NodeStatus] }) => shown.push(call.args[0]));
     const { task, taskId } = streamTask();
     const sending = once(out.node as unknown as NodeJS.EventEmitter, 'call:status');
-    out.node.receive({ _msgid: 'late', payload: OUTPUT('late'), aiware: describeTask(task) } as NodeMessage);
+    out.node.receive({ _msgid: 'late', payload: OUTPUT('late'), aiware: describeTask(task) });
     await sending;
     // Closed before ET can have answered the post (it has not left this turn of the event loop).
     await out.node.close(false);

@@ -102,7 +102,10 @@ describe('the packages as installed', function () {
       assert.ok(files.includes(`${dir}/${type}.html`), `${type}.html beside it`);
       assert.ok(files.includes(`${dir}/locales/en-US/${type}.json`), `${type}'s messages`);
     }
-    assert.ok(files.some((f) => f.startsWith('examples/') && f.endsWith('.json')), 'the examples');
+    assert.ok(
+      files.some((f) => f.startsWith('examples/') && f.endsWith('.json')),
+      'the examples',
+    );
     assert.ok(!files.some((f) => /^(dist\/)?(runner|simulator|bench)\//.test(f)), 'no runner, simulator or bench code');
     for (const name of NOT_IN_PALETTE) assert.equal(manifest.dependencies[name], undefined, `${name} is not a dependency of the pack`);
   });

@@ -126,9 +126,10 @@ describe('aiware-process-in', function () {
 
     it('answers 413 to a body over the limit, by Content-Length and while it streams in', async function () {
       const { toolkit, processUrl } = await echoEngine();
-      const declared = await post(processUrl, 'x', { 'Content-Type': 'multipart/form-data; boundary=b', 'Content-Length': TEST_AIWARE.maxBodyBytes + 1 }).catch(
-        (err: Error) => ({ status: 0, body: { error: err.message } }),
-      );
+      const declared = await post(processUrl, 'x', { 'Content-Type': 'multipart/form-data; boundary=b', 'Content-Length': TEST_AIWARE.maxBodyBytes + 1 }).catch((err: Error) => ({
+        status: 0,
+        body: { error: err.message },
+      }));
       assert.equal(declared.status, 413);
       assert.match(String(declared.body.error), /larger than/);
 
@@ -257,4 +258,3 @@ async function waitUntil(check: () => boolean, timeoutMs: number, message: strin
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
-

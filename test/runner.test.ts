@@ -52,7 +52,10 @@ describe('the runner', function () {
       assert.equal((await fetch(`${url}/readyz`)).status, 200);
       const answer = await toolkit.process(`${url}/process`, toolkit.workItem(), { data: 'runs headless', mimeType: 'text/plain' });
       assert.equal(answer.status, 200);
-      assert.deepEqual((answer.body as { series: { words: { word: string }[] }[] }).series.map((s) => s.words[0].word), ['runs', 'headless']);
+      assert.deepEqual(
+        (answer.body as { series: { words: { word: string }[] }[] }).series.map((s) => s.words[0].word),
+        ['runs', 'headless'],
+      );
       runner.signal('SIGTERM');
       assert.equal(await runner.waitExit(), 0);
       assert.ok(runner.lines.some((l) => l.msg === 'task ended' && l.engineId === 'engine-1' && l.buildId === 'build-1' && typeof l.taskId === 'string' && typeof l.nodeId === 'string'));
@@ -92,12 +95,28 @@ describe('the runner', function () {
       { name: 'an unknown top-level property', runtime: { flows: [], modulez: {} }, problem: /unknown top-level property modulez/ },
       {
         name: 'node types no module provides',
-        runtime: [{ id: 't', type: 'tab' }, { id: 'a', z: 't', type: 'aiware-process-in', wires: [['b']] }, { id: 'b', z: 't', type: 'no-such-node', wires: [] }, { id: 'c', z: 't', type: 'another-missing', wires: [] }],
+        runtime: [
+          { id: 't', type: 'tab' },
+          { id: 'a', z: 't', type: 'aiware-process-in', wires: [['b']] },
+          { id: 'b', z: 't', type: 'no-such-node', wires: [] },
+          { id: 'c', z: 't', type: 'another-missing', wires: [] },
+        ],
         problem: /node types no installed module provides: another-missing, no-such-node/,
         types: ['another-missing', 'no-such-node'],
       },
-      { name: 'flows without an aiware-process-in', runtime: [{ id: 't', type: 'tab' }, { id: 'f', z: 't', type: 'function', func: 'return msg;', wires: [] }], problem: /no aiware-process-in serves POST \/process/ },
-      { name: 'encrypted credentials without a secret', runtime: { flows: example('chunk-text-to-transcript.json'), credentials: { $: 'abcdef0123456789abcdef0123456789AAAA' } }, problem: /credentials are encrypted and RUNNER_CREDENTIAL_SECRET is not set/ },
+      {
+        name: 'flows without an aiware-process-in',
+        runtime: [
+          { id: 't', type: 'tab' },
+          { id: 'f', z: 't', type: 'function', func: 'return msg;', wires: [] },
+        ],
+        problem: /no aiware-process-in serves POST \/process/,
+      },
+      {
+        name: 'encrypted credentials without a secret',
+        runtime: { flows: example('chunk-text-to-transcript.json'), credentials: { $: 'abcdef0123456789abcdef0123456789AAAA' } },
+        problem: /credentials are encrypted and RUNNER_CREDENTIAL_SECRET is not set/,
+      },
     ];
     for (const failure of failures) {
       it(`${failure.name}: /readyz answers 500 while it fails, then it exits non-zero`, async function () {
@@ -164,7 +183,10 @@ describe('the runner', function () {
       assert.deepEqual(outcomes, ['modules installed', 'modules reused']);
       for (const url of [urlA, urlB]) {
         const answer = await toolkit.process(`${url}/process`, toolkit.workItem(), { data: 'shout this', mimeType: 'text/plain' });
-        assert.deepEqual((answer.body as { series: { words: { word: string }[] }[] }).series.map((s) => s.words[0].word), ['SHOUT', 'THIS']);
+        assert.deepEqual(
+          (answer.body as { series: { words: { word: string }[] }[] }).series.map((s) => s.words[0].word),
+          ['SHOUT', 'THIS'],
+        );
       }
       // No registry at all: a start that needed npm would fail.
       const c = startRunner(runtime, { ...env, npm_config_registry: 'http://127.0.0.1:9/', npm_config_offline: 'true' }, { dir: copy(path.join(fixtures, 'c')) });

@@ -14,7 +14,10 @@ interface ShippedExample {
 function shippedExamples(): ShippedExample[] {
   const found: ShippedExample[] = [];
   for (const contract of fs.readdirSync(VTN_SCHEMA_DIR).sort()) {
-    for (const [folder, valid] of [['examples', true], ['invalid-examples', false]] as const) {
+    for (const [folder, valid] of [
+      ['examples', true],
+      ['invalid-examples', false],
+    ] as const) {
       const dir = path.join(VTN_SCHEMA_DIR, contract, folder);
       if (!fs.existsSync(dir)) continue;
       for (const name of fs.readdirSync(dir).sort()) {
@@ -57,12 +60,16 @@ describe('VTN-standard validation', function () {
 
   it('finds the contracts and examples veritone-json-schemas ships', function () {
     // The package's own export is the other list of contracts: both must agree.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { VALIDATORS } = require('veritone-json-schemas') as { VALIDATORS: Record<string, unknown> };
     assert.deepEqual([...VTN_CONTRACTS], Object.keys(VALIDATORS).sort());
     assert.ok(examples.filter((e) => e.valid).length > 50, 'valid examples found');
     assert.ok(examples.filter((e) => !e.valid).length > 50, 'invalid examples found');
     for (const file of Object.keys(KNOWN_EXCEPTIONS)) {
-      assert.ok(examples.some((e) => e.file === file), `known exception ${file} is still shipped`);
+      assert.ok(
+        examples.some((e) => e.file === file),
+        `known exception ${file} is still shipped`,
+      );
     }
   });
 
@@ -186,7 +193,7 @@ describe('VTN-standard validation', function () {
     });
 
     it('counts only bestPath: true, as the package does', function () {
-      const output = copyOf(lattice) as unknown as { series: { words: Record<string, unknown>[] }[] };
+      const output: { series: { words: Record<string, unknown>[] }[] } = copyOf(lattice);
       output.series[0].words[1].bestPath = 'true';
       const check = validateVtn(output);
       // The string is a type error; the lattice still has its one boolean bestPath.

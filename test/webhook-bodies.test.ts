@@ -3,15 +3,7 @@
 import * as assert from 'node:assert/strict';
 import Ajv from 'ajv';
 import { FAILURE_REASONS, HEARTBEAT_COUNTERS } from '../core/protocol';
-import {
-  HEARTBEAT_SCHEMA,
-  RESULT_SCHEMA,
-  heartbeatProblems,
-  isHeartbeatCount,
-  isHeartbeatStatus,
-  isResultOffset,
-  resultProblems,
-} from '../core/webhook-bodies';
+import { HEARTBEAT_SCHEMA, RESULT_SCHEMA, heartbeatProblems, isHeartbeatCount, isHeartbeatStatus, isResultOffset, resultProblems } from '../core/webhook-bodies';
 
 const OUTPUT = { series: [{ startTimeMs: 0, stopTimeMs: 500, words: [{ word: 'hello' }] }] };
 

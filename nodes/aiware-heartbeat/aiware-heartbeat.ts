@@ -32,8 +32,12 @@ interface HeartbeatMessage extends NodeMessage {
   error?: { message?: string; source?: { id?: string; type?: string; name?: string } };
 }
 
+/** An override as text: a string as it is, an object or array as its JSON (ET would read "[object Object]"). */
 function text(value: unknown): string | undefined {
-  return value === undefined || value === null || value === '' ? undefined : String(value);
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  return JSON.stringify(value);
 }
 
 export = function register(RED: NodeAPI): void {

@@ -47,8 +47,8 @@ export = function register(RED: NodeAPI): void {
     const board = new StatusBoard(node);
     const processPath = normalisePath(config.url, '/process');
     const readyPath = normalisePath(config.readyUrl, '/readyz');
-    const engineType: EngineType = ENGINE_TYPES.includes(config.engineType as EngineType) ? (config.engineType as EngineType) : 'chunk';
-    const respond: RespondMode = RESPOND_MODES.includes(config.respond as RespondMode) ? (config.respond as RespondMode) : 'sync';
+    const engineType: EngineType = ENGINE_TYPES.includes(config.engineType!) ? config.engineType! : 'chunk';
+    const respond: RespondMode = RESPOND_MODES.includes(config.respond!) ? config.respond! : 'sync';
     const estimate = Number.parseInt(config.estimate ?? '', 10);
     const alwaysFile = config.chunkFile === 'always';
     let open = 0;
@@ -57,7 +57,7 @@ export = function register(RED: NodeAPI): void {
     const reading = new Set<ServerResponse>();
 
     function showOpen(): void {
-      board.set(() => open === 0 ? status.done(RED._('aiware-process-in.status.listening', { path: processPath })) : status.waiting(RED._('aiware-process-in.status.open', { count: open })));
+      board.set(() => (open === 0 ? status.done(RED._('aiware-process-in.status.listening', { path: processPath })) : status.waiting(RED._('aiware-process-in.status.open', { count: open }))));
     }
 
     async function handleProcess(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -100,7 +100,7 @@ export = function register(RED: NodeAPI): void {
           if (!res.writableEnded) task.abandon();
         });
       } else {
-        const seconds = Number.isFinite(estimate) && estimate > 0 ? estimate : task.fields.maxTTL ?? DEFAULT_ESTIMATE_SECONDS;
+        const seconds = Number.isFinite(estimate) && estimate > 0 ? estimate : (task.fields.maxTTL ?? DEFAULT_ESTIMATE_SECONDS);
         sendJson(res, 200, { estimatedProcessingTimeInSeconds: seconds });
       }
 

@@ -63,7 +63,7 @@ export = function register(RED: NodeAPI): void {
           done();
           return;
         }
-        const output = RED.util.getMessageProperty(msg, property);
+        const output: unknown = RED.util.getMessageProperty(msg, property);
         if (output === undefined) {
           throw new ProtocolError(400, RED._('aiware-result-out.errors.noOutput', { property }), { reason: 'invalid_data' });
         }

@@ -25,7 +25,10 @@ export class StatusBoard {
   /** Set by `close`: a node closed (redeployed) shows nothing more, also from posts that settle late. */
   private closed = false;
 
-  constructor(private readonly node: Node, private readonly intervalMs = 250) {}
+  constructor(
+    private readonly node: Node,
+    private readonly intervalMs = 250,
+  ) {}
 
   set(next: StatusSource): void {
     if (this.closed) return;

@@ -6,10 +6,7 @@ import { errorMessage } from '@aiware-nodered/node-red-aiware';
 import { sleep } from '@aiware-nodered/node-red-aiware';
 
 export type Readiness =
-  | { ready: true; afterMs: number }
-  | { ready: false; why: 'failed'; message: string }
-  | { ready: false; why: 'timeout'; message: string }
-  | { ready: false; why: 'aborted'; message: string };
+  { ready: true; afterMs: number } | { ready: false; why: 'failed'; message: string } | { ready: false; why: 'timeout'; message: string } | { ready: false; why: 'aborted'; message: string };
 
 const POLL_MS = 1000;
 const REQUEST_TIMEOUT_MS = 2000;

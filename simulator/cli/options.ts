@@ -12,8 +12,7 @@ export class UsageError extends Error {
 
 /** The engine to feed: one already running, or a runtime file the CLI starts the runner with. */
 export type EngineTarget =
-  | { kind: 'url'; processUrl: string; readyUrl: string }
-  | { kind: 'runtime'; runtimeFile: string; runnerScript?: string; engineId: string; buildId: string; shareFolder?: string };
+  { kind: 'url'; processUrl: string; readyUrl: string } | { kind: 'runtime'; runtimeFile: string; runnerScript?: string; engineId: string; buildId: string; shareFolder?: string };
 
 export interface RunOptions {
   engine: EngineTarget;

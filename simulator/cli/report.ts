@@ -223,7 +223,14 @@ function short(text: string, max: number): string {
 
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, col) => Math.max(...rows.map((row) => row[col].length)));
-  return rows.map((row) => row.map((cell, col) => cell.padEnd(widths[col])).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((row) =>
+      row
+        .map((cell, col) => cell.padEnd(widths[col]))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 const MAX_RESULTS_SHOWN = 5;
@@ -307,7 +314,7 @@ function wordOf(item: Json): string | undefined {
 
 function labelOf(item: Json): string | undefined {
   const object = isJson(item.object) ? item.object : item;
-  for (const key of ['label', 'text', 'entityId'] as const) if (typeof object[key] === 'string') return object[key] as string;
+  for (const key of ['label', 'text', 'entityId'] as const) if (typeof object[key] === 'string') return object[key];
   return undefined;
 }
 

@@ -128,7 +128,10 @@ async function runTask(plan: TaskPlan, context: TaskRunContext): Promise<TaskOut
       const posted = toolkit.process(context.processUrl, item, chunk);
       posted.catch(() => undefined); // when the race below is lost, its rejection is of no interest
       const first = await Promise.race([
-        posted.then((answer): { answer: ProcessAnswer } => ({ answer }), (err: unknown): { error: unknown } => ({ error: err })),
+        posted.then(
+          (answer): { answer: ProcessAnswer } => ({ answer }),
+          (err: unknown): { error: unknown } => ({ error: err }),
+        ),
         watch.until((rec) => rec.timedOut === true, signal).then(() => ({ ended: true as const })),
       ]);
       if ('ended' in first) break; // the emulator's maxTTL clock, or an abort
@@ -173,8 +176,7 @@ async function runTask(plan: TaskPlan, context: TaskRunContext): Promise<TaskOut
   };
   // The emulator never heard the end of it: the post got no answer, or the run was stopped.
   if (failure || !FINAL_STATUSES.includes(record.status)) {
-    const why: AbortReason =
-      failure ?? (signal.aborted ? (signal.reason as AbortReason) : { failureReason: 'unknown', message: `the task was still ${record.status}` });
+    const why: AbortReason = failure ?? (signal.aborted ? (signal.reason as AbortReason) : { failureReason: 'unknown', message: `the task was still ${record.status}` });
     outcome.status = 'failed';
     outcome.failureReason = why.failureReason;
     outcome.failureMsg = why.message;
@@ -196,13 +198,16 @@ function taskSignal(run: AbortSignal, fieldTTL: string | undefined, maxTTL: numb
   const enforced = fieldTTL !== undefined && /^\s*\d+\s*$/.test(fieldTTL) && Number(fieldTTL) > 0;
   const timer = enforced
     ? undefined
-    : setTimeout(() => {
-        const reason: AbortReason = {
-          failureReason: 'heartbeat_timeout',
-          message: `the task did not end within --max-ttl (${maxTTL} s); its maxTTL field ${JSON.stringify(fieldTTL)} is not one the toolkit can enforce`,
-        };
-        controller.abort(reason);
-      }, maxTTL * 1000 + SAFETY_GRACE_MS);
+    : setTimeout(
+        () => {
+          const reason: AbortReason = {
+            failureReason: 'heartbeat_timeout',
+            message: `the task did not end within --max-ttl (${maxTTL} s); its maxTTL field ${JSON.stringify(fieldTTL)} is not one the toolkit can enforce`,
+          };
+          controller.abort(reason);
+        },
+        maxTTL * 1000 + SAFETY_GRACE_MS,
+      );
   return {
     signal: controller.signal,
     release: () => {

@@ -50,7 +50,14 @@ export function env(of: Stage): Record<string, string> {
 
 /** The shell commands of its RUN lines, split at `&&`. */
 export function commands(of: Stage): string[] {
-  return of.lines.filter((l) => /^RUN\s/i.test(l)).flatMap((l) => l.slice(4).split('&&').map((c) => c.trim()));
+  return of.lines
+    .filter((l) => /^RUN\s/i.test(l))
+    .flatMap((l) =>
+      l
+        .slice(4)
+        .split('&&')
+        .map((c) => c.trim()),
+    );
 }
 
 /** The ENTRYPOINT's words. */

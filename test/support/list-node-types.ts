@@ -9,13 +9,21 @@ interface NodeSet {
   err?: string;
 }
 
+/** What this script uses of the node-red module. */
+interface NodeRed {
+  init(server: http.Server, settings: Record<string, unknown>): void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  runtime: { nodes: { getNodeList(opts: object): Promise<NodeSet[]> } };
+}
+
 async function main(userDir: string): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const RED = require('node-red');
+  const RED = require('node-red') as NodeRed;
   const server = http.createServer();
   RED.init(server, { userDir, httpAdminRoot: false, httpNodeRoot: false, logging: { console: { level: 'off' } } });
   await RED.start();
-  const sets = (await RED.runtime.nodes.getNodeList({})) as NodeSet[];
+  const sets = await RED.runtime.nodes.getNodeList({});
   process.stdout.write(JSON.stringify(sets.map((s) => ({ module: s.module, types: s.types, enabled: s.enabled, err: s.err }))));
   await RED.stop();
   server.close();
