@@ -22,6 +22,8 @@ export interface BodyLimits {
    * the chunk part and is a directory, else `os.tmpdir()`.
    */
   tmpDir?: string;
+  /** More folders a request's `taskTmpDir` may be inside, beside the OS temp folder, /tmp and /cache. */
+  tmpDirRoots?: string[];
 }
 
 export const DEFAULT_LIMITS: Readonly<BodyLimits> = Object.freeze({
@@ -39,6 +41,7 @@ export function resolveLimits(limits: Partial<BodyLimits>): BodyLimits {
     maxFieldBytes: limits.maxFieldBytes ?? DEFAULT_LIMITS.maxFieldBytes,
     maxFields: limits.maxFields ?? DEFAULT_LIMITS.maxFields,
     tmpDir: limits.tmpDir || undefined,
+    tmpDirRoots: limits.tmpDirRoots,
   };
 }
 

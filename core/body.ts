@@ -9,6 +9,8 @@ import { readMultipart } from './multipart';
 import { fromSmallBody, readBounded } from './small-body';
 
 export interface ReceivedChunk {
+  /** Why a spilled chunk is not in the request's taskTmpDir (outside the allowed roots, not there), for a warning. */
+  warning?: string;
   /** The bytes, when the chunk is in memory. */
   buffer?: Buffer;
   /** The temp file holding the bytes, when the chunk spilled to disk (or `chunkToFile` wrote it). The caller removes it. */

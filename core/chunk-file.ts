@@ -17,22 +17,71 @@ export function writeError(dir: string, err: Error): ProtocolError {
   });
 }
 
-/** `limits.tmpDir`, else the `taskTmpDir` field when it names a directory, else the OS temp dir. */
-export async function spillDir(l: BodyLimits, raw: Record<string, string>): Promise<string> {
-  if (l.tmpDir) return l.tmpDir;
-  let taskTmpDir = raw.taskTmpDir;
-  if (taskTmpDir === undefined) {
-    // Field names are case-insensitive (core/fields.ts); this runs once per spilled chunk only.
-    for (const name in raw) if (name.toLowerCase() === 'tasktmpdir') taskTmpDir = raw[name];
-  }
-  if (taskTmpDir) {
+/**
+ * The folders a request's `taskTmpDir` may name: ET chooses it, but the engine does not write
+ * wherever a request says. The OS temp folder (the runner's work folder's tmp/), ET's usual
+ * `/tmp` and `/cache`, and the configured `tmpDirRoots`.
+ */
+export function tmpDirRoots(l: Pick<BodyLimits, 'tmpDirRoots'>): string[] {
+  return [os.tmpdir(), '/tmp', '/cache', ...(l.tmpDirRoots ?? [])];
+}
+
+const realRoots = new Map<string, string | null>();
+
+function realRoot(root: string): string | null {
+  let real = realRoots.get(root);
+  if (real === undefined) {
     try {
-      if ((await fs.promises.stat(taskTmpDir)).isDirectory()) return taskTmpDir;
+      real = fs.realpathSync(root);
     } catch {
-      // not there: the OS temp dir will do
+      real = null;
     }
+    if (realRoots.size < 256) realRoots.set(root, real);
   }
-  return os.tmpdir();
+  return real;
+}
+
+export interface TmpDirChoice {
+  /** The folder to write in. */
+  dir: string;
+  /** Why the task's own folder was not taken, for a warning. */
+  warning?: string;
+}
+
+/**
+ * Where a task's files go: its `taskTmpDir` when that is a directory inside an allowed root
+ * (links resolved), else the OS temp folder with a warning saying why.
+ */
+export async function taskTmpDir(requested: string | undefined, l: Pick<BodyLimits, 'tmpDirRoots'>): Promise<TmpDirChoice> {
+  const fallback = os.tmpdir();
+  if (!requested) return { dir: fallback };
+  let real: string;
+  try {
+    real = await fs.promises.realpath(requested);
+    if (!(await fs.promises.stat(real)).isDirectory()) return { dir: fallback, warning: `taskTmpDir ${JSON.stringify(requested)} is not a directory: using ${fallback}` };
+  } catch {
+    return { dir: fallback, warning: `taskTmpDir ${JSON.stringify(requested)} does not exist: using ${fallback}` };
+  }
+  const roots = tmpDirRoots(l);
+  for (const root of roots) {
+    const base = realRoot(root);
+    if (base !== null && (real === base || real.startsWith(base === path.sep ? base : base + path.sep))) return { dir: real };
+  }
+  return {
+    dir: fallback,
+    warning: `taskTmpDir ${JSON.stringify(requested)} is outside the folders a task may write in (${roots.join(', ')}): using ${fallback}; allow it with the tmpDirRoots setting (the runner's RUNNER_TMP_ROOTS)`,
+  };
+}
+
+/** `limits.tmpDir` (configured, trusted), else the request's `taskTmpDir` when allowed, else the OS temp dir. */
+export async function spillDir(l: BodyLimits, raw: Record<string, string>): Promise<TmpDirChoice> {
+  if (l.tmpDir) return { dir: l.tmpDir };
+  let requested = raw.taskTmpDir;
+  if (requested === undefined) {
+    // Field names are case-insensitive (core/fields.ts); this runs once per spilled chunk only.
+    for (const name in raw) if (name.toLowerCase() === 'tasktmpdir') requested = raw[name];
+  }
+  return taskTmpDir(requested, l);
 }
 
 /** `aiware-chunk-<uuid>`, keeping a plain extension of the part's filename for tools that go by it. */

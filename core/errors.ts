@@ -44,3 +44,12 @@ export function errorMessage(err: unknown): string {
     return String(err);
   }
 }
+
+/**
+ * A JSON.parse error without the piece of input V8 quotes in it ("Unexpected token 'a', "abc
+ * secret"... is not valid JSON"): the input may be a request carrying tokens.
+ */
+export function jsonProblem(err: unknown): string {
+  const text = errorMessage(err);
+  return text.replace(/, ".*" is not valid JSON$/s, ' (not valid JSON)').replace(/, ".*"\.\.\. is not valid JSON$/s, ' (not valid JSON)');
+}

@@ -1,9 +1,9 @@
 // The /process fields of SPEC §3: their names as Engine Toolkit spells them, their types,
 // and the one parser that turns the strings ET sends into typed values.
 import { CHUNK_METADATA_PREFIX } from './protocol';
-import { FieldError } from './errors';
+import { FieldError, jsonProblem } from './errors';
 
-type FieldKind = 'string' | 'int' | 'json' | 'intOrString';
+type FieldKind = 'string' | 'int' | 'json' | 'intOrString' | 'url';
 
 /** Every /process field except the `chunk` file part, with ET's spelling. */
 export const PROCESS_FIELDS = {
@@ -23,9 +23,9 @@ export const PROCESS_FIELDS = {
   token: 'string',
   payload: 'json',
   chunkContext: 'string',
-  heartbeatWebhook: 'string',
-  resultWebhook: 'string',
-  externalCallbackWebhook: 'string',
+  heartbeatWebhook: 'url',
+  resultWebhook: 'url',
+  externalCallbackWebhook: 'url',
   maxTTL: 'int',
   internalJobId: 'string',
   internalTaskId: 'string',
@@ -67,8 +67,37 @@ export interface ParsedFields {
   extra: Record<string, string>;
 }
 
-/** Fields that must never be logged. */
+/** Fields that must never be logged or echoed. */
 export const SECRET_FIELDS: readonly ProcessFieldName[] = ['token', 'controllerToken'];
+
+/** Webhook fields: an http(s) URL each, checked at /process (a webhook that can never work is a 400, not an hour of retries). */
+export const WEBHOOK_FIELDS: readonly ProcessFieldName[] = ['heartbeatWebhook', 'resultWebhook', 'externalCallbackWebhook'];
+
+/** The values of a task's secret fields; shorter than 4 characters they would scrub ordinary words, so they are left out. */
+export function secretsOf(fields: Partial<Record<ProcessFieldName, unknown>>): string[] {
+  const secrets: string[] = [];
+  for (const name of SECRET_FIELDS) {
+    const value = fields[name];
+    if (typeof value === 'string' && value.length >= 4) secrets.push(value);
+  }
+  return secrets;
+}
+
+/** `text` with each secret replaced by `[redacted]`: for every text that leaves the engine on a task's behalf. */
+export function scrubSecrets(text: string, secrets: readonly string[]): string {
+  for (const secret of secrets) if (text.includes(secret)) text = text.split(secret).join('[redacted]');
+  return text;
+}
+
+/**
+ * What an error may echo of a field's value: a short prefix made only of characters that cannot
+ * carry much (letters, digits, `.+-:_ `), else only its length.
+ */
+export function shownValue(raw: string): string {
+  const head = raw.slice(0, 12);
+  if (!/^[\w.+:\- ]*$/.test(head)) return `a value of ${raw.length} characters`;
+  return JSON.stringify(head + (raw.length > head.length ? '…' : ''));
+}
 
 // Field names are matched without regard to case: ET spells `startOffsetMS`, results use
 // `startOffsetMs`, and the seeds write both `cacheURI` and `cacheUri`.
@@ -84,7 +113,7 @@ function parseInt10(field: string, raw: string): number {
   const text = raw.trim();
   const value = Number(text);
   if (!INT.test(text) || !Number.isSafeInteger(value)) {
-    throw new FieldError(field, `${field} must be an integer, got ${JSON.stringify(raw.slice(0, 64))}`);
+    throw new FieldError(field, `${field} must be an integer, got ${shownValue(raw)}`);
   }
   return value;
 }
@@ -94,12 +123,23 @@ function parseJsonObject(field: string, raw: string): Record<string, unknown> {
   try {
     value = JSON.parse(raw);
   } catch (err) {
-    throw new FieldError(field, `${field} is not JSON: ${(err as Error).message}`);
+    throw new FieldError(field, `${field} is not JSON: ${jsonProblem(err)}`);
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new FieldError(field, `${field} must be a JSON object`);
   }
   return value as Record<string, unknown>;
+}
+
+/** An http(s) URL, or a 400 naming the field that echoes at most the scheme. */
+function parseWebhookUrl(field: string, raw: string): string {
+  const text = raw.trim();
+  if (!URL.canParse(text)) throw new FieldError(field, `${field} is not a URL: send the absolute http(s) address ET should be called at`);
+  const scheme = new URL(text).protocol;
+  if (scheme !== 'http:' && scheme !== 'https:') {
+    throw new FieldError(field, `${field} must be an http or https URL, got a ${/^[a-z][a-z0-9+.-]{0,15}:$/i.test(scheme) ? `"${scheme}"` : 'non-http'} URL`);
+  }
+  return text;
 }
 
 function convert(field: ProcessFieldName, raw: string): ProcessFields[ProcessFieldName] {
@@ -110,6 +150,8 @@ function convert(field: ProcessFieldName, raw: string): ProcessFields[ProcessFie
       return parseJsonObject(field, raw);
     case 'intOrString':
       return INT.test(raw.trim()) ? parseInt10(field, raw) : raw;
+    case 'url':
+      return parseWebhookUrl(field, raw);
     case 'string':
       return raw;
   }

@@ -167,6 +167,8 @@ class ChunkReceiver {
   private parts: Buffer[] = [];
   private size = 0;
   private out?: fs.WriteStream;
+  /** Why the chunk did not go to the task's own taskTmpDir. */
+  private warning?: string;
   private file?: string;
   private opening?: Promise<void>;
   private ended = false;
@@ -216,7 +218,9 @@ class ChunkReceiver {
   private async openSpill(): Promise<void> {
     let dir = '';
     try {
-      dir = await spillDir(this.limits, this.raw);
+      const choice = await spillDir(this.limits, this.raw);
+      dir = choice.dir;
+      this.warning = choice.warning;
       if (this.discarded) return;
       const file = path.join(dir, tempName(this.filename));
       const handle = await fs.promises.open(file, 'wx', 0o600);
@@ -244,7 +248,7 @@ class ChunkReceiver {
     out.end();
     out.once('close', () => {
       if (this.discarded || out.errored) return;
-      const chunk: ReceivedChunk = { path: this.file, size: this.size, filename: this.filename, mimeType: this.mimeType };
+      const chunk: ReceivedChunk = { path: this.file, size: this.size, filename: this.filename, mimeType: this.mimeType, ...(this.warning ? { warning: this.warning } : {}) };
       if (this.size > this.limits.memoryChunkBytes) return this.done(chunk);
       // Spilled at once on its Content-Length, yet small enough for memory after all (big
       // fields): it keeps its promise of an in-memory chunk, and has its file too.

@@ -1,7 +1,7 @@
 // application/json and application/x-www-form-urlencoded bodies: small, read whole, bounded.
 // `readBounded` is also what the toolkit emulator reads webhook bodies with.
 import type * as http from 'node:http';
-import { ProtocolError } from './errors';
+import { ProtocolError, jsonProblem } from './errors';
 import { CHUNK_FIELD, JSON_TYPE, bodyTooLarge, disconnected, fieldTooLarge, tooManyFields, type BodyLimits } from './body-limits';
 import type { ReceivedBody } from './body';
 
@@ -80,7 +80,7 @@ export function fromSmallBody(type: string, body: Buffer, l: BodyLimits): Receiv
     try {
       value = JSON.parse(body.toString('utf8'));
     } catch (err) {
-      throw new ProtocolError(400, `application/json body is not JSON: ${(err as Error).message}`);
+      throw new ProtocolError(400, `application/json body is not JSON: ${jsonProblem(err)}`);
     }
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
       throw new ProtocolError(400, 'application/json body must be a JSON object of fields');

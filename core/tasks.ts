@@ -3,7 +3,7 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import type { ParsedFields, ProcessFields } from './fields';
+import { scrubSecrets, secretsOf, type ParsedFields, type ProcessFields } from './fields';
 import { ProtocolError, errorMessage } from './errors';
 import { MODE_LIBRARY_TRAIN, type EngineType, type FailureReason, type Heartbeat, type ResultBody, type RespondMode } from './protocol';
 import { WebhookClient, WebhookError } from './webhooks';
@@ -235,6 +235,8 @@ export class Task {
   fail(failure: Failure, progress: Progress = {}): void {
     if (!this.isOpen) return;
     this.note(progress);
+    // The message leaves the engine (heartbeat, sync answer, the runner's log): never with the task's tokens in it.
+    failure = { ...failure, message: scrubSecrets(failure.message, secretsOf(this.fields)) };
     if (this.isSync) {
       const body = { error: failure.message, failureReason: failure.reason, ...(failure.node ? { node: failure.node } : {}) };
       this.end({ state: 'failed', reason: failure.reason, message: failure.message }, failure.status ?? 500, body);
@@ -303,7 +305,7 @@ export class Task {
   }
 
   private note(progress: Progress): void {
-    if (progress.infoMsg !== undefined) this.info = progress.infoMsg;
+    if (progress.infoMsg !== undefined) this.info = scrubSecrets(progress.infoMsg, secretsOf(this.fields));
     Object.assign(this.count, progress.counters);
   }
 

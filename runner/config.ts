@@ -37,6 +37,8 @@ export interface RunnerConfig {
   /** How long /readyz answers 500 after a start-up that failed for good, before the exit. */
   failLingerMs: number;
   logLevel: string;
+  /** More folders a request's taskTmpDir may name (RUNNER_TMP_ROOTS), beside the work folder, the OS temp folder, /tmp and /cache. */
+  tmpRoots: string[];
 }
 
 export const DEFAULTS = {
@@ -103,5 +105,17 @@ export function loadConfig(env: Env = process.env): RunnerConfig {
     graceMs: seconds(env, 'RUNNER_GRACE_SECONDS', DEFAULTS.graceSeconds),
     failLingerMs: seconds(env, 'RUNNER_FAIL_LINGER_SECONDS', DEFAULTS.failLingerSeconds),
     logLevel: env.RUNNER_LOG_LEVEL || DEFAULTS.logLevel,
+    tmpRoots: folders(env, 'RUNNER_TMP_ROOTS'),
   };
+}
+
+/** A comma-separated list of absolute folders. */
+function folders(env: Env, name: string): string[] {
+  const list = (env[name] ?? '')
+    .split(',')
+    .map((f) => f.trim())
+    .filter((f) => f !== '');
+  const relative = list.find((f) => !path.isAbsolute(f));
+  if (relative !== undefined) throw new ConfigError(name, `${name} must list absolute folders, separated by commas: ${JSON.stringify(relative)} is not absolute`);
+  return list.map((f) => path.resolve(f));
 }

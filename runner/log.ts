@@ -2,7 +2,7 @@
 // through the same logger with the node's id and type. Tokens and credentials never appear:
 // known fields are redacted by path, and the tokens of open tasks are scrubbed from free text.
 import pino, { type Logger } from 'pino';
-import { SECRET_FIELDS } from '@aiware-nodered/node-red-aiware';
+import { SECRET_FIELDS, scrubSecrets } from '@aiware-nodered/node-red-aiware';
 
 export type { Logger };
 
@@ -60,8 +60,8 @@ export function nodeRedLogging(log: Logger, secrets: () => string[]): Record<str
       handler: () => (entry: NodeRedLogEntry) => {
         const level = LEVELS[entry.level];
         if (!level || !log.isLevelEnabled(level)) return;
-        let text = typeof entry.msg === 'string' ? entry.msg : entry.msg instanceof Error ? entry.msg.message : JSON.stringify(entry.msg);
-        for (const secret of secrets()) if (secret.length >= 4 && text.includes(secret)) text = text.split(secret).join('[redacted]');
+        const raw = typeof entry.msg === 'string' ? entry.msg : entry.msg instanceof Error ? entry.msg.message : JSON.stringify(entry.msg);
+        const text = scrubSecrets(raw, secrets());
         log[level]({ source: 'node-red', nodeId: entry.id, nodeType: entry.type, nodeName: entry.name || undefined, flowId: entry.z }, text);
       },
     },

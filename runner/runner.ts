@@ -8,7 +8,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { RuntimeHandle, answerReady, errorMessage, refuseWork, sendJson, type EngineState, type Task, type TaskEnd } from '@aiware-nodered/node-red-aiware';
+import { RuntimeHandle, answerReady, errorMessage, refuseWork, secretsOf, sendJson, type EngineState, type Task, type TaskEnd } from '@aiware-nodered/node-red-aiware';
 import type { RunnerConfig } from './config';
 import { readRuntimeFile, RuntimeFileError, typesUsed, type BuildRuntime } from './runtime-file';
 import { flowsStarted, initNodeRed, MissingTypesError, nodeRedSettings, onOneTab, type NodeRedModule } from './embedded';
@@ -93,6 +93,8 @@ export class Runner {
       const settings = nodeRedSettings({
         userDir,
         handle: this.handle,
+        // A request's taskTmpDir may be in the work folder too (its tmp/ is the OS temp folder here).
+        aiware: { tmpDirRoots: [config.workDir, ...config.tmpRoots] },
         moduleDirs,
         settings: {
           ...runtime.settings,
@@ -248,11 +250,6 @@ export class Runner {
   private openSecrets(): string[] {
     const tasks = this.handle.runtime?.registry;
     if (!tasks || tasks.size === 0) return [];
-    const secrets: string[] = [];
-    for (const task of tasks.list()) {
-      if (task.fields.token) secrets.push(task.fields.token);
-      if (task.fields.controllerToken) secrets.push(task.fields.controllerToken);
-    }
-    return secrets;
+    return tasks.list().flatMap((task) => secretsOf(task.fields));
   }
 }

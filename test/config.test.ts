@@ -17,6 +17,7 @@ describe('the runner configuration', function () {
     ['VERITONE_WEBHOOK_PROCESS', { VERITONE_WEBHOOK_PROCESS: 'not a url' }, /is not a URL/],
     ['VERITONE_WEBHOOK_READY', { VERITONE_WEBHOOK_READY: 'http://0.0.0.0:9999/readyz' }, /must be on the port of VERITONE_WEBHOOK_PROCESS \(8888\)/],
     ['RUNNER_GRACE_SECONDS', { RUNNER_GRACE_SECONDS: 'soon' }, /must be a number of seconds/],
+    ['RUNNER_TMP_ROOTS', { RUNNER_TMP_ROOTS: '/data/chunks,relative/dir' }, /must list absolute folders.*"relative\/dir" is not absolute/],
     ['RUNNER_EDITOR_PASSWORD_HASH', { RUNNER_EDITOR: 'true', RUNNER_EDITOR_PASSWORD_HASH: 'password' }, /not a bcrypt hash/],
     ['RUNNER_EDITOR_PASSWORD_HASH', { RUNNER_EDITOR: '1' }, /not a bcrypt hash/],
   ];

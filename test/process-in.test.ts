@@ -3,6 +3,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { captured, captureHooks, deploy, fn, logged, processIn, resultOut, TEST_AIWARE, TRANSCRIPT_FROM_TEXT } from './support/engine';
@@ -60,6 +61,29 @@ describe('aiware-process-in', function () {
       { name: 'startOffsetMS that is not a number', status: 400, field: 'startOffsetMS', error: /startOffsetMS must be an integer/, edit: (f) => (f.startOffsetMS = 'ten') },
       { name: 'maxTTL that is negative', status: 400, field: 'maxTTL', error: /maxTTL must be a positive/, edit: (f) => (f.maxTTL = '-5') },
       { name: 'chunk engine request without a chunk', status: 400, field: 'chunk', error: /no chunk/, edit: () => undefined, noChunk: true },
+      // Webhooks that can never work are refused at once, not retried until maxTTL.
+      {
+        name: 'resultWebhook that is a file URL',
+        status: 400,
+        field: 'resultWebhook',
+        error: /resultWebhook must be an http or https URL, got a "file:" URL/,
+        edit: (f) => (f.resultWebhook = 'file:///etc/passwd'),
+      },
+      { name: 'resultWebhook that is not a URL', status: 400, field: 'resultWebhook', error: /resultWebhook is not a URL/, edit: (f) => (f.resultWebhook = 'not a url') },
+      {
+        name: 'heartbeatWebhook on ftp',
+        status: 400,
+        field: 'heartbeatWebhook',
+        error: /heartbeatWebhook must be an http or https URL, got a "ftp:" URL/,
+        edit: (f) => (f.heartbeatWebhook = 'ftp://127.0.0.1/heartbeat'),
+      },
+      {
+        name: 'externalCallbackWebhook that is not a URL',
+        status: 400,
+        field: 'externalCallbackWebhook',
+        error: /externalCallbackWebhook is not a URL/,
+        edit: (f) => (f.externalCallbackWebhook = '/callback'),
+      },
     ];
     for (const c of cases) {
       it(`answers ${c.status} naming the field for a ${c.name}, then serves the next request`, async function () {
@@ -75,6 +99,49 @@ describe('aiware-process-in', function () {
         await assertStillServes(toolkit, processUrl);
       });
     }
+
+    it('echoes no more of a bad value than a short safe prefix, and nothing of a token', async function () {
+      const { toolkit, processUrl } = await echoEngine();
+      const secret = 'tok-ECHO-0123456789abcdef';
+      const cases: [string, string, RegExp][] = [
+        ['maxTTL', `12${secret}`, /maxTTL must be an integer, got "12tok-ECHO-0…"/],
+        ['startOffsetMS', `{"token": "${secret}"}`, /startOffsetMS must be an integer, got a value of \d+ characters/],
+        ['payload', `abc ${secret}`, /payload is not JSON: Unexpected token 'a' \(not valid JSON\)/],
+        ['resultWebhook', `${secret}://x`, /resultWebhook must be an http or https URL, got a non-http URL/],
+      ];
+      for (const [field, value, error] of cases) {
+        const item = toolkit.workItem({ token: secret });
+        item.fields[field] = value;
+        const answer = await toolkit.process(processUrl, item, { data: 'x', mimeType: 'text/plain' });
+        const body = answer.body as { error: string; field?: string };
+        assert.deepEqual([answer.status, body.field], [400, field]);
+        assert.match(body.error, error);
+        assert.ok(!body.error.includes('0123456789abcdef'), body.error);
+      }
+      await assertStillServes(toolkit, processUrl);
+    });
+
+    it('keeps a maxTTL past the timer range (2147484 s and more) as a deadline, not a failure 1 ms later', async function () {
+      const warnings: string[] = [];
+      const onWarning = (w: Error) => warnings.push(w.name);
+      process.on('warning', onWarning);
+      try {
+        // The flow answers 50 ms later: a deadline fired at once would have failed the task first.
+        const { toolkit, processUrl } = await deploy([
+          processIn({ engineType: 'chunk', respond: 'sync' }, ['later']),
+          fn('later', `setTimeout(() => node.send(msg), 50); return null;`, [['words']]),
+          fn('words', TRANSCRIPT_FROM_TEXT, [['out']]),
+          resultOut('out'),
+        ]);
+        for (const maxTTL of ['2147484', '31536000']) {
+          const answer = await toolkit.process(processUrl, toolkit.workItem({ maxTTL }), { data: 'long', mimeType: 'text/plain' });
+          assert.equal(answer.status, 200, `maxTTL ${maxTTL}: ${JSON.stringify(answer.body)}`);
+        }
+        assert.ok(!warnings.includes('TimeoutOverflowWarning'), warnings.join(', '));
+      } finally {
+        process.off('warning', onWarning);
+      }
+    });
 
     it('answers 415 to a content type it does not read', async function () {
       const { toolkit, processUrl } = await echoEngine();
@@ -213,6 +280,41 @@ describe('aiware-process-in', function () {
     assert.equal(seen.digest, sha256(big), 'the file holds the exact bytes');
     assert.equal(seen.payload, seen.path, 'msg.payload is the path when the chunk is not in memory');
     await waitUntil(() => !fs.existsSync(seen.path!), 3000, `${seen.path} was not removed when the task ended`);
+  });
+
+  it('writes chunks only under the allowed folders: taskTmpDir /etc, / or a link out of /tmp falls back to the OS temp dir with a warning', async function () {
+    const { toolkit, processUrl } = await deploy([
+      processIn({ engineType: 'chunk', respond: 'sync', chunkFile: 'always' }, ['capture']),
+      fn('capture', `global.get('capture')(msg); msg.ignoreChunk = true; return msg;`, [['out']]),
+      resultOut('out'),
+    ]);
+    const link = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'aiware-link-')), 'etc');
+    fs.symlinkSync('/etc', link);
+    const chunkFiles = (dir: string) => fs.readdirSync(dir).filter((f) => f.startsWith('aiware-chunk-'));
+    const before = chunkFiles('/etc').length + chunkFiles('/').length;
+    try {
+      for (const [taskTmpDir, size] of [
+        ['/etc', TEST_AIWARE.memoryChunkBytes * 2],
+        ['/', 10],
+        [link, TEST_AIWARE.memoryChunkBytes * 2],
+      ] as const) {
+        let dir: string | undefined;
+        captureHooks.onCapture = (msg) => {
+          dir = path.dirname((msg.aiware as { chunk: { path: string } }).chunk.path);
+        };
+        logged.length = 0;
+        const answer = await toolkit.process(processUrl, toolkit.workItem({ taskTmpDir }), { data: Buffer.alloc(size, 1), mimeType: 'application/octet-stream' });
+        assert.equal(answer.status, 204, `${taskTmpDir}: ${JSON.stringify(answer.body)}`);
+        assert.equal(dir, fs.realpathSync(os.tmpdir()), `${taskTmpDir}: the chunk went to the OS temp dir`);
+        assert.ok(
+          logged.some((e) => e.level === 30 && String(e.msg).includes('is outside the folders a task may write in')),
+          `${taskTmpDir}: a warning says why: ${JSON.stringify(logged)}`,
+        );
+      }
+      assert.equal(chunkFiles('/etc').length + chunkFiles('/').length, before, 'nothing was written in /etc or /');
+    } finally {
+      fs.rmSync(path.dirname(link), { recursive: true, force: true });
+    }
   });
 
   it('gives a small chunk a file too when chunkFile is "always"', async function () {

@@ -296,6 +296,37 @@ describe('the runner', function () {
     assert.ok(!runner.output.includes('SECRET'), runner.output);
   });
 
+  it("scrubs the task's tokens from a failure a flow makes of them: the log, the failed heartbeat and the sync answer", async function () {
+    // A function node that puts both tokens in its error, for a sync and an async chunk engine.
+    const leaky = (respond: string): Record<string, unknown>[] => [
+      { id: 'tab', type: 'tab', label: 'leaky' },
+      { id: 'in', z: 'tab', type: 'aiware-process-in', url: '/process', readyUrl: '/readyz', engineType: 'chunk', respond, wires: [['boom']] },
+      { id: 'boom', z: 'tab', type: 'function', func: "throw new Error('cannot call the API with ' + msg.aiware.token + ' / ' + msg.aiware.controllerToken);", outputs: 1, wires: [[]] },
+    ];
+    const tokens = { token: 'tok-LEAK-1234', controllerToken: 'ctl-LEAK-5678' };
+    for (const respond of ['sync', 'async']) {
+      const runner = start(leaky(respond));
+      const url = await runner.ready();
+      const item = toolkit.workItem(tokens);
+      const answer = await toolkit.process(`${url}/process`, item, { data: 'x', mimeType: 'text/plain' });
+      const failed = await runner.waitForLog((l) => l.msg === 'task failed');
+      assert.match(String(failed.failureMsg), /cannot call the API with \[redacted\] \/ \[redacted\]/);
+      if (respond === 'sync') {
+        assert.equal(answer.status, 500);
+        assert.match(JSON.stringify(answer.body), /\[redacted\]/);
+        assert.ok(!JSON.stringify(answer.body).includes('LEAK'), JSON.stringify(answer.body));
+      } else {
+        const record = await toolkit.waitForTask(item.taskId);
+        assert.equal(record.status, 'failed');
+        const last = record.heartbeats.at(-1)!;
+        assert.ok(!String(last.failureMsg).includes('LEAK') && String(last.failureMsg).includes('[redacted]'), last.failureMsg);
+      }
+      runner.signal('SIGTERM');
+      await runner.waitExit();
+      assert.ok(!runner.output.includes('LEAK'), runner.output);
+    }
+  });
+
   it('serves /metrics, keeps the editor off by default, and opens it behind a password when asked', async function () {
     const plain = start(example('chunk-text-to-transcript.json'));
     const url = await plain.ready();

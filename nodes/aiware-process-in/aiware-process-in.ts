@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { readProcessBody, type ReceivedBody } from '../../core/body';
 import { decodeChunkText } from '../../core/chunk-text';
-import { chunkToFile } from '../../core/chunk-file';
+import { chunkToFile, taskTmpDir } from '../../core/chunk-file';
 import { sendJson, sendJsonError } from '../../core/answer';
 import { answerReady, refuseWork } from '../../core/readiness';
 import { parseProcessFields } from '../../core/fields';
@@ -72,6 +72,7 @@ export = function register(RED: NodeAPI): void {
           reading.delete(res);
         }
         if (closed) throw stoppedWhileReading();
+        if (body.chunk?.warning) node.warn(body.chunk.warning);
         const parsed = parseProcessFields(body.raw);
         const training = parsed.fields.payload?.mode === MODE_LIBRARY_TRAIN;
         if (engineType === 'chunk' && !training && !body.chunk) {
@@ -113,7 +114,9 @@ export = function register(RED: NodeAPI): void {
           const mimeType = task.fields.chunkMimeType ?? chunk.mimeType ?? (chunk.buffer ? 'text/plain; charset=utf-8' : undefined);
           let path = chunk.path;
           if (!path && alwaysFile) {
-            path = await chunkToFile(chunk, task.fields.taskTmpDir);
+            const choice = await taskTmpDir(task.fields.taskTmpDir, pack.settings);
+            if (choice.warning) node.warn(choice.warning);
+            path = await chunkToFile(chunk, choice.dir);
             if (!task.isOpen) {
               // Failed while the file was written (the node closed): nothing will remove it but us.
               void pack.registry.removeFile(path);
