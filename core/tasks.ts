@@ -77,6 +77,9 @@ export interface Failure {
   status?: number;
 }
 
+/** Sent with each result post: the same for every retry of one result. */
+export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
+
 export class Task {
   readonly id: string;
   readonly fields: ProcessFields;
@@ -179,8 +182,11 @@ export class Task {
       this.fail({ reason: 'invalid_data', message: failure.message });
       return Promise.reject(failure);
     }
+    // Delivery is at least once: a post ET recorded but answered too late is sent again, with the
+    // same index and this key, so ET (or a proxy) can drop the copy.
+    const headers = { [IDEMPOTENCY_HEADER]: `${this.fields.internalTaskId ?? this.id}/result/${body.index}` };
     const delivered = this.enqueue(async () => {
-      await this.registry.client.post(url, body, this.deadline, this.signal);
+      await this.registry.client.post(url, body, this.deadline, this.signal, headers);
       this.count.messagesWritten++;
       this.count.bytesWritten += Buffer.byteLength(JSON.stringify(output) ?? '');
     });

@@ -96,7 +96,7 @@ export class WebhookClient {
    * 5xx and 429 with doubling back-off until `deadline` (epoch ms); throws a `WebhookError`
    * for a 4xx at once, or for the last failure once the deadline has passed.
    */
-  async post(url: string, body: unknown, deadline: number, signal?: AbortSignal): Promise<void> {
+  async post(url: string, body: unknown, deadline: number, signal?: AbortSignal, headers?: Record<string, string>): Promise<void> {
     const data = JSON.stringify(body);
     let delay = this.retry.initialDelayMs;
     for (let attempt = 1; ; attempt++) {
@@ -105,6 +105,7 @@ export class WebhookClient {
         const remaining = Math.max(1, deadline - Date.now());
         const response = await this.http.post(url, data, {
           signal,
+          headers,
           timeout: Math.min(this.retry.requestTimeoutMs, remaining),
         });
         if (response.status >= 200 && response.status < 300) return;

@@ -149,6 +149,19 @@ export class Runner {
     return this.stopping;
   }
 
+  /**
+   * A second signal: no more grace. Open tasks fail with `system_error` at once, and their failed
+   * heartbeats (and posts in flight) get `boundMs` to leave.
+   */
+  async abort(signal: string, boundMs: number): Promise<void> {
+    const tasks = this.handle.runtime?.registry;
+    if (!tasks) return;
+    for (const task of tasks.list()) {
+      task.fail({ reason: 'system_error', message: `the engine was stopped at once (a second ${signal}) before the task ended` });
+    }
+    await tasks.drain(boundMs);
+  }
+
   private async drain(reason: string): Promise<void> {
     const { log, config } = this;
     const tasks = this.handle.runtime?.registry;

@@ -7,6 +7,9 @@ import { Runner } from './runner';
 import { RuntimeFileError } from './runtime-file';
 import { errorMessage } from '@aiware-nodered/node-red-aiware';
 
+/** How long a second signal waits for the failed heartbeats of open tasks before the exit. */
+const ABORT_BOUND_MS = 1000;
+
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let config;
   try {
@@ -24,9 +27,16 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
     const onSignal = (signal: NodeJS.Signals) => {
       signals++;
       if (signals > 1) {
-        log.warn({ signal }, 'second signal: exiting now');
-        flushLogs();
-        process.exit(signal === 'SIGINT' ? 130 : 143);
+        log.warn({ signal, boundMs: ABORT_BOUND_MS }, 'second signal: exiting now');
+        const code = signal === 'SIGINT' ? 130 : 143;
+        const exit = (): never => {
+          flushLogs();
+          process.exit(code);
+        };
+        // Open tasks still get their failed heartbeat if it can leave within the bound; then out, whatever happens.
+        setTimeout(exit, ABORT_BOUND_MS + 200).unref();
+        void runner.abort(signal, ABORT_BOUND_MS).finally(exit);
+        return;
       }
       log.info({ signal }, 'signal: draining');
       runner.stop(signal).then(

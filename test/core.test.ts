@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { parseProcessFields, redactFields, PROCESS_FIELDS } from '../core/fields';
 import { FieldError } from '../core/errors';
 import { WebhookClient, WebhookError } from '../core/webhooks';
+import { TaskRegistry } from '../core/tasks';
 
 /** The fields ET sent: every key is present on the parsed object, undefined when absent. */
 function defined(fields: object): Record<string, unknown> {
@@ -90,6 +91,9 @@ describe('the webhook client', function () {
   let url: string;
   let answers: number[];
   let received: unknown[];
+  let keys: (string | undefined)[];
+  /** Answers withheld this long after the body is recorded, one per post (ET recording a post but answering late). */
+  let late: number[];
 
   before(async function () {
     server = http.createServer((req, res) => {
@@ -97,8 +101,15 @@ describe('the webhook client', function () {
       req.on('data', (d: Buffer) => parts.push(d));
       req.on('end', () => {
         received.push(JSON.parse(Buffer.concat(parts).toString()));
-        res.writeHead(answers.shift() ?? 204);
-        res.end();
+        keys.push(req.headers['idempotency-key'] as string | undefined);
+        const answer = (): void => {
+          if (res.destroyed) return;
+          res.writeHead(answers.shift() ?? 204);
+          res.end();
+        };
+        const wait = late.shift();
+        if (wait) setTimeout(answer, wait);
+        else answer();
       });
     });
     server.listen(0, '127.0.0.1');
@@ -114,6 +125,8 @@ describe('the webhook client', function () {
   beforeEach(function () {
     answers = [];
     received = [];
+    keys = [];
+    late = [];
   });
 
   const client = new WebhookClient({ retry: { initialDelayMs: 5, maxDelayMs: 20 } });
@@ -134,6 +147,23 @@ describe('the webhook client', function () {
   it('gives up when the deadline passes, with the last failure', async function () {
     answers = new Array<number>(1000).fill(503);
     await assert.rejects(client.post(url, {}, Date.now() + 100), (err: unknown) => err instanceof WebhookError && err.reason === 'external_error' && err.message.includes('time ran out'));
+  });
+
+  it('sends a result again when ET recorded it but answered after the timeout: same index, same Idempotency-Key', async function () {
+    const registry = new TaskRegistry({ client: new WebhookClient({ retry: { initialDelayMs: 5, maxDelayMs: 20, requestTimeoutMs: 100 } }) });
+    const parsed = parseProcessFields({ resultWebhook: url, internalTaskId: 'task-7', maxTTL: '30' });
+    const task = registry.open({ parsed, engineType: 'stream', respond: 'async' });
+    late = [400];
+    await task.result({ object: [] });
+    task.fail({ reason: 'other', message: 'the test ended' });
+    await registry.drain(1000);
+    const results = received.filter((r) => (r as { index?: number }).index !== undefined) as { index: number }[];
+    assert.deepEqual(
+      results.map((r) => r.index),
+      [1, 1],
+      'delivered at least once: the late one and its retry',
+    );
+    assert.deepEqual(keys.slice(0, 2), ['task-7/result/1', 'task-7/result/1']);
   });
 
   it('reports a refused connection as url_connection_refused', async function () {

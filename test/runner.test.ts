@@ -276,14 +276,19 @@ describe('the runner', function () {
     assert.match(record.failureMsg ?? '', /shut down \(SIGTERM\)/);
   });
 
-  it('exits at once on a second signal', async function () {
+  it('exits at once on a second signal, sending open tasks their failed heartbeat first (within 1 s)', async function () {
     const runner = start(slowBatch(0), { RUNNER_GRACE_SECONDS: '30' });
     const url = await runner.ready();
-    await toolkit.process(`${url}/process`, toolkit.workItem());
+    const item = toolkit.workItem();
+    await toolkit.process(`${url}/process`, item);
     runner.signal('SIGTERM');
     await runner.waitForLog((l) => l.msg === 'draining');
     runner.signal('SIGINT');
     assert.equal(await runner.waitExit(), 130);
+    const record = toolkit.task(item.taskId);
+    assert.equal(record.status, 'failed');
+    assert.equal(record.failureReason, 'system_error');
+    assert.match(record.failureMsg ?? '', /stopped at once \(a second SIGINT\)/);
   });
 
   it('never logs tokens, even when a flow prints the task', async function () {
