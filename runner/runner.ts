@@ -35,6 +35,25 @@ function decryptCredentials(secret: string, encrypted: string): unknown {
   return JSON.parse(decipher.update(encrypted.substring(32), 'base64', 'utf8') + decipher.final('utf8'));
 }
 
+/** Where the editor's login posts (the editor is at /editor). */
+const EDITOR_LOGIN = '/editor/auth/token';
+
+/**
+ * Node-RED answers a login locked out after too many attempts with 500 ("Too many login attempts"):
+ * a client reads that as a server fault and retries. Said as what it is: 429 with Retry-After (its 10 minutes).
+ */
+function lockoutAs429(res: http.ServerResponse): void {
+  const end = res.end.bind(res) as (...args: unknown[]) => http.ServerResponse;
+  res.end = ((...args: unknown[]) => {
+    const [chunk] = args;
+    if (res.statusCode === 500 && !res.headersSent && (typeof chunk === 'string' || Buffer.isBuffer(chunk)) && chunk.includes('Too many login attempts')) {
+      res.statusCode = 429;
+      res.setHeader('Retry-After', '600');
+    }
+    return end(...args);
+  }) as typeof res.end;
+}
+
 export class Runner {
   state: RunnerState = 'starting';
   /** Why start-up failed, for /readyz. */
@@ -208,6 +227,7 @@ export class Runner {
       const end = this.metrics.processLatency.startTimer();
       res.once('finish', () => end({ status: String(res.statusCode) }));
     }
+    if (req.method === 'POST' && this.config.editorPasswordHash && pathname === EDITOR_LOGIN) lockoutAs429(res);
     if (this.handle.dispatch(req, res)) return;
     if (this.app) return this.app(req, res);
     sendJson(res, 503, { error: 'the engine is starting' });

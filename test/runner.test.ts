@@ -350,5 +350,20 @@ describe('the runner', function () {
     const editorUrl = await editor.ready();
     assert.equal((await fetch(`${editorUrl}/editor/`)).status, 200);
     assert.equal((await fetch(`${editorUrl}/editor/flows`)).status, 401, 'the admin API wants the password');
+
+    // Node-RED locks a user out after 5 failed logins in 10 minutes, answering 500: the runner says 429.
+    const login = (password: string) =>
+      fetch(`${editorUrl}/editor/auth/token`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ client_id: 'node-red-admin', grant_type: 'password', scope: '*', username: 'admin', password }).toString(),
+      });
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await login('wrong')).status);
+    assert.deepEqual(statuses, [403, 403, 403, 403, 403, 429]);
+    const locked = await login('password');
+    assert.equal(locked.status, 429, 'locked out, even with the right password');
+    assert.equal(locked.headers.get('retry-after'), '600');
+    assert.match(JSON.stringify(await locked.json()), /Too many login attempts/);
   });
 });
