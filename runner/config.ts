@@ -19,6 +19,18 @@ export interface Address {
   path: string;
 }
 
+/** The limits a client meets at the runner's HTTP server (see ./http-server). */
+export interface ConnectionLimits {
+  /** From a connection's accept, or a request's first byte, to the end of its headers. */
+  headersTimeoutMs: number;
+  /** From a request's first byte to the end of its body: the chunk's upload, not the engine's work. */
+  requestTimeoutMs: number;
+  /** How long an idle keep-alive connection stays open. */
+  keepAliveTimeoutMs: number;
+  /** Connections open at once; one more is answered 503. */
+  maxConnections: number;
+}
+
 export interface RunnerConfig {
   runtimeFile: string;
   process: Address;
@@ -36,9 +48,12 @@ export interface RunnerConfig {
   graceMs: number;
   /** How long /readyz answers 500 after a start-up that failed for good, before the exit. */
   failLingerMs: number;
+  connections: ConnectionLimits;
   logLevel: string;
   /** More folders a request's taskTmpDir may name (RUNNER_TMP_ROOTS), beside the work folder, the OS temp folder, /tmp and /cache. */
   tmpRoots: string[];
+  /** Where /metrics is served: undefined on the /process port, a port of its own (0: any, logged), or 'off'. */
+  metricsPort?: number | 'off';
 }
 
 export const DEFAULTS = {
@@ -47,6 +62,14 @@ export const DEFAULTS = {
   workRoot: '/cache/nodered/engines',
   graceSeconds: 30,
   failLingerSeconds: 10,
+  // ET sends each request from the same host in one go: 10 s for headers is a stalled sender.
+  headersTimeoutSeconds: 10,
+  // A 1 GiB chunk needs ~9 MB/s to arrive in 120 s, a tenth of a slow local disk; Node's 300 s let a trickle hold on.
+  requestTimeoutSeconds: 120,
+  // As before: longer than the 60 s idle timeout of common proxies and load balancers, so they close first.
+  keepAliveTimeoutSeconds: 65,
+  // Far above what ET opens (its chunks in flight, the readiness polls), and well inside a 1024 open-file limit.
+  maxConnections: 256,
   logLevel: 'info',
 };
 
@@ -70,6 +93,40 @@ function seconds(env: Env, variable: string, fallback: number): number {
   const value = Number(text);
   if (!Number.isFinite(value) || value < 0) throw new ConfigError(variable, `must be a number of seconds, got ${JSON.stringify(text)}`);
   return value * 1000;
+}
+
+// Node's timers hold at most 2^31-1 ms: a longer keep-alive timeout would fire at once.
+const MAX_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+/** A limit in milliseconds, or undefined when the variable is unset: 0 would turn it off, so it is refused. */
+function timeoutMs(env: Env, variable: string): number | undefined {
+  const text = env[variable];
+  if (text === undefined || text === '') return undefined;
+  const value = Number(text);
+  if (!(value > 0 && value <= MAX_TIMEOUT_SECONDS)) {
+    throw new ConfigError(variable, `must be a number of seconds above 0 and at most ${MAX_TIMEOUT_SECONDS}, got ${JSON.stringify(text)}`);
+  }
+  return Math.ceil(value * 1000);
+}
+
+function connectionLimits(env: Env): ConnectionLimits {
+  const requestTimeoutMs = timeoutMs(env, 'RUNNER_REQUEST_TIMEOUT_SECONDS') ?? DEFAULTS.requestTimeoutSeconds * 1000;
+  // Node refuses a headers timeout past the request timeout: a default one shrinks to fit, a set one is an error.
+  const headersTimeoutMs = timeoutMs(env, 'RUNNER_HEADERS_TIMEOUT_SECONDS') ?? Math.min(DEFAULTS.headersTimeoutSeconds * 1000, requestTimeoutMs);
+  if (headersTimeoutMs > requestTimeoutMs) {
+    throw new ConfigError('RUNNER_HEADERS_TIMEOUT_SECONDS', `must not be longer than RUNNER_REQUEST_TIMEOUT_SECONDS (${requestTimeoutMs / 1000}), got ${headersTimeoutMs / 1000}`);
+  }
+  const max = env.RUNNER_MAX_CONNECTIONS;
+  const maxConnections = max === undefined || max === '' ? DEFAULTS.maxConnections : Number(max);
+  if (!Number.isSafeInteger(maxConnections) || maxConnections < 1) {
+    throw new ConfigError('RUNNER_MAX_CONNECTIONS', `must be a whole number of connections above 0, got ${JSON.stringify(max)}`);
+  }
+  return {
+    headersTimeoutMs,
+    requestTimeoutMs,
+    keepAliveTimeoutMs: timeoutMs(env, 'RUNNER_KEEPALIVE_TIMEOUT_SECONDS') ?? DEFAULTS.keepAliveTimeoutSeconds * 1000,
+    maxConnections,
+  };
 }
 
 const BCRYPT = /^\$2[aby]?\$\d{2}\$[./A-Za-z0-9]{53}$/;
@@ -104,8 +161,10 @@ export function loadConfig(env: Env = process.env): RunnerConfig {
     credentialSecret: env.RUNNER_CREDENTIAL_SECRET || undefined,
     graceMs: seconds(env, 'RUNNER_GRACE_SECONDS', DEFAULTS.graceSeconds),
     failLingerMs: seconds(env, 'RUNNER_FAIL_LINGER_SECONDS', DEFAULTS.failLingerSeconds),
+    connections: connectionLimits(env),
     logLevel: env.RUNNER_LOG_LEVEL || DEFAULTS.logLevel,
     tmpRoots: folders(env, 'RUNNER_TMP_ROOTS'),
+    metricsPort: metricsPort(env),
   };
 }
 
@@ -118,4 +177,14 @@ function folders(env: Env, name: string): string[] {
   const relative = list.find((f) => !path.isAbsolute(f));
   if (relative !== undefined) throw new ConfigError(name, `${name} must list absolute folders, separated by commas: ${JSON.stringify(relative)} is not absolute`);
   return list.map((f) => path.resolve(f));
+}
+
+/** RUNNER_METRICS_PORT: unset (on the /process port), `off`, or a port of its own. */
+function metricsPort(env: Env): number | 'off' | undefined {
+  const text = (env.RUNNER_METRICS_PORT ?? '').trim();
+  if (text === '') return undefined;
+  if (text.toLowerCase() === 'off') return 'off';
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError('RUNNER_METRICS_PORT', `must be a port number or "off", got ${JSON.stringify(text)}`);
+  return port;
 }

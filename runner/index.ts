@@ -1,7 +1,7 @@
 // The runner's library: what the simulator, the tests and the bench use to embed Node-RED with
 // the pack, and the runner itself (its process entry is main.js).
 export { Runner, type RunnerState } from './runner';
-export { loadConfig, ConfigError, type RunnerConfig } from './config';
+export { loadConfig, ConfigError, type RunnerConfig, type ConnectionLimits } from './config';
 export {
   EmbeddedNodeRed,
   PACK_DIR,

@@ -14,6 +14,7 @@ import { readRuntimeFile, RuntimeFileError, typesUsed, type BuildRuntime } from 
 import { flowsStarted, initNodeRed, MissingTypesError, nodeRedSettings, onOneTab, type NodeRedModule } from './embedded';
 import { nodeRedLogging, type Logger } from './log';
 import { RunnerMetrics } from './metrics';
+import { createServer } from './http-server';
 
 /** The runner's state is the engine's readiness state. */
 export type RunnerState = EngineState;
@@ -63,6 +64,7 @@ export class Runner {
   /** The pack's runtime, handed over when Node-RED loads the nodes. */
   readonly handle = new RuntimeHandle();
   private RED?: NodeRedModule;
+  private metricsServer?: http.Server;
   private app?: Handler;
   private stopping?: Promise<void>;
 
@@ -71,8 +73,7 @@ export class Runner {
     readonly log: Logger,
   ) {
     this.metrics = new RunnerMetrics({ engine_id: config.engineId, build_id: config.buildId });
-    this.server = http.createServer((req, res) => this.serve(req, res));
-    this.server.keepAliveTimeout = 65_000;
+    this.server = createServer(config.connections, log, (req, res) => this.serve(req, res));
   }
 
   /** The address the server listens on (useful with port 0). */
@@ -90,7 +91,8 @@ export class Runner {
     log.info({ runtimeFile: config.runtimeFile, workDir: config.workDir, process: config.process }, 'starting');
     this.server.listen(config.process.port, config.process.host);
     await once(this.server, 'listening');
-    log.info({ port: this.port, ready: config.ready.path }, 'listening');
+    log.info({ port: this.port, ready: config.ready.path, limits: config.connections }, 'listening');
+    if (typeof config.metricsPort === 'number') await this.listenMetrics(config.metricsPort);
     try {
       const runtime = readRuntimeFile(config.runtimeFile);
       this.checkCredentials(runtime);
@@ -212,6 +214,10 @@ export class Runner {
     }
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    if (this.metricsServer) {
+      this.metricsServer.closeAllConnections();
+      await new Promise<void>((resolve) => this.metricsServer!.close(() => resolve()));
+    }
     if (this.state !== 'failed') this.state = 'stopped';
     log.info({}, 'stopped');
   }
@@ -221,7 +227,7 @@ export class Runner {
     const query = url.indexOf('?');
     const pathname = query < 0 ? url : url.slice(0, query);
     if (req.method === 'GET' && pathname === this.config.ready.path) return answerReady(res, this.state, this.failure);
-    if (req.method === 'GET' && pathname === '/metrics') return void this.serveMetrics(res);
+    if (req.method === 'GET' && pathname === '/metrics' && this.config.metricsPort === undefined) return void this.serveMetrics(res);
     if (pathname === this.config.process.path && req.method === 'POST') {
       if (refuseWork(res, this.state, this.failure)) return;
       const end = this.metrics.processLatency.startTimer();
@@ -231,6 +237,18 @@ export class Runner {
     if (this.handle.dispatch(req, res)) return;
     if (this.app) return this.app(req, res);
     sendJson(res, 503, { error: 'the engine is starting' });
+  }
+
+  /** /metrics on a port of its own (RUNNER_METRICS_PORT), on the /process host: nothing else is served there. */
+  private async listenMetrics(port: number): Promise<void> {
+    const server = http.createServer((req, res) => {
+      if (req.method === 'GET' && (req.url ?? '').split('?')[0] === '/metrics') void this.serveMetrics(res);
+      else sendJson(res, 404, { error: 'only GET /metrics is served here' });
+    });
+    this.metricsServer = server;
+    server.listen(port, this.config.process.host);
+    await once(server, 'listening');
+    this.log.info({ port: (server.address() as AddressInfo).port }, 'metrics listening');
   }
 
   private async serveMetrics(res: http.ServerResponse): Promise<void> {

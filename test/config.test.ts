@@ -10,6 +10,13 @@ describe('the runner configuration', function () {
     assert.equal(config.workDir, '/cache/nodered/engines/eng-1-b_.._2', 'an id cannot climb out of the work root');
     assert.equal(config.graceMs, 30_000);
     assert.equal(config.editorPasswordHash, undefined, 'the editor is off');
+    assert.deepEqual(config.connections, { headersTimeoutMs: 10_000, requestTimeoutMs: 120_000, keepAliveTimeoutMs: 65_000, maxConnections: 256 });
+  });
+
+  it('reads the connection limits, and shrinks the default headers timeout to a shorter request timeout', function () {
+    const env = { AIWARE_BUILD_RUNTIME: 'r.json', RUNNER_REQUEST_TIMEOUT_SECONDS: '4', RUNNER_KEEPALIVE_TIMEOUT_SECONDS: '1.5', RUNNER_MAX_CONNECTIONS: '8' };
+    assert.deepEqual(loadConfig(env).connections, { headersTimeoutMs: 4000, requestTimeoutMs: 4000, keepAliveTimeoutMs: 1500, maxConnections: 8 });
+    assert.equal(loadConfig({ ...env, RUNNER_HEADERS_TIMEOUT_SECONDS: '0.5' }).connections.headersTimeoutMs, 500);
   });
 
   const bad: [string, Record<string, string>, RegExp][] = [
@@ -17,7 +24,16 @@ describe('the runner configuration', function () {
     ['VERITONE_WEBHOOK_PROCESS', { VERITONE_WEBHOOK_PROCESS: 'not a url' }, /is not a URL/],
     ['VERITONE_WEBHOOK_READY', { VERITONE_WEBHOOK_READY: 'http://0.0.0.0:9999/readyz' }, /must be on the port of VERITONE_WEBHOOK_PROCESS \(8888\)/],
     ['RUNNER_GRACE_SECONDS', { RUNNER_GRACE_SECONDS: 'soon' }, /must be a number of seconds/],
+    ['RUNNER_METRICS_PORT', { RUNNER_METRICS_PORT: 'elsewhere' }, /must be a port number or "off", got "elsewhere"/],
     ['RUNNER_TMP_ROOTS', { RUNNER_TMP_ROOTS: '/data/chunks,relative/dir' }, /must list absolute folders.*"relative\/dir" is not absolute/],
+    ['RUNNER_HEADERS_TIMEOUT_SECONDS', { RUNNER_HEADERS_TIMEOUT_SECONDS: '0' }, /must be a number of seconds above 0/],
+    ['RUNNER_HEADERS_TIMEOUT_SECONDS', { RUNNER_HEADERS_TIMEOUT_SECONDS: '30', RUNNER_REQUEST_TIMEOUT_SECONDS: '20' }, /must not be longer than RUNNER_REQUEST_TIMEOUT_SECONDS \(20\), got 30/],
+    ['RUNNER_REQUEST_TIMEOUT_SECONDS', { RUNNER_REQUEST_TIMEOUT_SECONDS: 'two minutes' }, /must be a number of seconds above 0/],
+    ['RUNNER_KEEPALIVE_TIMEOUT_SECONDS', { RUNNER_KEEPALIVE_TIMEOUT_SECONDS: '-1' }, /must be a number of seconds above 0/],
+    ['RUNNER_KEEPALIVE_TIMEOUT_SECONDS', { RUNNER_KEEPALIVE_TIMEOUT_SECONDS: '3000000' }, /at most 2147483/],
+    ['RUNNER_MAX_CONNECTIONS', { RUNNER_MAX_CONNECTIONS: '0' }, /must be a whole number of connections above 0/],
+    ['RUNNER_MAX_CONNECTIONS', { RUNNER_MAX_CONNECTIONS: '2.5' }, /must be a whole number of connections above 0/],
+    ['RUNNER_MAX_CONNECTIONS', { RUNNER_MAX_CONNECTIONS: 'many' }, /must be a whole number of connections above 0, got "many"/],
     ['RUNNER_EDITOR_PASSWORD_HASH', { RUNNER_EDITOR: 'true', RUNNER_EDITOR_PASSWORD_HASH: 'password' }, /not a bcrypt hash/],
     ['RUNNER_EDITOR_PASSWORD_HASH', { RUNNER_EDITOR: '1' }, /not a bcrypt hash/],
   ];

@@ -341,6 +341,15 @@ describe('the runner', function () {
     assert.match(metrics, /aiware_tasks_open\{[^}]*\} 0/);
     assert.match(metrics, /aiware_process_duration_seconds_count\{[^}]*status="200"[^}]*\} 1/);
     assert.match(metrics, /aiware_webhook_retries_total/);
+    // /metrics on a port of its own, or off.
+    const apart = start(example('chunk-text-to-transcript.json'), { RUNNER_METRICS_PORT: '0' });
+    const apartUrl = await apart.ready();
+    const metricsPort = (await apart.waitForLog((l) => l.msg === 'metrics listening')).port as number;
+    assert.match(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(), /aiware_tasks_open/);
+    assert.equal((await fetch(`http://127.0.0.1:${metricsPort}/process`, { method: 'POST' })).status, 404, 'nothing else is served there');
+    assert.equal((await fetch(`${apartUrl}/metrics`)).status, 404, 'not on the /process port then');
+    const off = start(example('chunk-text-to-transcript.json'), { RUNNER_METRICS_PORT: 'off' });
+    assert.equal((await fetch(`${await off.ready()}/metrics`)).status, 404);
     assert.equal((await fetch(`${url}/editor/`)).status, 404);
     assert.equal((await fetch(`${url}/flows`)).status, 404);
 
