@@ -68,6 +68,8 @@ export interface RunnerOptions {
   /** Node options before main.js (e.g. --cpu-prof: not allowed in NODE_OPTIONS on Node 20). */
   execArgv?: string[];
   env?: Record<string, string>;
+  /** Everything the runner prints is also appended here (its lines stay readable after `countOnly()`). */
+  logFile?: string;
 }
 
 /** The runner with the environment ET and the image give it, killed by the bench's cleanup if left running. */
