@@ -343,6 +343,11 @@ export class TaskRegistry extends EventEmitter {
   private readonly deadlines = new Map<string, NodeJS.Timeout>();
   private readonly pending = new Set<Promise<void>>();
   private ticker?: NodeJS.Timeout;
+  /** The heartbeat wheel: `wheel.length` slots of `slotMs` make one interval (at least 10 ms a slot). */
+  private readonly wheel: Set<Task>[];
+  private readonly slotMs: number;
+  private readonly slots = new Map<Task, number>();
+  private lastSlot = 0;
   /** Open asynchronous tasks: the ticker runs only while there are some. */
   private asyncOpen = 0;
 
@@ -350,6 +355,9 @@ export class TaskRegistry extends EventEmitter {
     super();
     this.settings = { ...DEFAULT_TASK_SETTINGS, ...options.settings };
     this.client = options.client ?? new WebhookClient();
+    const slotCount = Math.max(1, Math.min(20, Math.floor(this.settings.heartbeatIntervalMs / 10)));
+    this.slotMs = this.settings.heartbeatIntervalMs / slotCount;
+    this.wheel = Array.from({ length: slotCount }, () => new Set<Task>());
   }
 
   get size(): number {
@@ -361,7 +369,10 @@ export class TaskRegistry extends EventEmitter {
     const task = new Task(this, options, ttl);
     this.tasks.set(task.id, task);
     this.watchDeadline(task, ttl);
-    if (!task.isSync && this.asyncOpen++ === 0) this.startTicker();
+    if (!task.isSync) {
+      if (this.asyncOpen++ === 0) this.startTicker();
+      this.joinWheel(task);
+    }
     this.emit('open', task);
     return task;
   }
@@ -382,7 +393,10 @@ export class TaskRegistry extends EventEmitter {
     this.tasks.delete(task.id);
     clearTimeout(this.deadlines.get(task.id));
     this.deadlines.delete(task.id);
-    if (!task.isSync && --this.asyncOpen === 0) this.stopTicker();
+    if (!task.isSync) {
+      this.leaveWheel(task);
+      if (--this.asyncOpen === 0) this.stopTicker();
+    }
     // Tracked, so a node closing (drain) waits until its temp files are gone.
     for (const file of task.tmpFiles) this.track(this.removeFile(file));
     this.emit('end', end);
@@ -426,14 +440,44 @@ export class TaskRegistry extends EventEmitter {
     this.deadlines.set(task.id, timer);
   }
 
+  /**
+   * The running heartbeats, spread over the interval: a wheel of slots, each task in the slot of
+   * the moment it opened, so 1000 open tasks are some 50 posts every 50 ms, not 1000 in one burst
+   * whose length each task's period would inherit. Slots follow the clock (`Date.now()`), not a
+   * count of ticks, so a late tick delays one heartbeat and never drifts the period.
+   */
   private startTicker(): void {
+    this.lastSlot = this.slotAt(Date.now());
     this.ticker = setInterval(() => {
-      for (const task of this.tasks.values()) if (!task.isSync) task.sendRunning();
-    }, this.settings.heartbeatIntervalMs);
+      const current = this.slotAt(Date.now());
+      // Slots a late tick skipped are sent now, but never a whole turn of the wheel twice.
+      for (let slot = Math.max(this.lastSlot + 1, current - this.wheel.length + 1); slot <= current; slot++) {
+        for (const task of this.wheel[slot % this.wheel.length]) task.sendRunning();
+      }
+      this.lastSlot = current;
+    }, this.slotMs);
   }
 
   private stopTicker(): void {
     clearInterval(this.ticker);
     this.ticker = undefined;
+  }
+
+  private slotAt(time: number): number {
+    return Math.floor(time / this.slotMs);
+  }
+
+  /** Into the slot last sent: its next turn is one interval away (less at most one slot), never now. */
+  private joinWheel(task: Task): void {
+    const slot = this.lastSlot % this.wheel.length;
+    this.wheel[slot].add(task);
+    this.slots.set(task, slot);
+  }
+
+  private leaveWheel(task: Task): void {
+    const slot = this.slots.get(task);
+    if (slot === undefined) return;
+    this.wheel[slot].delete(task);
+    this.slots.delete(task);
   }
 }

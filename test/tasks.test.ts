@@ -330,6 +330,29 @@ describe('the task registry (core/tasks.ts)', function () {
       assert.equal(clock.countTimers(), 0, 'no ticker and no deadline once every task has ended');
     });
 
+    it('spreads them over the interval: each task beats at the phase it opened at, not all at one tick', async function () {
+      const a = openAsync({ heartbeatWebhook: `${hooks.url}/heartbeat/a` });
+      await clock.tickAsync(500);
+      const b = openAsync({ heartbeatWebhook: `${hooks.url}/heartbeat/b` });
+      const count = () => ['a', 'b'].map((n) => hooks.heartbeats(`/heartbeat/${n}`).filter((h) => h.status === 'running').length);
+      const seen: number[][] = [];
+      // Looked at t = 1000, 1500, 2000 and 2500 ms: a opened at 0, b at 500.
+      for (let look = 0; look < 4; look++) {
+        await clock.tickAsync(500);
+        await client.settled();
+        seen.push(count());
+      }
+      assert.deepEqual(seen, [
+        [1, 0],
+        [1, 1],
+        [2, 1],
+        [2, 2],
+      ]);
+      a.complete();
+      b.complete();
+      await Promise.all([a.flushed(), b.flushed()]);
+    });
+
     it('says complete last, even when ET had refused the running heartbeat and it is being retried', async function () {
       hooks.answer(503);
       const task = openAsync();
