@@ -277,6 +277,22 @@ describe('aiware-sim run', function () {
     }
   });
 
+  it("shows an engine's text with its control characters escaped, never as raw bytes to the terminal", async function () {
+    const engine = await fakeEngine((_seen, res) => {
+      const word = 'red\u001b[31m alert\u0007';
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ validationContracts: ['transcript'], series: [{ startTimeMs: 0, stopTimeMs: 10, words: [{ word }] }] }));
+      return Promise.resolve();
+    });
+    try {
+      const run = await sim(['run', '--engine-url', engine.processUrl, path.join(EXAMPLES, 'inputs', 'fox.txt'), '--out', outDir()]);
+      assert.equal(run.code, 0, explain(run));
+      assert.ok(!run.stdout.includes('\u001b') && !run.stdout.includes('\u0007'), 'no escape or bell byte reaches the terminal');
+      assert.match(run.stdout, /red\\x1b\[31m alert\\x07/);
+    } finally {
+      await engine.close();
+    }
+  });
+
   it('sends one task without a chunk, with the payload, fields and cache asked for', async function () {
     let cached = '';
     const engine = await fakeEngine(async (seen, res) => {

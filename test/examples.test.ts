@@ -38,6 +38,9 @@ describe('examples', function () {
     }
     const blank = await toolkit.process(processUrl, toolkit.workItem(), { data: '   ', mimeType: 'text/plain' });
     assert.equal(blank.status, 204, 'a chunk with no words is ignored');
+    const image = await toolkit.process(processUrl, toolkit.workItem(), { data: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1, 2]), mimeType: 'image/png' });
+    assert.equal(image.status, 500);
+    assert.deepEqual(image.body, { error: 'this engine reads text chunks, not image/png', failureReason: 'invalid_data' }, 'failed as invalid_data, not read as words');
   });
 
   it('stream-lines-from-cache sends a result per line of cacheURI and completes', async function () {
@@ -66,6 +69,17 @@ describe('examples', function () {
     const emptyRecord = await toolkit.waitForTask(empty.taskId);
     assert.equal(emptyRecord.status, 'complete');
     assert.equal(emptyRecord.results.length, 0);
+    // No cache at all (the emulator answers 404), and a cache that is not text: failed with the reason, never a transcript.
+    const missing = toolkit.workItem();
+    await toolkit.process(processUrl, missing);
+    const missingRecord = await toolkit.waitForTask(missing.taskId);
+    assert.deepEqual([missingRecord.status, missingRecord.failureReason, missingRecord.results.length], ['failed', 'url_not_found', 0]);
+    assert.match(missingRecord.failureMsg ?? '', /cacheURI answered 404/);
+    const binary = toolkit.workItem();
+    toolkit.setCache(binary.taskId, { data: Buffer.from([0, 1, 2, 255]), mimeType: 'image/png' });
+    await toolkit.process(processUrl, binary);
+    const binaryRecord = await toolkit.waitForTask(binary.taskId);
+    assert.deepEqual([binaryRecord.status, binaryRecord.failureReason, binaryRecord.results.length], ['failed', 'invalid_data', 0]);
   });
 
   it('batch-progress-and-failure reports each step, completes, and fails a bad payload at once', async function () {

@@ -216,8 +216,15 @@ function describeEnd(outcome: TaskOutcome): string {
   return parts.join(', ');
 }
 
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+
+/** One line of at most `max` characters, control characters shown as `\xNN`: an engine's text must not drive the terminal. */
 function short(text: string, max: number): string {
-  const line = text.replace(/\s+/g, ' ').trim();
+  const line = text
+    .replace(/\s+/g, ' ')
+    .trim()
+    .replace(CONTROL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
 
