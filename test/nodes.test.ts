@@ -304,7 +304,7 @@ const helperSuite = describe('aiware-result-out and aiware-heartbeat under node-
       },
       {
         name: 'an unknown failure reason',
-        error: /^"it broke" is not a failureReason aiWARE knows: see the node's help for the list$/,
+        error: /^"it broke" is not a failureReason aiWARE knows; use one of: internal_error, external_error, unknown, url_not_found, .*, heartbeat_timeout, other$/,
         message: (task) => ({ aiware: describeTask(task), heartbeat: { status: 'failed', failureReason: 'it broke' } }),
       },
       {
@@ -387,6 +387,20 @@ const helperSuite = describe('aiware-result-out and aiware-heartbeat under node-
     assert.deepEqual([task.state, task.infoMsg, task.counters.bytesRead], ['failed', 'at step 2', 10]);
     const final = record.heartbeats.at(-1)!;
     assert.deepEqual([final.status, final.failureReason, final.failureMsg, final.infoMsg, final.bytesRead], ['failed', 'api_error', 'the API said no', 'at step 2', 10]);
+  });
+
+  it("shows a Catch node's copy of a task the error hook already failed as a failure (red), not as done", async function () {
+    await load(watched({ id: 'hb', type: 'aiware-heartbeat', status: 'failed', failureReason: 'internal_error' }));
+    const hb = { node: helper.getNode('hb'), ...arrivals() };
+    const shown: NodeStatus[] = [];
+    (hb.node as unknown as NodeJS.EventEmitter).on('call:status', (call: { args: [NodeStatus] }) => shown.push(call.args[0]));
+    const { task } = streamTask();
+    task.fail({ reason: 'internal_error', message: 'the model file is missing' });
+    const showing = once(hb.node as unknown as NodeJS.EventEmitter, 'call:status');
+    hb.node.receive({ _msgid: 'caught', aiware: describeTask(task), error: { message: 'the model file is missing' } });
+    await showing;
+    await hb.completions.count(1);
+    assert.deepEqual(shown, [{ fill: 'red', shape: 'ring', text: 'task failed: the model file is missing' }]);
   });
 
   it('shows no status once closed, also for a result ET answers after the close', async function () {

@@ -53,8 +53,9 @@ export = function register(RED: NodeAPI): void {
       try {
         const taskId = taskIdOf(msg);
         if (msg.error && taskId !== undefined && !pack.registry.get(taskId)) {
-          // A Catch node's copy of a message whose task the failure hook has already failed.
-          board.set(() => status.done(RED._('aiware-heartbeat.status.alreadyEnded')));
+          // A Catch node's copy of a message whose task the failure hook has already failed: a failure, shown as one.
+          const error = msg.error.message ?? '';
+          board.set(() => status.failed(RED._('aiware-heartbeat.status.alreadyEnded', { error: error.slice(0, 60) })));
           send(msg);
           done();
           return;
@@ -85,7 +86,7 @@ export = function register(RED: NodeAPI): void {
         } else {
           const reasonText = text(overrides.failureReason) ?? text(config.failureReason) ?? (msg.error ? 'internal_error' : 'other');
           if (!isFailureReason(reasonText)) {
-            throw new ProtocolError(400, RED._('aiware-heartbeat.errors.badReason', { reason: reasonText }), { field: 'failureReason' });
+            throw new ProtocolError(400, RED._('aiware-heartbeat.errors.badReason', { reason: reasonText, reasons: FAILURE_REASONS.join(', ') }), { field: 'failureReason' });
           }
           const failureMsg = text(overrides.failureMsg) ?? text(config.failureMsg) ?? text(msg.error?.message) ?? RED._('aiware-heartbeat.status.failed');
           const source = msg.error?.source;
