@@ -258,6 +258,23 @@ describe('aiware-process-in', function () {
     assert.equal(captured[0].payload, 'café');
   });
 
+  it('refuses to serve with an engineType or answer mode it does not know (an imported flow), and logs why', async function () {
+    for (const [props, message] of [
+      [{ engineType: 'video' }, /engineType "video" is not one of chunk, stream, batch/],
+      [{ respond: 'later' }, /respond \(Answer\) "later" is not one of sync, async/],
+    ] as const) {
+      logged.length = 0;
+      const { toolkit, processUrl } = await deploy([processIn(props, ['capture']), fn('capture', `global.get('capture')(msg); return msg;`, [[]])]);
+      const answer = await toolkit.process(processUrl, toolkit.workItem(), { data: 'x', mimeType: 'text/plain' });
+      assert.equal(answer.status, 404, 'it serves nothing: no chunk engine it was never meant to be');
+      assert.equal(captured.length, 0);
+      assert.ok(
+        logged.some((e) => e.level === 20 && message.test(String(e.msg))),
+        JSON.stringify(logged),
+      );
+    }
+  });
+
   it('streams a chunk past the memory limit to taskTmpDir, gives its path, and removes it when the task ends', async function () {
     const { toolkit, processUrl } = await deploy([
       processIn({ engineType: 'chunk', respond: 'sync' }, ['capture']),

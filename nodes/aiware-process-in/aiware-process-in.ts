@@ -33,6 +33,12 @@ function stoppedWhileReading(): ProtocolError {
   return new ProtocolError(503, 'the flow was stopped (redeployed or shut down) while the request was read: send it again');
 }
 
+/** A setting given with a value outside `allowed`, or undefined when it is absent or fine. */
+function settingProblem(field: string, value: string | undefined, allowed: readonly string[]): { field: string; value: string; allowed: string } | undefined {
+  if (value === undefined || value === '' || allowed.includes(value)) return undefined;
+  return { field, value: String(value), allowed: allowed.join(', ') };
+}
+
 function normalisePath(path: string | undefined, fallback: string): string {
   const trimmed = (path ?? '').trim() || fallback;
   return trimmed.startsWith('/') ? trimmed : `/${trimmed}`;
@@ -47,8 +53,20 @@ export = function register(RED: NodeAPI): void {
     const board = new StatusBoard(node);
     const processPath = normalisePath(config.url, '/process');
     const readyPath = normalisePath(config.readyUrl, '/readyz');
-    const engineType: EngineType = ENGINE_TYPES.includes(config.engineType!) ? config.engineType! : 'chunk';
-    const respond: RespondMode = RESPOND_MODES.includes(config.respond!) ? config.respond! : 'sync';
+    // An imported flow may name a type or answer this version does not know: refuse it loudly rather
+    // than serve it as a chunk engine it was never meant to be. Absent means the default.
+    const problem = settingProblem('engineType', config.engineType, ENGINE_TYPES) ?? settingProblem('respond', config.respond, RESPOND_MODES);
+    if (problem) {
+      board.now(status.failed(RED._('aiware-process-in.status.badConfig', { what: problem.field })));
+      node.error(RED._(`aiware-process-in.errors.${problem.field === 'engineType' ? 'badEngineType' : 'badRespond'}`, { value: problem.value, allowed: problem.allowed }));
+      node.on('close', (_removed: boolean, done: () => void) => {
+        board.close();
+        done();
+      });
+      return;
+    }
+    const engineType: EngineType = config.engineType || 'chunk';
+    const respond: RespondMode = config.respond || 'sync';
     const estimate = Number.parseInt(config.estimate ?? '', 10);
     const alwaysFile = config.chunkFile === 'always';
     let open = 0;
