@@ -34,6 +34,15 @@ const children = new Set<ChildProcess>();
 const tempPaths = new Set<string>();
 
 /** A temp directory removed by `cleanup()` whatever happens. */
+/** A positive number from the environment variable `name`, else `fallback`; anything else stops the bench. */
+export function envNumber(name: string, fallback: number, unit: string): number {
+  const text = process.env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number of ${unit}, got ${JSON.stringify(text)}`);
+  return value;
+}
+
 export function tempDir(prefix: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   tempPaths.add(dir);

@@ -18,7 +18,7 @@ import { measureOutside } from './procstat';
 import type { WindowStats } from './protocol';
 import { RunnerChild } from './runner-child';
 import { CHUNK_MIME, SERVERS, etFields, startServer, type ServerKey, type ServerSpec } from './setup';
-import { MiB, cleanup, fixed, installCleanup, load, mergeLoads, mib, probe, sizeLabel, sparseFile, table, tempDir, upload, type BenchServer, type LoadResult } from './lib';
+import { MiB, cleanup, envNumber, fixed, installCleanup, load, mergeLoads, mib, probe, sizeLabel, sparseFile, table, tempDir, upload, type BenchServer, type LoadResult } from './lib';
 
 const SECONDS = envNumber('BENCH_SECONDS', 5, 'seconds');
 const WARMUP = envNumber('BENCH_WARMUP', 2, 'seconds'); // Node-RED's handlers need a couple of seconds of JIT before they settle
@@ -38,14 +38,6 @@ const TARGET_VS_BARE = 0.8; // aiware req/s on the way to 0.8x the bare server
 const TARGET_RSS_GROWTH = 32 * MiB; // while a 1 GiB chunk streams in
 const TARGET_RUNNER_VS_BARE = 0.8; // runner req/s >= 0.8x the bare server, at 64 KiB
 const TARGET_COLD_START_MS = 300; // runner cold start within 300 ms of plain Node-RED (medians)
-
-function envNumber(name: string, fallback: number, unit: string): number {
-  const text = process.env[name];
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number of ${unit}, got ${JSON.stringify(text)}`);
-  return value;
-}
 
 // ---------------------------------------------------------------------------------------------
 // part 1: throughput

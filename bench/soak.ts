@@ -20,7 +20,8 @@ import * as path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ToolkitEmulator, within, type TaskRecord, type WorkItem } from '@aiware-nodered/aiware-sim';
 import type { FlowConfig } from '@aiware-nodered/node-red-runner';
-import { cleanup, fixed, installCleanup, mib, table, tempDir } from './lib';
+import { sleep } from '@aiware-nodered/node-red-aiware';
+import { cleanup, envNumber, fixed, installCleanup, mib, table, tempDir } from './lib';
 import { OutsideWindow, cpuTimes, rss } from './procstat';
 import type { WindowStats } from './protocol';
 import { RunnerChild } from './runner-child';
@@ -53,16 +54,6 @@ const CPU_PROF_DIR = process.env.SOAK_CPU_PROF || undefined;
 
 // The issue's aim.
 const TARGET_P99_DEVIATION_MS = 50;
-
-function envNumber(name: string, fallback: number, unit: string): number {
-  const text = process.env[name];
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number of ${unit}, got ${JSON.stringify(text)}`);
-  return value;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---------------------------------------------------------------------------------------------
 // the engine

@@ -134,8 +134,12 @@ function parseJsonObject(field: string, raw: string): Record<string, unknown> {
 /** An http(s) URL, or a 400 naming the field that echoes at most the scheme. */
 function parseWebhookUrl(field: string, raw: string): string {
   const text = raw.trim();
-  if (!URL.canParse(text)) throw new FieldError(field, `${field} is not a URL: send the absolute http(s) address ET should be called at`);
-  const scheme = new URL(text).protocol;
+  let scheme: string;
+  try {
+    scheme = new URL(text).protocol;
+  } catch {
+    throw new FieldError(field, `${field} is not a URL: send the absolute http(s) address ET should be called at`);
+  }
   if (scheme !== 'http:' && scheme !== 'https:') {
     throw new FieldError(field, `${field} must be an http or https URL, got a ${/^[a-z][a-z0-9+.-]{0,15}:$/i.test(scheme) ? `"${scheme}"` : 'non-http'} URL`);
   }
