@@ -4,12 +4,24 @@
 // Node-RED loaded, and two copies attaching to one Node-RED fail loudly.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BodyLimits } from './body-limits';
+import type { PauseService } from './pauses';
 import type { TaskRegistry, TaskSettings } from './tasks';
 import type { RetryPolicy } from './webhooks';
 
 /** `aiware` in Node-RED's settings.js: every key optional. */
 export interface AiwareSettings extends Partial<TaskSettings>, Partial<BodyLimits> {
   retry?: Partial<RetryPolicy>;
+  /**
+   * Where pause-for-callback keeps its waits and its signing secret. Default: `aiware-waits` in
+   * Node-RED's user directory (the runner: `pauses` in the engine's working folder).
+   */
+  stateDir?: string;
+  /** The secret that signs callback tokens, the same for every instance of an engine. Default: one made in `stateDir`. */
+  callbackSecret?: string;
+  /** The public base of local callback URLs (scheme, host, port and HTTP root) when a node sets none. */
+  callbackBaseUrl?: string;
+  /** The largest callback body, in bytes. Default 1 MiB. */
+  maxCallbackBytes?: number;
   /** Set by a host that embeds Node-RED, never in a settings file. */
   host?: PackHost;
 }
@@ -22,6 +34,8 @@ export interface PackRuntime {
   /** The folder and version of the copy of the pack this runtime belongs to. */
   readonly origin: string;
   readonly registry: TaskRegistry;
+  /** The pause-for-callback waits: saved, served, resumed. */
+  readonly pauses: PauseService;
   readonly settings: AiwareSettings;
   /** True between `flows:started` and the next `flows:stopping`. */
   flowsStarted(): boolean;

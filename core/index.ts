@@ -16,3 +16,8 @@ export * from './webhook-bodies';
 export * from './host';
 export * from './sleep';
 export * from './readiness';
+export * from './pauses';
+export * from './waits';
+export * from './saved-message';
+export { CallbackSigner, type TokenCheck } from './callback-tokens';
+export { getEngineJWT, updateTaskStatus, graphqlUrl, type WakeupResource } from './platform-api';

@@ -50,9 +50,24 @@ export interface OpenOptions {
   reply?: SyncReply;
   bytesRead?: number;
   tmpFiles?: string[];
+  /** A task brought back from saved state (a wait restored after a restart): its id and progress so far. */
+  restore?: RestoredTask;
 }
 
-export type TaskState = 'open' | 'complete' | 'failed' | 'ignored';
+/** What a task must keep to carry on in another process: see `Task.saved()`. */
+export interface RestoredTask {
+  id: string;
+  startedAt: number;
+  resultsSent: number;
+  counters: Counters;
+  infoMsg?: string;
+}
+
+/**
+ * `paused`: the task left this process with its state saved (pause-for-callback): no final
+ * heartbeat, ET hears the rest from whichever process resumes it.
+ */
+export type TaskState = 'open' | 'complete' | 'failed' | 'ignored' | 'paused';
 
 export interface TaskEnd {
   task: Task;
@@ -90,7 +105,7 @@ export class Task {
   readonly respond: RespondMode;
   readonly mode?: string;
   readonly owner?: string;
-  readonly startedAt = Date.now();
+  readonly startedAt: number;
   readonly deadline: number;
   readonly tmpFiles: string[];
   // Changed only through the methods below, so that what ET hears and what the task says agree.
@@ -98,6 +113,8 @@ export class Task {
   private info?: string;
   private readonly count: Counters;
   private resultCount = 0;
+  /** The pause-for-callback wait the task is in, if any. */
+  private waitId?: string;
   private reply?: SyncReply;
   private queue: Promise<void> = Promise.resolve();
   /** The automatic `running` heartbeat on its way, if any: the final heartbeat waits for it. */
@@ -110,8 +127,9 @@ export class Task {
     options: OpenOptions,
     ttlSeconds: number,
   ) {
-    const { parsed } = options;
-    this.id = randomUUID();
+    const { parsed, restore } = options;
+    this.id = restore?.id ?? randomUUID();
+    this.startedAt = restore?.startedAt ?? Date.now();
     this.fields = parsed.fields;
     this.chunkMetadata = parsed.chunkMetadata;
     this.extra = parsed.extra;
@@ -122,8 +140,47 @@ export class Task {
     this.owner = options.owner;
     this.reply = this.respond === 'sync' ? options.reply : undefined;
     this.deadline = this.startedAt + ttlSeconds * 1000;
-    this.count = { bytesRead: options.bytesRead ?? 0, bytesWritten: 0, messagesWritten: 0 };
+    this.count = restore ? { ...restore.counters } : { bytesRead: options.bytesRead ?? 0, bytesWritten: 0, messagesWritten: 0 };
+    this.resultCount = restore?.resultsSent ?? 0;
+    this.info = restore?.infoMsg;
     this.tmpFiles = options.tmpFiles ?? [];
+  }
+
+  /** The id of the pause-for-callback wait the task is in, or undefined when it is not waiting. */
+  get waiting(): string | undefined {
+    return this.waitId;
+  }
+
+  /**
+   * The task waits for a callback: a `running` heartbeat says so now, unless `announce` is false
+   * (the next tick of the wheel says it), and every one after it;
+   * and hosts leave it alone when they stop (its wait is saved, a restart brings it back).
+   */
+  startWaiting(waitId: string, infoMsg: string, announce = true): void {
+    this.assertOpen();
+    this.waitId = waitId;
+    if (announce) this.update({ infoMsg });
+    else this.note({ infoMsg });
+  }
+
+  /** The wait is over (resumed, failed or timed out): the task is an ordinary open task again. */
+  stopWaiting(): void {
+    this.waitId = undefined;
+  }
+
+  /**
+   * The task leaves this process with its state saved: no final heartbeat (another process, or
+   * aiWARE's wake-up, carries it on). Posts already queued still go out.
+   */
+  pause(progress: Progress = {}): void {
+    if (!this.isOpen) return;
+    if (progress.infoMsg !== undefined || progress.counters) this.update(progress);
+    this.end({ state: 'paused' });
+  }
+
+  /** What a restored copy of this task needs (with `fields`, `chunkMetadata`, `extra`). */
+  saved(): RestoredTask {
+    return { id: this.id, startedAt: this.startedAt, resultsSent: this.resultCount, counters: { ...this.count }, infoMsg: this.info };
   }
 
   private get signal(): AbortSignal {
@@ -366,6 +423,9 @@ export class TaskRegistry extends EventEmitter {
 
   open(options: OpenOptions): Task {
     const ttl = options.parsed.fields.maxTTL ?? this.settings.defaultTTLSeconds;
+    if (options.restore && this.tasks.has(options.restore.id)) {
+      throw new ProtocolError(409, `task ${options.restore.id} is already open in this process`, { reason: 'internal_error' });
+    }
     const task = new Task(this, options, ttl);
     this.tasks.set(task.id, task);
     this.watchDeadline(task, ttl);

@@ -54,6 +54,12 @@ export interface RunnerConfig {
   tmpRoots: string[];
   /** Where /metrics is served: undefined on the /process port, a port of its own (0: any, logged), or 'off'. */
   metricsPort?: number | 'off';
+  /** The public base of local callback URLs (RUNNER_CALLBACK_BASE_URL); default the /process host and port. */
+  callbackBaseUrl?: string;
+  /** Signs callback tokens (RUNNER_CALLBACK_SECRET): the same for every instance; default one kept in the work folder. */
+  callbackSecret?: string;
+  /** PAYLOAD_JSON, when it is an aiWARE wake-up (`isCallback: true`): sent to /process once the flows run. */
+  wakeup?: Record<string, unknown>;
 }
 
 export const DEFAULTS = {
@@ -165,7 +171,32 @@ export function loadConfig(env: Env = process.env): RunnerConfig {
     logLevel: env.RUNNER_LOG_LEVEL || DEFAULTS.logLevel,
     tmpRoots: folders(env, 'RUNNER_TMP_ROOTS'),
     metricsPort: metricsPort(env),
+    callbackBaseUrl: callbackBase(env),
+    callbackSecret: env.RUNNER_CALLBACK_SECRET || undefined,
+    wakeup: wakeupPayload(env),
   };
+}
+
+function callbackBase(env: Env): string | undefined {
+  const text = (env.RUNNER_CALLBACK_BASE_URL ?? '').trim();
+  if (text === '') return undefined;
+  if (!/^https?:\/\/[^\s/]+/i.test(text))
+    throw new ConfigError('RUNNER_CALLBACK_BASE_URL', `must be the engine's public http(s) address, e.g. https://engine.example.com, got ${JSON.stringify(text)}`);
+  return text.replace(/\/+$/, '');
+}
+
+/** aiWARE starts a woken engine with the task in PAYLOAD_JSON (seed callbacks-aiware.md): only a wake-up matters here. */
+function wakeupPayload(env: Env): Record<string, unknown> | undefined {
+  const text = env.PAYLOAD_JSON;
+  if (!text) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new ConfigError('PAYLOAD_JSON', 'is not JSON');
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError('PAYLOAD_JSON', 'must be a JSON object');
+  return (value as { isCallback?: unknown }).isCallback === true ? (value as Record<string, unknown>) : undefined;
 }
 
 /** A comma-separated list of absolute folders. */

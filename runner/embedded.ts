@@ -139,18 +139,23 @@ export class EmbeddedNodeRed {
   /** Starts Node-RED and resolves once its flows run (`flows:started`). */
   static async start(options: EmbeddedOptions): Promise<EmbeddedNodeRed> {
     const handle = new RuntimeHandle();
-    // The pack's own routes (/process, /readyz) are served before express sees the request.
+    const express: { app?: Handler } = {};
+    // The pack's own routes (/process, /readyz, callbacks) are served before express sees the request.
     const server = http.createServer((req, res) => {
-      if (!handle.dispatch(req, res)) app(req, res);
+      if (handle.dispatch(req, res)) return;
+      if (express.app) express.app(req, res);
+      else res.writeHead(503).end();
     });
     server.keepAliveTimeout = 65_000;
-    const init = initNodeRed(server, nodeRedSettings({ ...options, handle }));
-    const app = init.app;
+    // Listening first: the address is the base of the pack's callback URLs.
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1');
     await once(server, 'listening');
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    const embedded = new EmbeddedNodeRed(init.RED, server, `http://${host}:${address.port}`, handle);
+    const url = `http://${host}:${address.port}`;
+    const init = initNodeRed(server, nodeRedSettings({ ...options, aiware: { callbackBaseUrl: url, ...options.aiware }, handle }));
+    express.app = init.app;
+    const embedded = new EmbeddedNodeRed(init.RED, server, url, handle);
     const started = flowsStarted(init.RED);
     await init.RED.start();
     await started;

@@ -36,6 +36,13 @@ function decryptCredentials(secret: string, encrypted: string): unknown {
   return JSON.parse(decipher.update(encrypted.substring(32), 'base64', 'utf8') + decipher.final('utf8'));
 }
 
+/** The host to reach this server on from itself: a wildcard listen address is reached on loopback. */
+function callbackHost(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
 /** Where the editor's login posts (the editor is at /editor). */
 const EDITOR_LOGIN = '/editor/auth/token';
 
@@ -115,7 +122,13 @@ export class Runner {
         userDir,
         handle: this.handle,
         // A request's taskTmpDir may be in the work folder too (its tmp/ is the OS temp folder here).
-        aiware: { tmpDirRoots: [config.workDir, ...config.tmpRoots] },
+        aiware: {
+          tmpDirRoots: [config.workDir, ...config.tmpRoots],
+          // Waits of pause-for-callback: in the work folder, which a restart (and, on a shared /cache, another instance) finds.
+          stateDir: path.join(config.workDir, 'pauses'),
+          callbackBaseUrl: config.callbackBaseUrl ?? `http://${callbackHost(config.process.host)}:${this.port}`,
+          callbackSecret: config.callbackSecret,
+        },
         moduleDirs,
         settings: {
           ...runtime.settings,
@@ -153,6 +166,7 @@ export class Runner {
       this.watchTasks();
       this.state = 'ready';
       log.info({ url: `http://${config.process.host}:${this.port}${config.process.path}`, types: typesUsed(runtime.flows) }, 'ready');
+      if (config.wakeup) void this.wakeUp(config.wakeup);
     } catch (err) {
       this.state = 'failed';
       this.failure = errorMessage(err);
@@ -178,6 +192,7 @@ export class Runner {
     const tasks = this.handle.runtime?.registry;
     if (!tasks) return;
     for (const task of tasks.list()) {
+      if (task.waiting) continue;
       task.fail({ reason: 'system_error', message: `the engine was stopped at once (a second ${signal}) before the task ended` });
     }
     await tasks.drain(boundMs);
@@ -187,12 +202,14 @@ export class Runner {
     const { log, config } = this;
     const tasks = this.handle.runtime?.registry;
     if (this.state !== 'failed') this.state = 'draining';
-    log.info({ reason, openTasks: tasks?.size ?? 0, graceMs: config.graceMs }, 'draining');
-    if (tasks && tasks.size > 0) {
+    // A task waiting for a callback is saved: it leaves with Node-RED and comes back at the next start.
+    const working = () => (tasks ? tasks.list().filter((task) => !task.waiting).length : 0);
+    log.info({ reason, openTasks: working(), waitingTasks: (tasks?.size ?? 0) - working(), graceMs: config.graceMs }, 'draining');
+    if (tasks && working() > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, config.graceMs);
         function onEnd(): void {
-          if (tasks!.size === 0) done();
+          if (working() === 0) done();
         }
         function done(): void {
           clearTimeout(timer);
@@ -202,6 +219,7 @@ export class Runner {
         tasks.on('end', onEnd);
       });
       for (const task of tasks.list()) {
+        if (task.waiting) continue;
         task.fail({ reason: 'system_error', message: `the engine shut down (${reason}) before the task ended: it had ${config.graceMs / 1000} s of grace` });
       }
     }
@@ -295,6 +313,31 @@ export class Runner {
       if (end.state === 'failed') this.log.warn({ ...fields, failureMsg: end.message }, 'task failed');
       else this.log.info(fields, 'task ended');
     });
+  }
+
+  /**
+   * aiWARE started this engine to wake a paused task (PAYLOAD_JSON with `isCallback`): the wake-up
+   * goes to /process as ET's would, with the ids and token it names; the rest of the task (its
+   * webhooks) comes from the saved wait.
+   */
+  private async wakeUp(payload: Record<string, unknown>): Promise<void> {
+    const str = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? String(v) : undefined);
+    const body: Record<string, string | undefined> = {
+      payload: JSON.stringify(payload),
+      token: str(payload.token),
+      veritoneApiBaseUrl: str(payload.veritoneApiBaseUrl),
+      internalJobId: str(payload.jobId),
+      internalTaskId: str(payload.taskId),
+    };
+    const url = `http://${callbackHost(this.config.process.host)}:${this.port}${this.config.process.path}`;
+    try {
+      const response = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+      const text = await response.text();
+      if (response.ok) this.log.info({ status: response.status }, 'woken from PAYLOAD_JSON');
+      else this.log.error({ status: response.status, answer: text.slice(0, 300) }, 'the wake-up in PAYLOAD_JSON was refused');
+    } catch (err) {
+      this.log.error({ err: errorMessage(err) }, 'the wake-up in PAYLOAD_JSON could not be sent');
+    }
   }
 
   /** Tokens of the tasks open now: scrubbed from any log text. */

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PACK_DIR, onOneTab, type FlowConfig } from '@aiware-nodered/node-red-runner';
 import { deploy } from './support/engine';
+import { ReviewService, post } from './support/review';
 
 const EXAMPLES = path.join(PACK_DIR, 'examples');
 
@@ -17,7 +18,7 @@ describe('examples', function () {
       .readdirSync(EXAMPLES)
       .filter((f) => f.endsWith('.json'))
       .sort();
-    assert.deepEqual(files, ['batch-progress-and-failure.json', 'chunk-text-to-transcript.json', 'stream-lines-from-cache.json']);
+    assert.deepEqual(files, ['batch-progress-and-failure.json', 'chunk-text-to-transcript.json', 'human-review.json', 'stream-lines-from-cache.json']);
   });
 
   it('chunk-text-to-transcript answers each sample input with a transcript over its offsets', async function () {
@@ -100,5 +101,65 @@ describe('examples', function () {
     assert.equal(failed.failureReason, 'internal_error');
     assert.match(failed.failureMsg ?? '', /payload.steps must be a whole number/);
     assert.deepEqual(failed.violations, []);
+  });
+
+  describe('human-review', function () {
+    let service: ReviewService;
+    before(async function () {
+      service = await ReviewService.start();
+    });
+    after(async function () {
+      await service.stop();
+    });
+
+    /** Runs one chunk through the example; the test plays the reviewer with `answer`. */
+    async function review(text: string, answer?: { url: 'callbackUrl' | 'failUrl'; body: unknown }) {
+      const { toolkit, processUrl } = await deploy(example('human-review.json'));
+      // No token: the local mode (the platform mode is the pause-for-callback suite's).
+      const item = toolkit.workItem({ token: undefined, payload: JSON.stringify({ callbackServiceUrl: service.url }), startOffsetMS: '0', endOffsetMS: '4000' });
+      const seen = service.requests.length;
+      assert.equal((await toolkit.process(processUrl, item, { data: text, mimeType: 'text/plain' })).status, 200);
+      if (answer) {
+        const request = await service.request(seen);
+        assert.equal((await post(String(request[answer.url]), answer.body)).status, 200);
+      }
+      return toolkit.waitForTask(item.taskId);
+    }
+
+    it('sends sure words straight out, and waits for a reviewer who approves or corrects unsure ones', async function () {
+      const sure = await review('all sure now');
+      assert.equal(sure.status, 'complete');
+      assert.equal(
+        sure.heartbeats.some((h) => (h.infoMsg ?? '').includes('waiting for a callback')),
+        false,
+        'nothing waited',
+      );
+
+      const approved = await review('the qu?ck fox', { url: 'callbackUrl', body: { approved: true } });
+      assert.equal(approved.status, 'complete');
+      assert.ok(approved.heartbeats.some((h) => (h.infoMsg ?? '').includes('waiting for a callback')));
+      const words = (approved.results[0].output as { series: { words: { word: string; confidence: number }[] }[] }).series.map((s) => s.words[0]);
+      assert.deepEqual(words, [
+        { word: 'the', confidence: 0.95 },
+        { word: 'quck', confidence: 0.4 },
+        { word: 'fox', confidence: 0.95 },
+      ]);
+
+      const corrected = await review('the qu?ck fox', { url: 'callbackUrl', body: { words: ['the', 'quick', 'fox'] } });
+      assert.deepEqual(
+        (corrected.results[0].output as { series: { words: { word: string }[] }[] }).series.map((s) => s.words[0].word),
+        ['the', 'quick', 'fox'],
+      );
+      assert.deepEqual(corrected.violations, []);
+    });
+
+    it('fails the task with external_error when the reviewer reports a failure, and invalid data for a review it cannot read', async function () {
+      const failed = await review('unsure?', { url: 'failUrl', body: { error: 'no reviewer speaks this language' } });
+      assert.deepEqual([failed.status, failed.failureReason], ['failed', 'external_error']);
+      assert.match(failed.failureMsg ?? '', /no reviewer speaks this language/);
+      const unreadable = await review('unsure?', { url: 'callbackUrl', body: { maybe: true } });
+      assert.equal(unreadable.status, 'failed');
+      assert.match(unreadable.failureMsg ?? '', /neither \{"words"/);
+    });
   });
 });

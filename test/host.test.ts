@@ -7,11 +7,16 @@ import type { AddressInfo } from 'node:net';
 import { RuntimeHandle, TwoPacksError, type PackRuntime } from '../core/host';
 import { TaskRegistry } from '../core/tasks';
 import { sendJson } from '../core/answer';
+import { PauseService } from '../core/pauses';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 function runtime(origin: string, routes: Record<string, (res: http.ServerResponse) => void> = {}): PackRuntime {
+  const registry = new TaskRegistry();
   return {
     origin,
-    registry: new TaskRegistry(),
+    registry,
+    pauses: new PauseService({ registry, stateDir: path.join(os.tmpdir(), 'aiware-host-test-unused'), flowsStarted: () => true, warn: () => undefined }),
     settings: {},
     flowsStarted: () => true,
     claim: () => undefined,

@@ -11,6 +11,7 @@ import { parseProcessFields } from '../../core/fields';
 import { FieldError, ProtocolError, errorMessage } from '../../core/errors';
 import { ENGINE_TYPES, MODE_LIBRARY_TRAIN, RESPOND_MODES, type EngineType, type RespondMode } from '../../core/protocol';
 import type { Task, TaskEnd } from '../../core/tasks';
+import type { Wake } from '../../core/pauses';
 import { packRuntime } from '../shared/runtime';
 import { describeTask, type AiwareMessageTask } from '../shared/message';
 import { StatusBoard, status } from '../shared/status';
@@ -82,6 +83,7 @@ export = function register(RED: NodeAPI): void {
       if (refuseWork(res, pack.flowsStarted() ? 'ready' : 'starting')) return;
       let body: ReceivedBody | undefined;
       let task: Task;
+      let wake: Wake | undefined;
       try {
         reading.add(res);
         try {
@@ -91,9 +93,15 @@ export = function register(RED: NodeAPI): void {
         }
         if (closed) throw stoppedWhileReading();
         if (body.chunk?.warning) node.warn(body.chunk.warning);
-        const parsed = parseProcessFields(body.raw);
+        let parsed = parseProcessFields(body.raw);
+        // A wake-up from aiWARE (pause-for-callback, platform mode): checked and claimed before
+        // anything is answered, so a forged or repeated one is a 4xx that resumes nothing.
+        if (parsed.fields.payload?.isCallback === true) {
+          wake = await pack.pauses.prepareWake(parsed.fields.payload.data, parsed);
+          parsed = wake.parsed;
+        }
         const training = parsed.fields.payload?.mode === MODE_LIBRARY_TRAIN;
-        if (engineType === 'chunk' && !training && !body.chunk) {
+        if (engineType === 'chunk' && !training && !wake && !body.chunk) {
           throw new FieldError('chunk', 'this is a chunk engine and the request has no chunk: send the file as the multipart part "chunk"');
         }
         task = pack.registry.open({
@@ -121,6 +129,12 @@ export = function register(RED: NodeAPI): void {
       } else {
         const seconds = Number.isFinite(estimate) && estimate > 0 ? estimate : (task.fields.maxTTL ?? DEFAULT_ESTIMATE_SECONDS);
         sendJson(res, 200, { estimatedProcessingTimeInSeconds: seconds });
+      }
+
+      if (wake) {
+        // The pause node that made the wait sends its saved message on, on this task.
+        wake.resume(task, task.fields.payload?.callback);
+        return;
       }
 
       try {
@@ -196,7 +210,9 @@ export = function register(RED: NodeAPI): void {
       pack.release('get', readyPath, node.id);
       pack.registry.off('open', onOpen);
       pack.registry.off('end', onEnd);
+      // A task waiting for a callback is saved: it outlives the flow (its pause node resumes it).
       for (const task of pack.registry.list(node.id)) {
+        if (task.waiting) continue;
         task.fail({ reason: 'system_error', message: 'the flow was stopped (redeployed or shut down) before the task ended', node: node.id });
       }
       board.close();

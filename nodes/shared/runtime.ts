@@ -2,6 +2,7 @@
 // flows, the /process routes, and the message hook that fails a task when a node fails. A host
 // that embeds Node-RED gets this runtime through the handle it puts in the settings (core/host).
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NodeAPI, NodeMessage } from 'node-red';
@@ -9,6 +10,8 @@ import { TaskRegistry } from '../../core/tasks';
 import { errorMessage } from '../../core/errors';
 import type { AiwareSettings, PackRuntime, RouteHandler } from '../../core/host';
 import { WebhookClient } from '../../core/webhooks';
+import { CALLBACK_PATH, PauseService } from '../../core/pauses';
+import { isFailureReason } from '../../core/protocol';
 import { taskIdOf } from './message';
 
 interface Route {
@@ -40,6 +43,12 @@ export function packRuntime(RED: NodeAPI): PackRuntime {
   return pack;
 }
 
+/** Waits live in Node-RED's user directory (the OS temp folder when it has none, as in some tests). */
+function defaultStateDir(RED: NodeAPI): string {
+  const userDir = (RED.settings as unknown as { userDir?: string }).userDir;
+  return userDir ? path.join(userDir, 'aiware-waits') : path.join(os.tmpdir(), `aiware-waits-${process.pid}`);
+}
+
 function settingsOf(RED: NodeAPI): AiwareSettings {
   return (RED.settings as unknown as { aiware?: AiwareSettings }).aiware ?? {};
 }
@@ -59,6 +68,20 @@ function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): voi
   registry.on('warning', (task: { id: string }, text: string) => RED.log.warn(`[aiware] task ${task.id}: ${text}`));
 
   let started = false;
+  const pauses = new PauseService({
+    registry,
+    stateDir: settings.stateDir ?? defaultStateDir(RED),
+    secret: settings.callbackSecret,
+    maxBodyBytes: settings.maxCallbackBytes,
+    flowsStarted: () => started,
+    warn: (text) => RED.log.warn(`[aiware] ${text}`),
+  });
+  const serveCallback = (req: IncomingMessage, res: ServerResponse): void => {
+    const url = req.url ?? '';
+    const query = url.indexOf('?');
+    void pauses.serve(req.method ?? 'GET', query < 0 ? url : url.slice(0, query), req, res);
+  };
+
   const install = (): void => {
     RED.events.on('flows:started', () => {
       started = true;
@@ -67,6 +90,10 @@ function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): voi
       started = false;
     });
     installFailureHook(RED, registry);
+    // The callback URLs, for a Node-RED whose HTTP nodes express serves (a host may dispatch them first).
+    const callbackRoute = new RegExp(`^${CALLBACK_PATH.replace(/\//g, '\\/')}.+`);
+    RED.httpNode.get(callbackRoute, serveCallback);
+    RED.httpNode.post(callbackRoute, serveCallback);
   };
 
   // One express route per path, mounted once and never removed: it dispatches to whichever
@@ -78,6 +105,7 @@ function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): voi
   const runtime: PackRuntime = {
     origin: ORIGIN,
     registry,
+    pauses,
     settings,
     flowsStarted: () => started,
     claim(method, path, owner, handler) {
@@ -101,6 +129,10 @@ function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): voi
       return routes.get(key(method, path))?.owner;
     },
     dispatch(method, path, req, res) {
+      if (path.startsWith(CALLBACK_PATH)) {
+        void pauses.serve(method, path, req, res);
+        return true;
+      }
       const route = routes.get(key(method, path));
       if (!route) return false;
       route.handler(req, res);
@@ -134,6 +166,8 @@ function installFailureHook(RED: NodeAPI, registry: TaskRegistry): void {
     if (!task) return;
     const node = event.node.node;
     const label = node.name ? `${node.name} (${node.type} ${event.node.id})` : `${node.type} ${event.node.id}`;
-    task.fail({ reason: 'internal_error', message: `${label}: ${errorMessage(event.error)}`, node: label });
+    // An error that names its failure reason (a ProtocolError from the pack) keeps it.
+    const named = (event.error as { reason?: unknown }).reason;
+    task.fail({ reason: isFailureReason(named) ? named : 'internal_error', message: `${label}: ${errorMessage(event.error)}`, node: label });
   });
 }

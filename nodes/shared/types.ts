@@ -3,6 +3,7 @@ export const NODE_TYPES = {
   processIn: 'aiware-process-in',
   resultOut: 'aiware-result-out',
   heartbeat: 'aiware-heartbeat',
+  pauseForCallback: 'aiware-pause-for-callback',
 } as const;
 
 export type NodeTypeName = (typeof NODE_TYPES)[keyof typeof NODE_TYPES];

@@ -1,0 +1,176 @@
+// Where pause-for-callback keeps its waits: one JSON file per wait in a folder of the engine's
+// working folder, each written whole (temp + rename) before its URL leaves, and a claim file made
+// with an exclusive create, so of any number of callbacks (in one process or in several engine
+// instances sharing the folder) exactly one claims a wait.
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import type { ParsedFields } from './fields';
+import type { EngineType, RespondMode } from './protocol';
+import type { SavedMessage } from './saved-message';
+import type { RestoredTask } from './tasks';
+
+export type WaitMode = 'local' | 'platform';
+
+/** How a wait ended: the first of these to claim it wins. */
+export type WaitOutcome = 'resumed' | 'failed' | 'timed out' | 'ended';
+
+/** The task a wait belongs to, enough to open it again in another process. */
+export interface SavedTask extends RestoredTask {
+  parsed: ParsedFields;
+  engineType: EngineType;
+  respond: RespondMode;
+  owner?: string;
+}
+
+export interface WaitRecord {
+  version: 1;
+  id: string;
+  mode: WaitMode;
+  /** The aiware-pause-for-callback node that made it, which resumes it. */
+  node: string;
+  createdAt: number;
+  /** When a local wait times out (its token expires with it). */
+  expiresAt: number;
+  /** True when the task's maxTTL shortened the node's timeout. */
+  capped: boolean;
+  task: SavedTask;
+  message: SavedMessage;
+  /** Temp files the message refers to (the chunk): removed when the wait ends. */
+  files: string[];
+}
+
+export interface WaitClaim {
+  outcome: WaitOutcome;
+  at: number;
+  /** Until when the claim is kept, so a late call of the URL hears 409, not 404. */
+  keepUntil: number;
+}
+
+const WAIT_SUFFIX = '.wait.json';
+const CLAIM_SUFFIX = '.claim.json';
+/** Files read at once when a folder of waits is loaded. */
+const READ_CONCURRENCY = 64;
+/** A temp file this old was left by a crash. */
+const STALE_TEMP_MS = 60_000;
+
+export class WaitStore {
+  private ready?: Promise<void>;
+
+  constructor(readonly dir: string) {}
+
+  private prepare(): Promise<void> {
+    this.ready ??= mkdir(this.dir, { recursive: true, mode: 0o700 }).then(() => undefined);
+    return this.ready;
+  }
+
+  private file(id: string, suffix: string): string {
+    if (!/^[A-Za-z0-9-]+$/.test(id)) throw new Error(`not a wait id: ${id}`);
+    return path.join(this.dir, id + suffix);
+  }
+
+  /** Writes the wait whole: a reader (or a restart after `kill -9`) sees all of it or none. */
+  async save(wait: WaitRecord): Promise<void> {
+    await this.prepare();
+    const file = this.file(wait.id, WAIT_SUFFIX);
+    const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    await writeFile(temp, JSON.stringify(wait), { mode: 0o600 });
+    await rename(temp, file);
+  }
+
+  async load(id: string): Promise<WaitRecord | undefined> {
+    try {
+      return JSON.parse(await readFile(this.file(id, WAIT_SUFFIX), 'utf8')) as WaitRecord;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Claims the wait for `outcome`: true for the one caller that made the claim file, false when
+   * it existed already (another callback, the timeout, another instance got there first).
+   */
+  async claim(id: string, claim: WaitClaim): Promise<boolean> {
+    await this.prepare();
+    let handle;
+    try {
+      handle = await open(this.file(id, CLAIM_SUFFIX), 'wx', 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
+    }
+    try {
+      await handle.writeFile(JSON.stringify(claim));
+    } finally {
+      await handle.close();
+    }
+    return true;
+  }
+
+  /** The claim on a wait, if one was made (a file cut short by a crash still counts as claimed). */
+  async claimOf(id: string): Promise<WaitClaim | undefined> {
+    let text: string;
+    try {
+      text = await readFile(this.file(id, CLAIM_SUFFIX), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    try {
+      return JSON.parse(text) as WaitClaim;
+    } catch {
+      return { outcome: 'ended', at: 0, keepUntil: 0 };
+    }
+  }
+
+  /** Removes the wait's state (its claim stays until `sweep` finds it past `keepUntil`). */
+  async remove(id: string): Promise<void> {
+    await rm(this.file(id, WAIT_SUFFIX), { force: true });
+  }
+
+  /** Every saved wait, with whether it was claimed. Unreadable files are reported, not fatal. */
+  async list(onProblem?: (file: string, problem: string) => void): Promise<{ wait: WaitRecord; claimed: boolean }[]> {
+    await this.prepare();
+    const names = await readdir(this.dir);
+    const claims = new Set(names.filter((name) => name.endsWith(CLAIM_SUFFIX)).map((name) => name.slice(0, -CLAIM_SUFFIX.length)));
+    const waits = names.filter((name) => name.endsWith(WAIT_SUFFIX));
+    const found: { wait: WaitRecord; claimed: boolean }[] = [];
+    for (let start = 0; start < waits.length; start += READ_CONCURRENCY) {
+      await Promise.all(
+        waits.slice(start, start + READ_CONCURRENCY).map(async (name) => {
+          try {
+            const wait = JSON.parse(await readFile(path.join(this.dir, name), 'utf8')) as WaitRecord;
+            found.push({ wait, claimed: claims.has(wait.id) });
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'ENOENT') onProblem?.(name, (err as Error).message);
+          }
+        }),
+      );
+    }
+    return found.sort((a, b) => a.wait.createdAt - b.wait.createdAt);
+  }
+
+  /** Removes claims kept past their time, and temp files a crash left behind. */
+  async sweep(now = Date.now()): Promise<number> {
+    await this.prepare();
+    let removed = 0;
+    for (const name of await readdir(this.dir)) {
+      const file = path.join(this.dir, name);
+      if (name.endsWith('.tmp')) {
+        // Only old ones: a young one may be another instance's file on its way to its rename.
+        const info = await stat(file).catch(() => undefined);
+        if (info && info.mtimeMs < now - STALE_TEMP_MS) await rm(file, { force: true });
+        continue;
+      }
+      if (!name.endsWith(CLAIM_SUFFIX)) continue;
+      const id = name.slice(0, -CLAIM_SUFFIX.length);
+      const claim = await this.claimOf(id);
+      if (claim && claim.keepUntil < now && !(await this.load(id))) {
+        await rm(file, { force: true });
+        removed++;
+      }
+    }
+    return removed;
+  }
+}

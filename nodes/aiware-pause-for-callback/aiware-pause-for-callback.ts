@@ -1,0 +1,209 @@
+// aiware-pause-for-callback: hands a task's work to a slow outside service and resumes the flow
+// exactly once when it calls back (SPEC §5). The node maps Node-RED's world onto core/pauses.ts.
+import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import { ProtocolError, errorMessage } from '../../core/errors';
+import type { WaitError, PauseNode } from '../../core/pauses';
+import { restoreMessage, saveMessage } from '../../core/saved-message';
+import type { Task } from '../../core/tasks';
+import type { WaitRecord } from '../../core/waits';
+import { packRuntime } from '../shared/runtime';
+import { describeTask, taskOf, type ChunkInfo } from '../shared/message';
+import { StatusBoard, status } from '../shared/status';
+import { NODE_TYPES } from '../shared/types';
+
+const PAUSE_MODES = ['auto', 'platform', 'local'] as const;
+type PauseMode = (typeof PAUSE_MODES)[number];
+
+interface PauseDef extends NodeDef {
+  mode?: PauseMode;
+  /** Seconds; 0 or blank: as long as the task's maxTTL allows. */
+  timeout?: string | number;
+  /** Public base of the local callback URLs. */
+  baseUrl?: string;
+  /** Wake-up address for the platform mode when ET gives no externalCallbackWebhook. */
+  wakeupUrl?: string;
+  /** Properties of msg to save, comma-separated; blank: all of it. */
+  save?: string;
+  wires?: string[][];
+}
+
+const DEFAULT_TIMEOUT_SECONDS = 3600;
+
+function isLoopback(url: string | undefined): boolean {
+  if (!url) return false;
+  try {
+    const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+    return host === 'localhost' || host === '::1' || host.startsWith('127.');
+  } catch {
+    return false;
+  }
+}
+
+export = function register(RED: NodeAPI): void {
+  const pack = packRuntime(RED);
+
+  function PauseForCallbackNode(this: Node, config: PauseDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const board = new StatusBoard(node);
+    const mode: PauseMode = PAUSE_MODES.includes(config.mode!) ? config.mode! : 'auto';
+    const timeout = config.timeout === undefined || config.timeout === '' ? DEFAULT_TIMEOUT_SECONDS : Number(config.timeout);
+    const keep = (config.save ?? '')
+      .split(',')
+      .map((name) => name.trim())
+      .filter((name) => name !== '');
+    const failureWired = (config.wires?.[2]?.length ?? 0) > 0;
+    /** Shown beside the count: a capped timeout, a loopback address under ET. */
+    let note = '';
+    let closed = false;
+
+    if (config.mode && !PAUSE_MODES.includes(config.mode)) {
+      node.error(RED._('aiware-pause-for-callback.errors.badMode', { value: String(config.mode), allowed: PAUSE_MODES.join(', ') }));
+    }
+    if (!Number.isFinite(timeout) || timeout < 0) {
+      node.error(RED._('aiware-pause-for-callback.errors.badTimeout', { value: String(config.timeout) }));
+    }
+
+    function showStatus(): void {
+      board.set(() => {
+        const count = pack.pauses.waiting(node.id);
+        if (count === 0) return status.clear();
+        return status.waiting(RED._('aiware-pause-for-callback.status.waiting', { count }) + note);
+      });
+    }
+
+    /** The message as it was saved, on the task it now belongs to. */
+    function restored(wait: WaitRecord, task: Task): NodeMessage & Record<string, unknown> {
+      const msg = restoreMessage(wait.message);
+      const aiware = describeTask(task);
+      const chunk = (msg.aiware as { chunk?: ChunkInfo } | undefined)?.chunk;
+      if (chunk) aiware.chunk = chunk;
+      msg.aiware = aiware;
+      msg.pause = { id: wait.id, mode: wait.mode };
+      if (typeof msg._msgid !== 'string') msg._msgid = RED.util.generateId();
+      return msg;
+    }
+
+    const controller: PauseNode = {
+      id: node.id,
+      resume(wait, task, callback) {
+        const msg = restored(wait, task);
+        msg.callback = callback;
+        node.send([null, msg, null]);
+      },
+      failed(wait, task, error: WaitError) {
+        if (!failureWired) return false;
+        const msg = restored(wait, task);
+        msg.error = { message: error.message, kind: error.kind, body: error.body, source: { id: node.id, type: node.type, name: node.name } };
+        node.send([null, null, msg]);
+        return true;
+      },
+      changed: showStatus,
+    };
+
+    void pack.pauses
+      .register(controller)
+      .then((count) => {
+        if (count > 0) node.log(RED._('aiware-pause-for-callback.log.restored', { count }));
+      })
+      .catch((err: unknown) => {
+        board.now(status.failed(RED._('aiware-pause-for-callback.status.restoreFailed')));
+        node.error(RED._('aiware-pause-for-callback.errors.restore', { error: errorMessage(err) }));
+      });
+
+    function choose(task: Task): 'platform' | 'local' {
+      if (mode !== 'auto') return mode;
+      return task.fields.token && task.fields.veritoneApiBaseUrl ? 'platform' : 'local';
+    }
+
+    function defaultBaseUrl(): string {
+      const settings = RED.settings as unknown as { uiPort?: number; httpNodeRoot?: string | false };
+      if (pack.settings.callbackBaseUrl) return pack.settings.callbackBaseUrl;
+      const root = typeof settings.httpNodeRoot === 'string' ? settings.httpNodeRoot : '/';
+      return `http://127.0.0.1:${settings.uiPort ?? 1880}${root}`.replace(/\/+$/, '');
+    }
+
+    async function pause(message: NodeMessage, send: (msgs: (NodeMessage | null)[]) => void): Promise<void> {
+      const msg = message as NodeMessage & Record<string, unknown>;
+      const task = taskOf(pack.registry, msg);
+      if (task.isSync) throw new ProtocolError(400, RED._('aiware-pause-for-callback.errors.sync'), { reason: 'internal_error' });
+      if (task.waiting) throw new ProtocolError(409, RED._('aiware-pause-for-callback.errors.alreadyWaiting', { wait: task.waiting }), { reason: 'internal_error' });
+      // msg.aiware comes back from the task that resumes; only the chunk's description is its own.
+      const saved = saveMessage(msg, keep, ['aiware']);
+      const chunk = (msg.aiware as { chunk?: ChunkInfo } | undefined)?.chunk;
+      if (chunk) saved.aiware = { chunk: { ...chunk } };
+      const chosen = choose(task);
+
+      if (chosen === 'local') {
+        const baseUrl = (config.baseUrl ?? '').trim() || defaultBaseUrl();
+        // The chunk file outlives a restart with the wait, not with the task.
+        const files = task.tmpFiles.splice(0);
+        let local;
+        try {
+          local = await pack.pauses.pauseLocal(task, controller, { baseUrl, timeoutSeconds: timeout, message: saved, files });
+        } catch (err) {
+          task.tmpFiles.push(...files);
+          throw err;
+        }
+        note = local.capped ? RED._('aiware-pause-for-callback.status.capped') : '';
+        if (isLoopback(baseUrl) && task.fields.heartbeatWebhook && !isLoopback(task.fields.heartbeatWebhook)) {
+          note += RED._('aiware-pause-for-callback.status.loopback');
+          node.warn(RED._('aiware-pause-for-callback.errors.loopback', { url: baseUrl }));
+        }
+        msg.callbackUrl = local.callbackUrl;
+        msg.pause = {
+          id: local.waitId,
+          mode: 'local',
+          callbackUrl: local.callbackUrl,
+          progressUrl: local.progressUrl,
+          failUrl: local.failUrl,
+          expiresAt: new Date(local.expiresAt).toISOString(),
+          capped: local.capped,
+        };
+        showStatus();
+        send([msg, null, null]);
+        return;
+      }
+
+      const platform = await pack.pauses.pausePlatform(task, controller, {
+        wakeupUrl: (config.wakeupUrl ?? '').trim() || undefined,
+        engineId: process.env.ENGINE_ID || undefined,
+        timeoutSeconds: timeout,
+        message: saved,
+      });
+      msg.callbackUrl = platform.callbackUrl;
+      msg.pause = {
+        id: platform.waitId,
+        mode: 'platform',
+        callbackUrl: platform.callbackUrl,
+        failUrl: platform.failUrl,
+        expiresAt: new Date(platform.expiresAt).toISOString(),
+        stateIn: platform.stateIn,
+      };
+      board.set(() => status.done(RED._('aiware-pause-for-callback.status.paused')));
+      send([msg, null, null]);
+      // aiWARE has the task as `paused`: this engine is free (the wake-up may reach another instance).
+      task.pause({ infoMsg: RED._('aiware-pause-for-callback.status.paused') });
+    }
+
+    node.on('input', (msg: NodeMessage, send: (msgs: (NodeMessage | null)[]) => void, done: (err?: Error) => void) => {
+      pause(msg, send).then(
+        () => done(),
+        (err: unknown) => {
+          if (!closed) board.now(status.failed(errorMessage(err).slice(0, 60)));
+          done(err instanceof Error ? err : new Error(errorMessage(err)));
+        },
+      );
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      closed = true;
+      // Its waits stay saved: the node that starts with this id (a redeploy, a restart) resumes them.
+      pack.pauses.unregister(controller);
+      board.close();
+      done();
+    });
+  }
+
+  RED.nodes.registerType(NODE_TYPES.pauseForCallback, PauseForCallbackNode);
+};
