@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { errorMessage } from '@aiware-nodered/node-red-aiware';
 import { ToolkitEmulator } from './emulator';
+import { CallbackWatch } from './cli/callbacks';
 import { waitForReady } from './cli/engine';
 import { RunnerProcess, defaultRunnerScript, describeExit, freePort } from './runner-process';
 import { listInputs } from './cli/inputs';
@@ -34,6 +35,7 @@ Examples:
   $ aiware-sim run --engine-url http://127.0.0.1:8888/process --chunk-ms 10000 clip1.mp4 clip2.mp4
   $ aiware-sim run --runtime examples/stream-lines-from-cache.json --cache lines.txt
   $ aiware-sim run --runtime examples/batch-progress-and-failure.json --payload '{"steps": 5}'
+  $ aiware-sim run --runtime review.json --service-delay 2 --service-answer '{"approved": true}' photo.jpg
 
 Exit codes: 0 every task ended ok (answered, ignored, complete) with no protocol violation;
 1 a task failed or broke the protocol, or the engine never got ready; 2 a bad command line;
@@ -68,6 +70,10 @@ function program(onRun: (options: RunOptions) => Promise<void>): Command {
     .option('--ready-timeout <s>', 'how long to wait for readiness', '60')
     .option('--heartbeat-timeout <s>', 'fail an asynchronous task silent this long (0: off)', '30')
     .option('--retries <n>', 'times a /process post is tried again after an error answer or no answer', '3')
+    .option('--service-delay <s>', 'play the outside service of pause-for-callback: payload.callbackServiceUrl takes jobs {callbackUrl, failUrl?, progressUrl?} and calls back this many seconds later')
+    .option('--service-answer <json>', 'what the service posts to each callbackUrl, JSON or @file.json (default {})')
+    .option('--service-fail <message>', 'the service reports this failure instead: {"error": message} to failUrl (else callbackUrl)')
+    .option('--service-progress <text>', 'the service first posts {"progress": text} to progressUrl (repeatable)', collect)
     .option('--verbose', "echo the runner's log lines")
     .addHelpText('after', EXAMPLES)
     .action(async (inputs: string[], raw: RawRunOptions) => onRun(parseRunOptions(inputs, raw)));
@@ -128,6 +134,7 @@ export async function run(options: RunOptions): Promise<number> {
   process.on('SIGTERM', onSignal);
 
   let toolkit: ToolkitEmulator | undefined;
+  let callbacks: CallbackWatch | undefined;
   let engine: Record<string, unknown> = {};
   let stopped: string | undefined;
   // The runner's last lines, when it is why the run stopped; read once it is gone.
@@ -136,6 +143,8 @@ export async function run(options: RunOptions): Promise<number> {
   let runnerStopping = false;
   try {
     toolkit = await ToolkitEmulator.start({ heartbeatTimeoutMs: options.heartbeatTimeoutMs });
+    callbacks = await CallbackWatch.start(toolkit, progress, options.service);
+    if (callbacks.serviceUrl) say(`outside service: ${callbacks.serviceUrl} (payload.callbackServiceUrl), calls back after ${formatMs(options.service?.delayMs ?? 0)}`);
     let processUrl: string;
     let readyUrl: string;
     if (options.engine.kind === 'runtime') {
@@ -188,6 +197,7 @@ export async function run(options: RunOptions): Promise<number> {
         processUrl,
         options,
         signal: controller.signal,
+        itemPayload: (plan, taskId) => callbacks?.itemPayload(plan, taskId) ?? {},
         onDone: (outcome) => {
           out.writeTask(outcome);
           progress.taskDone(outcome, plans.length);
@@ -198,6 +208,8 @@ export async function run(options: RunOptions): Promise<number> {
   } finally {
     progress.stop();
     runnerStopping = true;
+    // The service first, so no call it still had due reaches a runner on its way down.
+    await callbacks?.stop();
     await runner?.stop();
     await toolkit?.stop();
     process.off('SIGINT', onSignal);
@@ -222,13 +234,15 @@ export async function run(options: RunOptions): Promise<number> {
     totals,
     tasks: outcomes.map((o) => out.summaryRow(o)),
   });
+  const serviceReport = callbacks?.serviceReport();
+  if (serviceReport !== undefined) out.writeService(serviceReport);
 
   if (stopped !== undefined) process.stderr.write(`aiware-sim: ${stopped}\n`);
   const lines = interrupted ? [] : (tail?.() ?? []);
   if (lines.length > 0) {
     process.stderr.write(`the runner's last lines (all of them in ${shown(out.runnerLog)}):\n${lines.map((l) => `  ${readableLogLine(l)}\n`).join('')}`);
   }
-  say(formatSummary(outcomes, totals, wallMs, out.dir));
+  say(formatSummary(outcomes, totals, wallMs, out.dir, callbacks?.summaryLines(outcomes)));
   return code;
 }
 

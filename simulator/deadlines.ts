@@ -38,10 +38,10 @@ export class Deadlines {
     );
   }
 
-  /** Starts (or restarts) the wait for the task's next heartbeat. */
+  /** Starts (or restarts) the wait for the task's next heartbeat; a paused task waits for none. */
   armHeartbeat(state: TaskState): void {
     const { heartbeatTimeoutMs } = this.options;
-    if (heartbeatTimeoutMs <= 0 || state.closedBy !== undefined || this.book.stopped) return;
+    if (heartbeatTimeoutMs <= 0 || state.closedBy !== undefined || this.book.stopped || state.record.status === 'paused') return;
     clearTimeout(state.heartbeatTimer);
     state.heartbeatTimer = setTimeout(() => {
       state.heartbeatTimer = undefined;
@@ -54,5 +54,11 @@ export class Deadlines {
       });
       this.book.changed(state);
     }, heartbeatTimeoutMs);
+  }
+
+  /** A paused task sends no heartbeats until it is woken: its heartbeat clock stops (maxTTL runs on). */
+  suspendHeartbeat(state: TaskState): void {
+    clearTimeout(state.heartbeatTimer);
+    state.heartbeatTimer = undefined;
   }
 }

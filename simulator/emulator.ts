@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Deadlines } from './deadlines';
 import { InputCache, type CacheInput } from './input-cache';
+import { PlatformApi } from './platform-api';
 import { recordProcessAnswer } from './process-answer';
 import { ProcessPoster, processRequest, type ChunkInput, type ProcessAnswer } from './process-post';
 import { FINAL_STATUSES, TaskBook, type TaskRecord, type WaitOptions, type WebhookKind } from './task-book';
@@ -35,6 +36,11 @@ export interface EmulatorOptions {
   maxTTLGraceMs?: number;
   /** Largest webhook body accepted (413 and a violation above). Default 32 MiB. */
   maxBodyBytes?: number;
+  /**
+   * Lifetime of the JWTs `getEngineJWT` signs, in seconds. Default 86 400 (24 h). A negative
+   * value makes tokens that are already expired (to see the wake-up's 410).
+   */
+  jwtTtlSeconds?: number;
 }
 
 const DEFAULT_MAX_BODY = 32 * 1024 * 1024;
@@ -42,7 +48,8 @@ const DEFAULT_MAX_BODY = 32 * 1024 * 1024;
 /**
  * Engine Toolkit's side of an engine, in one process. Events (all with the task id first):
  * `heartbeat` (hb), `result` (result), `violation` (message), `refused` (kind, status),
- * `status` (status) when a task's status changes.
+ * `status` (status) when a task's status changes, `paused` when the engine pauses it with
+ * `updateTask`, `woken` (the re-dispatch's /process status) after a `/callback` woke it.
  */
 export class ToolkitEmulator extends EventEmitter {
   /** Base address of the webhooks, e.g. `http://127.0.0.1:41234`. */
@@ -53,6 +60,7 @@ export class ToolkitEmulator extends EventEmitter {
   private readonly cache = new InputCache();
   private readonly poster = new ProcessPoster();
   private readonly webhooks: WebhookServer;
+  private readonly platform: PlatformApi;
   private sequence = 0;
   private stopping?: Promise<void>;
 
@@ -71,12 +79,23 @@ export class ToolkitEmulator extends EventEmitter {
       maxTTLGraceMs: options.maxTTLGraceMs ?? 2000,
     });
     this.webhooks = new WebhookServer(this, this.book, this.deadlines, this.cache, options.maxBodyBytes ?? DEFAULT_MAX_BODY);
+    this.platform = new PlatformApi(this, this.book, this.deadlines, this.poster, {
+      maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY,
+      jwtTtlSeconds: options.jwtTtlSeconds ?? 24 * 60 * 60,
+    });
     mkdirSync(this.engineDir, { recursive: true });
     mkdirSync(this.libraryModelDirectory, { recursive: true });
-    server.on('request', (req, res) => void this.webhooks.handle(req, res));
+    server.on('request', (req, res) => {
+      // GraphQL and the wake-up /callback (pause-for-callback); every other path is ET's.
+      if (this.platform.handles(req.url)) void this.platform.handle(req, res);
+      else void this.webhooks.handle(req, res);
+    });
   }
 
   static async start(options: EmulatorOptions = {}): Promise<ToolkitEmulator> {
+    if (options.jwtTtlSeconds !== undefined && !Number.isSafeInteger(options.jwtTtlSeconds)) {
+      throw new RangeError(`jwtTtlSeconds must be a whole number, got ${options.jwtTtlSeconds}`);
+    }
     const host = options.host ?? '127.0.0.1';
     const server = http.createServer();
     await new Promise<void>((resolve, reject) => {
@@ -117,6 +136,7 @@ export class ToolkitEmulator extends EventEmitter {
     const place = { url: this.url, root: this.root, engineDir: this.engineDir, libraryModelDirectory: this.libraryModelDirectory };
     const { taskId, fields } = buildWorkItem(place, ++this.sequence, overrides);
     this.book.ensure(taskId, fields);
+    this.platform.knowToken(taskId, fields.token);
     return { taskId, fields: { ...fields } };
   }
 
@@ -140,6 +160,7 @@ export class ToolkitEmulator extends EventEmitter {
     this.deadlines.armTTL(state);
     const request = processRequest(item.fields, chunk);
     if (chunk) this.cache.setFirst(item.taskId, chunk, request.fields);
+    this.platform.dispatched(item.taskId, processUrl, request.fields);
     const answer = await this.poster.post(processUrl, request);
     recordProcessAnswer(this.book, this.deadlines, state, answer);
     return answer;

@@ -2,6 +2,8 @@
 export { ToolkitEmulator, type EmulatorOptions } from './emulator';
 export { FINAL_STATUSES, type TaskStatus, type TaskRecord, type RecordedHeartbeat, type RecordedResult, type WaitOptions, type WebhookKind } from './task-book';
 export type { WorkItem } from './work-item';
+export { GRAPHQL_PATH, CALLBACK_PATH, type EngineJWTClaims } from './platform-api';
+export { OutsideService, type OutsideServiceOptions, type ServiceRequest, type ServiceCall } from './outside-service';
 export type { ChunkInput, ProcessAnswer } from './process-post';
 // The body rules live in the pack (core/webhook-bodies); the simulator's API keeps offering them.
 export { heartbeatProblems, resultProblems } from '@aiware-nodered/node-red-aiware';

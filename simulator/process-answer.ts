@@ -14,6 +14,11 @@ export function recordProcessAnswer(book: TaskBook, deadlines: Deadlines, state:
     return;
   }
   const { status, body } = answer;
+  // A task the engine paused (updateTask) stays paused until woken, whatever 2xx the /process got.
+  if (rec.status === 'paused' && status >= 200 && status < 300) {
+    book.changed(state);
+    return;
+  }
   if (status === 204) {
     book.close(state, 'ignored', 'process');
   } else if (status >= 200 && status < 300) {

@@ -9,9 +9,11 @@ import type { FailureReason, Heartbeat, ResultBody } from '@aiware-nodered/node-
  * - `complete` / `failed`: a heartbeat closed the task, or /process answered with an error status,
  *   or the emulator timed it out (`timedOut`);
  * - `answered`: /process answered 200 with the output itself (synchronous chunk engine);
- * - `ignored`: /process answered 204.
+ * - `ignored`: /process answered 204;
+ * - `paused`: the engine set the task `paused` with `updateTask` and waits for its wake-up
+ *   (not final: a `/callback` re-dispatches it, or maxTTL ends it).
  */
-export type TaskStatus = 'pending' | 'running' | 'complete' | 'failed' | 'answered' | 'ignored';
+export type TaskStatus = 'pending' | 'running' | 'complete' | 'failed' | 'answered' | 'ignored' | 'paused';
 
 /** Statuses after which ET considers the task done: `waitForTask` resolves on these. */
 export const FINAL_STATUSES: readonly TaskStatus[] = ['complete', 'failed', 'answered', 'ignored'];
@@ -42,6 +44,12 @@ export interface TaskRecord {
   processAnswers: { status: number; at: number }[];
   /** The body of a synchronous 200 answer. */
   syncAnswer?: unknown;
+  /** How many times `updateTask` set the task `paused`. */
+  paused: number;
+  /** Every `updateTask` status the engine sent (`paused` included), in order. */
+  statusUpdates: { status: string; at: number }[];
+  /** Each wake-up by `/callback`: when, and the status its /process re-dispatch was answered (absent when it got no answer). */
+  wakeUps: { at: number; status?: number; error?: string }[];
   /** From an asynchronous answer. */
   estimatedProcessingTimeInSeconds?: number;
   /** The emulator failed the task because time ran out; `timeout` says which clock. */
@@ -107,6 +115,9 @@ export class TaskBook {
           attempts: { heartbeat: 0, result: 0, process: 0 },
           refused: [],
           processAnswers: [],
+          paused: 0,
+          statusUpdates: [],
+          wakeUps: [],
           createdAt: Date.now(),
         },
       };

@@ -27,7 +27,7 @@ interface Summary {
   exitCode: number;
   stopped?: string;
   totals: { planned: number; tasks: number; ok: number; failed: number; failedByReason: Record<string, number>; violations: number };
-  tasks: { task: number; input: string; status: string; failureReason?: string; failureMsg?: string; results: number; violations: string[]; file: string }[];
+  tasks: { task: number; input: string; status: string; failureReason?: string; failureMsg?: string; results: number; violations: string[]; file: string; paused?: number; wakeUps?: number }[];
 }
 
 interface TaskFile {
@@ -137,6 +137,19 @@ function postJson(url: string, body: unknown): Promise<number> {
     const req = http.request(url, { method: 'POST', headers: { 'Content-Type': 'application/json' } }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
+/** POSTs JSON and reads the JSON answer (the engine's GraphQL calls and its call to the service). */
+function postForJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (data: string) => (text += data));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text === '' ? undefined : (JSON.parse(text) as unknown) }));
     });
     req.on('error', reject);
     req.end(JSON.stringify(body));
@@ -420,6 +433,85 @@ describe('aiware-sim run', function () {
     }
   });
 
+  it('plays the outside service: an engine that pauses is woken with the service’s answer and completes, exit 0', async function () {
+    const answer = { approved: false, correction: 'the quick red fox' };
+    const engine = await fakeEngine(async (seen, res) => {
+      const payload = JSON.parse(seen.fields.payload) as { isCallback?: boolean; data?: string; callback?: typeof answer; callbackServiceUrl: string; jobId: string; taskId: string };
+      json(res, 200, { estimatedProcessingTimeInSeconds: 1 });
+      const { token, veritoneApiBaseUrl, externalCallbackWebhook, heartbeatWebhook, resultWebhook, chunkContext } = seen.fields;
+      if (payload.isCallback) {
+        await postJson(resultWebhook, { index: 1, chunkContext, output: transcript(payload.callback?.correction ?? '') });
+        await postJson(heartbeatWebhook, { status: 'complete', infoMsg: `resumed from ${payload.data}` });
+        return;
+      }
+      // Platform mode, as the seed's steps 2, 6, 7 and 8 say.
+      const graphql = `${veritoneApiBaseUrl}/v3/graphql`;
+      const auth = { Authorization: `Bearer ${token}` };
+      const jwtAnswer = await postForJson(
+        graphql,
+        {
+          query: 'mutation t($engineId: ID!, $jobId: ID!, $taskId: ID!) { getEngineJWT(input: {engineId: $engineId, resource: {jobId: $jobId, taskId: $taskId}}) { token } }',
+          variables: { engineId: 'e-1', jobId: payload.jobId, taskId: payload.taskId },
+        },
+        auth,
+      );
+      const wakeUp = new URL('/callback', externalCallbackWebhook);
+      wakeUp.searchParams.set('jwt', (jwtAnswer.body as { data: { getEngineJWT: { token: string } } }).data.getEngineJWT.token);
+      wakeUp.searchParams.set('engineId', 'e-1');
+      wakeUp.searchParams.set('data', '{"pauseId":"p-1"}');
+      await postForJson(payload.callbackServiceUrl, { callbackUrl: wakeUp.href, item: seen.chunk });
+      await postForJson(
+        graphql,
+        { query: 'mutation p($taskId: ID!) { updateTask(input: {id: $taskId, status: paused}) { id status } }', variables: { taskId: payload.taskId, status: 'paused' } },
+        auth,
+      );
+    });
+    try {
+      const out = outDir();
+      const run = await sim(['run', '--engine-url', engine.processUrl, path.join(EXAMPLES, 'inputs', 'fox.txt'), '--out', out, '--service-delay', '0.2', '--service-answer', JSON.stringify(answer)]);
+      assert.equal(run.code, 0, explain(run));
+      assert.equal(engine.seen.length, 2);
+      const [first, second] = engine.seen.map((seen) => JSON.parse(seen.fields.payload) as Record<string, unknown>);
+      assert.match(String(first.callbackServiceUrl), /^http:\/\/127\.0\.0\.1:\d+\/service\?taskId=/);
+      assert.deepEqual([second.isCallback, second.data, second.callback], [true, '{"pauseId":"p-1"}', answer]);
+
+      const summary = readJson<Summary>(path.join(out, 'summary.json'));
+      assert.deepEqual(
+        summary.tasks.map((t) => [t.status, t.paused, t.wakeUps]),
+        [['complete', 1, 1]],
+      );
+      const service = readJson<{ requests: { taskId: string; body: { item: string } }[]; calls: { kind: string; status: number; body: unknown }[] }>(path.join(out, 'service.json'));
+      assert.equal(service.requests.length, 1);
+      assert.equal(service.requests[0].body.item, fs.readFileSync(path.join(EXAMPLES, 'inputs', 'fox.txt'), 'utf8'));
+      assert.deepEqual(
+        service.calls.map((c) => [c.kind, c.status]),
+        [['callback', 202]],
+      );
+      assert.match(run.stdout, /pause and callback\n {2}service: 1 job, 1 call \(service\.json\)\n {2}1 .*fox\.txt: paused 1×; woken 1× \(\/process 200\); service: callback → 202/);
+      assert.match(run.stdout, /the quick red fox/);
+      assert.match(run.stderr, /paused, waiting for its wake-up/);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('runs an engine that never pauses with --service-delay as without it, and lists the service flags in --help', async function () {
+    const engine = await fakeEngine((_seen, res) => json(res, 200, transcript('no pause here')));
+    try {
+      const out = outDir();
+      const run = await sim(['run', '--engine-url', engine.processUrl, path.join(EXAMPLES, 'inputs', 'fox.txt'), '--out', out, '--service-delay', '1', '--service-fail', 'nobody home']);
+      assert.equal(run.code, 0, explain(run));
+      const service = readJson<{ delayMs: number; fail: string; requests: unknown[]; calls: unknown[] }>(path.join(out, 'service.json'));
+      assert.deepEqual([service.delayMs, service.fail, service.requests, service.calls], [1000, 'nobody home', [], []]);
+      assert.doesNotMatch(run.stdout, /pause and callback\n {2}1 /);
+    } finally {
+      await engine.close();
+    }
+    const help = await sim(['run', '--help']);
+    assert.equal(help.code, 0, explain(help));
+    for (const flag of ['--service-delay <s>', '--service-answer <json>', '--service-fail <message>', '--service-progress <text>']) assert.ok(help.stdout.includes(flag), `--help lists ${flag}`);
+  });
+
   describe('usage errors exit 2 with one line', function () {
     const url = 'http://127.0.0.1:9/process';
     const cases: [string, string[], RegExp][] = [
@@ -432,6 +524,11 @@ describe('aiware-sim run', function () {
       ['a payload that is not JSON', ['run', '--engine-url', url, '--payload', '{bad'], /--payload: .* is not JSON/],
       ['a field without a value', ['run', '--engine-url', url, '--field', 'novalue'], /--field takes name=value/],
       ['an unknown option', ['run', '--engine-url', url, '--bogus'], /unknown option '--bogus'/],
+      ['a negative service delay', ['run', '--engine-url', url, '--service-delay', '-1'], /--service-delay must be a number of seconds from 0, got "-1"/],
+      ['a service delay that is not a number', ['run', '--engine-url', url, '--service-delay', 'soon'], /--service-delay must be a number of seconds/],
+      ['a service answer that is not JSON', ['run', '--engine-url', url, '--service-delay', '1', '--service-answer', '{approved'], /--service-answer: .* is not JSON/],
+      ['a service answer without the service', ['run', '--engine-url', url, '--service-answer', '{}'], /--service-answer goes with --service-delay/],
+      ['both a service answer and a failure', ['run', '--engine-url', url, '--service-delay', '1', '--service-answer', '{}', '--service-fail', 'no'], /either --service-answer or --service-fail/],
     ];
     for (const [what, args, message] of cases) {
       it(what, async function () {

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { PACK_DIR, onOneTab, type FlowConfig } from '@aiware-nodered/node-red-runner';
 import { deploy } from './support/engine';
 import { ReviewService, post } from './support/review';
+import { OutsideService } from '@aiware-nodered/aiware-sim';
 
 const EXAMPLES = path.join(PACK_DIR, 'examples');
 
@@ -160,6 +161,24 @@ describe('examples', function () {
       const unreadable = await review('unsure?', { url: 'callbackUrl', body: { maybe: true } });
       assert.equal(unreadable.status, 'failed');
       assert.match(unreadable.failureMsg ?? '', /neither \{"words"/);
+    });
+
+    it('runs in the platform mode as aiWARE runs it: paused, woken by the outside service, complete', async function () {
+      const outside = await OutsideService.start({ delayMs: 50, answer: { words: ['the', 'quick', 'fox'] } });
+      try {
+        const { toolkit, processUrl } = await deploy(example('human-review.json'));
+        const item = toolkit.workItem({ payload: JSON.stringify({ callbackServiceUrl: outside.url, engineId: 'engine-review' }) });
+        assert.equal((await toolkit.process(processUrl, item, { data: 'the qu?ck fox', mimeType: 'text/plain' })).status, 200);
+        const record = await toolkit.waitForTask(item.taskId);
+        assert.equal(record.status, 'complete', record.failureMsg);
+        assert.deepEqual([record.paused, record.wakeUps.length], [1, 1]);
+        assert.deepEqual(
+          (record.results[0].output as { series: { words: { word: string }[] }[] }).series.map((s) => s.words[0].word),
+          ['the', 'quick', 'fox'],
+        );
+      } finally {
+        await outside.stop();
+      }
     });
   });
 });

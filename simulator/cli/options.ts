@@ -32,6 +32,17 @@ export interface RunOptions {
   heartbeatTimeoutMs: number;
   retries: number;
   verbose: boolean;
+  /** The outside service of pause-for-callback, when `--service-delay` turns it on. */
+  service?: ServiceOptions;
+}
+
+/** What the outside service does with each job: wait `delayMs`, post progress, then answer or fail. */
+export interface ServiceOptions {
+  delayMs: number;
+  /** Posted to each callbackUrl; default `{}`. */
+  answer?: unknown;
+  fail?: string;
+  progress: string[];
 }
 
 /** What commander hands over: every value still a string (or a list, or a flag). */
@@ -56,6 +67,10 @@ export interface RawRunOptions {
   heartbeatTimeout: string;
   retries: string;
   verbose?: boolean;
+  serviceDelay?: string;
+  serviceAnswer?: string;
+  serviceFail?: string;
+  serviceProgress?: string[];
 }
 
 function integer(flag: string, text: string, min: number): number {
@@ -89,20 +104,23 @@ function existingFile(flag: string, file: string): string {
   return full;
 }
 
-// `--payload '{"a":1}'` or `--payload @payload.json`.
-function payloadObject(text: string): Record<string, unknown> {
-  let source = 'the --payload value';
+// `--payload '{"a":1}'` or `--payload @payload.json` (and the same for `--service-answer`).
+function jsonValue(flag: string, text: string): unknown {
+  let source = `the ${flag} value`;
   if (text.startsWith('@')) {
-    const file = existingFile('--payload', text.slice(1));
+    const file = existingFile(flag, text.slice(1));
     source = text.slice(1);
     text = fs.readFileSync(file, 'utf8');
   }
-  let value: unknown;
   try {
-    value = JSON.parse(text);
+    return JSON.parse(text) as unknown;
   } catch (err) {
-    throw new UsageError(`--payload: ${source} is not JSON: ${(err as Error).message}`);
+    throw new UsageError(`${flag}: ${source} is not JSON: ${(err as Error).message}`);
   }
+}
+
+function payloadObject(text: string): Record<string, unknown> {
+  const value = jsonValue('--payload', text);
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new UsageError(`--payload must be a JSON object (use --field payload=... to send anything else)`);
   }
@@ -117,6 +135,29 @@ function extraFields(list: string[]): Record<string, string> {
     fields[item.slice(0, at)] = item.slice(at + 1);
   }
   return fields;
+}
+
+// `--service-delay 2.5`: seconds, fractions allowed, from 0.
+function serviceOptions(raw: RawRunOptions): ServiceOptions | undefined {
+  if (raw.serviceDelay === undefined) {
+    for (const [flag, value] of [
+      ['--service-answer', raw.serviceAnswer],
+      ['--service-fail', raw.serviceFail],
+      ['--service-progress', raw.serviceProgress],
+    ] as const) {
+      if (value !== undefined) throw new UsageError(`${flag} goes with --service-delay, which turns the outside service on`);
+    }
+    return undefined;
+  }
+  const seconds = /^\s*\d+(\.\d+)?\s*$/.test(raw.serviceDelay) ? Number(raw.serviceDelay) : NaN;
+  if (!Number.isFinite(seconds)) throw new UsageError(`--service-delay must be a number of seconds from 0, got ${JSON.stringify(raw.serviceDelay)}`);
+  if (raw.serviceAnswer !== undefined && raw.serviceFail !== undefined) throw new UsageError('give either --service-answer or --service-fail, not both');
+  return {
+    delayMs: Math.round(seconds * 1000),
+    answer: raw.serviceAnswer === undefined ? undefined : jsonValue('--service-answer', raw.serviceAnswer),
+    fail: raw.serviceFail,
+    progress: raw.serviceProgress ?? [],
+  };
 }
 
 /** `./aiware-sim-out/2024-05-01T12-30-45-123Z`: one folder per run, sorted by time. */
@@ -163,5 +204,6 @@ export function parseRunOptions(inputs: string[], raw: RawRunOptions): RunOption
     heartbeatTimeoutMs: integer('--heartbeat-timeout', raw.heartbeatTimeout, 0) * 1000,
     retries: integer('--retries', raw.retries, 0),
     verbose: raw.verbose === true,
+    service: serviceOptions(raw),
   };
 }

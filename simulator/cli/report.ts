@@ -31,6 +31,9 @@ export interface SummaryRow {
   timeMs: number;
   violations: string[];
   file: string;
+  /** Pause-for-callback: how often the engine paused the task, and how often /callback woke it. */
+  paused?: number;
+  wakeUps?: number;
 }
 
 export interface Totals {
@@ -103,6 +106,9 @@ export class OutFolder {
       results: (record?.results ?? []).map((r) => ({ ...r, at: iso(r.at) })),
       refused: record?.refused,
       timedOut: record?.timeout,
+      paused: record && record.paused > 0 ? record.paused : undefined,
+      statusUpdates: record?.statusUpdates.length ? record.statusUpdates.map((u) => ({ ...u, at: iso(u.at) })) : undefined,
+      wakeUps: record?.wakeUps.length ? record.wakeUps.map((w) => ({ ...w, at: iso(w.at) })) : undefined,
     };
     writeJson(path.join(this.dir, this.taskFile(outcome.n)), body);
   }
@@ -119,12 +125,24 @@ export class OutFolder {
       timeMs: outcome.ms,
       violations: outcome.violations,
       file: this.taskFile(outcome.n),
+      paused: countOrNone(outcome.record?.paused),
+      wakeUps: countOrNone(outcome.record?.wakeUps.length),
     };
+  }
+
+  /** `service.json`: what the outside service received and how each of its calls was answered. */
+  writeService(report: unknown): void {
+    writeJson(path.join(this.dir, 'service.json'), report);
   }
 
   writeSummary(summary: RunSummary): void {
     writeJson(path.join(this.dir, 'summary.json'), summary);
   }
+}
+
+// Pause-for-callback counts are left out of a task that never paused.
+function countOrNone(count: number | undefined): number | undefined {
+  return count === undefined || count === 0 ? undefined : count;
 }
 
 // Temp file and rename: a reader never sees half a file, even after Ctrl-C.
@@ -212,6 +230,8 @@ export function plural(count: number, word: string): string {
 function describeEnd(outcome: TaskOutcome): string {
   const failure = outcome.failureReason ? ` (${outcome.failureReason}${outcome.failureMsg ? `: ${short(outcome.failureMsg, 100)}` : ''})` : '';
   const parts = [`${outcome.status}${failure}`, plural(outcome.outputs.length, 'result'), formatMs(outcome.ms)];
+  const rec = outcome.record;
+  if (rec && (rec.paused > 0 || rec.wakeUps.length > 0)) parts.push(`paused ${rec.paused}×, woken ${rec.wakeUps.length}×`);
   if (outcome.violations.length > 0) parts.push(plural(outcome.violations.length, 'protocol violation'));
   return parts.join(', ');
 }
@@ -220,7 +240,7 @@ function describeEnd(outcome: TaskOutcome): string {
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
 
 /** One line of at most `max` characters, control characters shown as `\xNN`: an engine's text must not drive the terminal. */
-function short(text: string, max: number): string {
+export function short(text: string, max: number): string {
   const line = text
     .replace(/\s+/g, ' ')
     .trim()
@@ -243,8 +263,8 @@ function table(rows: string[][]): string {
 const MAX_RESULTS_SHOWN = 5;
 const MAX_VIOLATIONS_SHOWN = 5;
 
-/** The table, each task's results in brief, failures and violations, and the totals. */
-export function formatSummary(outcomes: TaskOutcome[], totals: Totals, wallMs: number, outDir: string): string {
+/** The table, each task's results in brief, failures and violations, `extra` sections, and the totals. */
+export function formatSummary(outcomes: TaskOutcome[], totals: Totals, wallMs: number, outDir: string, extra: string[] = []): string {
   const lines: string[] = [];
   if (outcomes.length > 0) {
     const rows = [['task', 'input', 'status', 'failureReason', 'results', 'time']];
@@ -282,7 +302,7 @@ export function formatSummary(outcomes: TaskOutcome[], totals: Totals, wallMs: n
       }
     }
   }
-  lines.push('', totalsLine(totals, wallMs), `out: ${shown(outDir)}`);
+  lines.push(...extra, '', totalsLine(totals, wallMs), `out: ${shown(outDir)}`);
   return lines.join('\n');
 }
 

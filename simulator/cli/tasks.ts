@@ -72,6 +72,8 @@ export interface TaskRunContext {
   signal: AbortSignal;
   onStart?: (plan: TaskPlan) => void;
   onDone?: (outcome: TaskOutcome) => void;
+  /** More payload for a plan's work item, merged over `--payload` (the outside service's URL). */
+  itemPayload?: (plan: TaskPlan, taskId: string) => Record<string, unknown>;
 }
 
 /** Runs the plans, `options.concurrency` at a time; an abort stops new ones from starting. */
@@ -110,8 +112,9 @@ async function runTask(plan: TaskPlan, context: TaskRunContext): Promise<TaskOut
   const item = toolkit.workItem({ ...overrides(plan, options), ...options.fields });
   const { taskId } = item;
   // The payload merges over the one workItem() made (its jobId, taskId); the emulator never reads it.
-  if (options.payload && options.fields.payload === undefined) {
-    item.fields.payload = JSON.stringify({ ...(JSON.parse(item.fields.payload) as object), ...options.payload });
+  const payload = { ...options.payload, ...context.itemPayload?.(plan, taskId) };
+  if (Object.keys(payload).length > 0 && options.fields.payload === undefined) {
+    item.fields.payload = JSON.stringify({ ...(JSON.parse(item.fields.payload) as object), ...payload });
   }
   if (options.cache) toolkit.setCache(taskId, { path: options.cache, mimeType: options.mime ?? mimeTypeOf(options.cache) });
   const chunk: ChunkInput | undefined = plan.chunk && { path: plan.chunk.path, mimeType: plan.chunk.mimeType };
