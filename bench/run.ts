@@ -6,7 +6,8 @@
 //
 // Env: BENCH_SECONDS (measured seconds per case, default 5), BENCH_WARMUP (default 2),
 // BENCH_ROUNDS (the measured seconds of a case are split into this many turns, default 3),
-// BENCH_STARTS (timed cold starts of each kind, default 5).
+// BENCH_STARTS (timed cold starts of each kind, default 5), BENCH_KEY_CALLS (key sets and gets
+// through the key proxy, default 2000 of each; bench/keys.ts).
 // Where the CPU goes in one server: bench/profile.ts.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -17,6 +18,7 @@ import { COLD_FLOWS, POLL_MS, coldStarts, type StartKind, type StartSample } fro
 import { measureOutside } from './procstat';
 import type { WindowStats } from './protocol';
 import { RunnerChild } from './runner-child';
+import { keyProxyCost, keySection, type KeyCostRow } from './keys';
 import { CHUNK_MIME, SERVERS, etFields, startServer, type ServerKey, type ServerSpec } from './setup';
 import { MiB, cleanup, envNumber, fixed, installCleanup, load, mergeLoads, mib, probe, sizeLabel, sparseFile, table, tempDir, upload, type BenchServer, type LoadResult } from './lib';
 
@@ -294,7 +296,7 @@ function coldStartSection(samples: StartSample[]): string[] {
   ];
 }
 
-function report(loadRows: LoadRow[], memoryRows: MemoryRow[], startSamples: StartSample[], notes: string[], fieldCount: number, fieldBytes: number, elapsed: number): string {
+function report(loadRows: LoadRow[], memoryRows: MemoryRow[], startSamples: StartSample[], keyRows: KeyCostRow[], notes: string[], fieldCount: number, fieldBytes: number, elapsed: number): string {
   const cpus = os.cpus();
   const command =
     (process.env.BENCH_SECONDS ? `BENCH_SECONDS=${process.env.BENCH_SECONDS} ` : '') +
@@ -449,6 +451,8 @@ function report(loadRows: LoadRow[], memoryRows: MemoryRow[], startSamples: Star
     '',
     memoryTable,
     '',
+    ...keySection(keyRows),
+    '',
     '## Notes',
     '',
     ...(notes.length === 0 ? ['- Every request answered 2xx.'] : notes.map((note) => `- ${note}`)),
@@ -484,8 +488,10 @@ async function main(): Promise<void> {
   }
   console.error('bench: memory while big chunks stream in');
   const memoryRows = await memory(root, bodies[0], notes);
+  console.error('bench: shared keys through the key proxy');
+  const keyRows = await keyProxyCost();
 
-  const text = report(loadRows, memoryRows, startSamples, notes, Object.keys(fields).length, fieldBytes, (Date.now() - started) / 1000);
+  const text = report(loadRows, memoryRows, startSamples, keyRows, notes, Object.keys(fields).length, fieldBytes, (Date.now() - started) / 1000);
   console.log(text);
   const out = path.resolve(__dirname, '..', '..', 'bench', 'RESULTS.md');
   fs.writeFileSync(out, text);

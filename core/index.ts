@@ -21,3 +21,6 @@ export * from './waits';
 export * from './saved-message';
 export { CallbackSigner, type TokenCheck } from './callback-tokens';
 export { getEngineJWT, updateTaskStatus, graphqlUrl, type WakeupResource } from './platform-api';
+export * from './keys';
+export * from './dir-lock';
+export * from './library-model';

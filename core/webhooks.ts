@@ -60,6 +60,25 @@ function reasonForNetworkError(code: string | undefined): FailureReason {
   }
 }
 
+/** One call of `WebhookClient.request`. */
+export interface ToolkitCall {
+  method: 'GET' | 'POST';
+  url: string;
+  /** Sent as it is: JSON text for the toolkit's webhooks. */
+  body?: string;
+  /** Epoch ms: no attempt starts after it. */
+  deadline: number;
+  signal?: AbortSignal;
+  headers?: Record<string, string>;
+  /** Statuses besides 2xx that are an answer, not a failure (a GET's 404 for a missing key). */
+  accept?: number[];
+}
+
+export interface ToolkitAnswer {
+  status: number;
+  body: string;
+}
+
 export class WebhookClient {
   private instance?: AxiosInstance;
   private readonly retry: RetryPolicy;
@@ -97,26 +116,38 @@ export class WebhookClient {
    * for a 4xx at once, or for the last failure once the deadline has passed.
    */
   async post(url: string, body: unknown, deadline: number, signal?: AbortSignal, headers?: Record<string, string>): Promise<void> {
-    const data = JSON.stringify(body);
+    await this.request({ method: 'POST', url, body: JSON.stringify(body), deadline, signal, headers });
+  }
+
+  /**
+   * One call to the toolkit with the result webhook's retries: a 2xx, or a status listed in
+   * `accept` (a GET's 404, say), is the answer; network errors, 5xx and 429 are tried again until
+   * `deadline`; any other status throws a `WebhookError` at once. `body` is sent as it is (JSON text).
+   */
+  async request(call: ToolkitCall): Promise<ToolkitAnswer> {
+    const { method, url, body, deadline, signal, headers, accept = [] } = call;
     let delay = this.retry.initialDelayMs;
     for (let attempt = 1; ; attempt++) {
       let failure: WebhookError;
       try {
         const remaining = Math.max(1, deadline - Date.now());
-        const response = await this.http.post(url, data, {
+        const response = await this.http.request<string>({
+          method,
+          url,
+          data: body,
           signal,
           headers,
           timeout: Math.min(this.retry.requestTimeoutMs, remaining),
         });
-        if (response.status >= 200 && response.status < 300) return;
-        const text = typeof response.data === 'string' ? response.data.slice(0, 200) : '';
-        failure = new WebhookError(`${url} answered ${response.status}${text ? `: ${text}` : ''}`, reasonForStatus(response.status));
+        const text = typeof response.data === 'string' ? response.data : '';
+        if ((response.status >= 200 && response.status < 300) || accept.includes(response.status)) return { status: response.status, body: text };
+        failure = new WebhookError(`${url} answered ${response.status}${text ? `: ${text.slice(0, 200)}` : ''}`, reasonForStatus(response.status));
         if (response.status < 500 && response.status !== 429) throw failure;
       } catch (err) {
         if (err instanceof WebhookError) throw err;
-        if (signal?.aborted) throw new WebhookError(`post to ${url} was cancelled`, 'internal_error');
+        if (signal?.aborted) throw new WebhookError(`${method === 'POST' ? 'post to' : `${method} of`} ${url} was cancelled`, 'internal_error');
         const code = typeof err === 'object' && err !== null ? (err as { code?: string }).code : undefined;
-        failure = new WebhookError(`post to ${url} failed: ${errorMessage(err)}`, reasonForNetworkError(code));
+        failure = new WebhookError(`${method === 'POST' ? 'post to' : `${method} of`} ${url} failed: ${errorMessage(err)}`, reasonForNetworkError(code));
       }
       const wait = Math.min(delay, this.retry.maxDelayMs);
       if (Date.now() + wait >= deadline) {

@@ -16,6 +16,7 @@ import { listInputs } from './cli/inputs';
 import { UsageError, parseRunOptions, type RawRunOptions, type RunOptions } from './cli/options';
 import { OutFolder, Progress, formatMs, formatSummary, plural, shown, totalsOf } from './cli/report';
 import { isOk, runTasks, type AbortReason, type TaskOutcome, type TaskPlan } from './cli/tasks';
+import { formatExtras, runExtras, writeExtras, type RunExtras } from './cli/extras';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
@@ -74,6 +75,13 @@ function program(onRun: (options: RunOptions) => Promise<void>): Command {
     .option('--service-answer <json>', 'what the service posts to each callbackUrl, JSON or @file.json (default {})')
     .option('--service-fail <message>', 'the service reports this failure instead: {"error": message} to failUrl (else callbackUrl)')
     .option('--service-progress <text>', 'the service first posts {"progress": text} to progressUrl (repeatable)', collect)
+    .option('--chunk-metadata <name=value>', 'chunk metadata of every work item, sent as chunk-metadata-<name> (repeatable); x-aiware-* entries go on as headers of forwarded outputs', collect)
+    .option('--send-output-to <uri>', "ET's sendOutputToUris: forward every output to this URI (repeatable)", collect)
+    .option(
+      '--library-model <file>',
+      'run library-run tasks: payload.mode library-run, and this file served as their model at {veritoneApiBaseUrl}/models/{libraryId}/{libraryEngineModelId} (ids: --field libraryId=, libraryEngineModelId=; default sim-library, sim-model)',
+    )
+    .option('--library-dir <dir>', "the tasks' libraryModelDirectory, kept after the run (default: a temp folder)")
     .option('--verbose', "echo the runner's log lines")
     .addHelpText('after', EXAMPLES)
     .action(async (inputs: string[], raw: RawRunOptions) => onRun(parseRunOptions(inputs, raw)));
@@ -140,9 +148,17 @@ export async function run(options: RunOptions): Promise<number> {
   // The runner's last lines, when it is why the run stopped; read once it is gone.
   let tail: (() => string[]) | undefined;
   let outcomes: TaskOutcome[] = [];
+  let extras: RunExtras | undefined;
+  // One run is one job: its chunks share an internalJobId, so job keys span them (as ET's chunks of a job do).
+  const jobId = options.fields.internalJobId ?? `job-sim-${started.toString(36)}`;
   let runnerStopping = false;
   try {
-    toolkit = await ToolkitEmulator.start({ heartbeatTimeoutMs: options.heartbeatTimeoutMs });
+    toolkit = await ToolkitEmulator.start({
+      heartbeatTimeoutMs: options.heartbeatTimeoutMs,
+      sendOutputToUris: options.sendOutputToUris,
+      libraryModelDirectory: options.libraryDir,
+    });
+    if (options.libraryModel) toolkit.serveModel(options.libraryModel.libraryId, options.libraryModel.libraryEngineModelId, { path: options.libraryModel.file });
     callbacks = await CallbackWatch.start(toolkit, progress, options.service);
     if (callbacks.serviceUrl) say(`outside service: ${callbacks.serviceUrl} (payload.callbackServiceUrl), calls back after ${formatMs(options.service?.delayMs ?? 0)}`);
     let processUrl: string;
@@ -196,6 +212,7 @@ export async function run(options: RunOptions): Promise<number> {
         toolkit,
         processUrl,
         options,
+        jobId,
         signal: controller.signal,
         itemPayload: (plan, taskId) => callbacks?.itemPayload(plan, taskId) ?? {},
         onDone: (outcome) => {
@@ -211,6 +228,10 @@ export async function run(options: RunOptions): Promise<number> {
     // The service first, so no call it still had due reaches a runner on its way down.
     await callbacks?.stop();
     await runner?.stop();
+    if (toolkit) {
+      await toolkit.forwardsSettled();
+      extras = runExtras(toolkit, options);
+    }
     await toolkit?.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -233,14 +254,20 @@ export async function run(options: RunOptions): Promise<number> {
     ...(stopped === undefined ? {} : { stopped }),
     totals,
     tasks: outcomes.map((o) => out.summaryRow(o)),
+    ...(extras ? { keys: extras.keys, forwarded: extras.forwarded } : {}),
   });
   const serviceReport = callbacks?.serviceReport();
   if (serviceReport !== undefined) out.writeService(serviceReport);
+  if (extras) writeExtras(out.dir, extras);
 
   if (stopped !== undefined) process.stderr.write(`aiware-sim: ${stopped}\n`);
   const lines = interrupted ? [] : (tail?.() ?? []);
   if (lines.length > 0) {
     process.stderr.write(`the runner's last lines (all of them in ${shown(out.runnerLog)}):\n${lines.map((l) => `  ${readableLogLine(l)}\n`).join('')}`);
+  }
+  if (extras) {
+    const lines = formatExtras(extras);
+    if (lines.length > 0) say(lines.join('\n'));
   }
   say(formatSummary(outcomes, totals, wallMs, out.dir, callbacks?.summaryLines(outcomes)));
   return code;

@@ -15,6 +15,9 @@ import { ProcessPoster, processRequest, type ChunkInput, type ProcessAnswer } fr
 import { FINAL_STATUSES, TaskBook, type TaskRecord, type WaitOptions, type WebhookKind } from './task-book';
 import { WebhookServer } from './webhook-server';
 import { buildWorkItem, type WorkItem } from './work-item';
+import { KEY_PROXY_PREFIX, KeyProxy, type KeySetRecord } from './key-proxy';
+import { Forwarder, type ForwardedOutput } from './forwarding';
+import { MODEL_ROUTE_PREFIX, ModelServer, type ModelData } from './model-server';
 
 export interface EmulatorOptions {
   /** Address to listen on. Default `127.0.0.1`. */
@@ -41,6 +44,12 @@ export interface EmulatorOptions {
    * value makes tokens that are already expired (to see the wake-up's 410).
    */
   jwtTtlSeconds?: number;
+  /** ET's `sendOutputToUris` for every task: each output is forwarded to these (see `sendOutputToUris()`). */
+  sendOutputToUris?: string[];
+  /** The `libraryModelDirectory` of every task (shared by emulators given the same). Default: a temp folder. */
+  libraryModelDirectory?: string;
+  /** Largest value the key proxy stores (413 above). Default 1 MiB. */
+  keyValueMaxBytes?: number;
 }
 
 const DEFAULT_MAX_BODY = 32 * 1024 * 1024;
@@ -49,7 +58,8 @@ const DEFAULT_MAX_BODY = 32 * 1024 * 1024;
  * Engine Toolkit's side of an engine, in one process. Events (all with the task id first):
  * `heartbeat` (hb), `result` (result), `violation` (message), `refused` (kind, status),
  * `status` (status) when a task's status changes, `paused` when the engine pauses it with
- * `updateTask`, `woken` (the re-dispatch's /process status) after a `/callback` woke it.
+ * `updateTask`, `woken` (the re-dispatch's /process status) after a `/callback` woke it,
+ * `forwarded` (ForwardedOutput) for each output sent on to a `sendOutputToUris` URI.
  */
 export class ToolkitEmulator extends EventEmitter {
   /** Base address of the webhooks, e.g. `http://127.0.0.1:41234`. */
@@ -61,6 +71,10 @@ export class ToolkitEmulator extends EventEmitter {
   private readonly poster = new ProcessPoster();
   private readonly webhooks: WebhookServer;
   private readonly platform: PlatformApi;
+  private readonly keyProxy: KeyProxy;
+  private readonly forwarder: Forwarder;
+  private readonly models = new ModelServer();
+  private readonly modelDirectory: string;
   private sequence = 0;
   private stopping?: Promise<void>;
 
@@ -83,13 +97,18 @@ export class ToolkitEmulator extends EventEmitter {
       maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY,
       jwtTtlSeconds: options.jwtTtlSeconds ?? 24 * 60 * 60,
     });
+    this.keyProxy = new KeyProxy({ maxValueBytes: options.keyValueMaxBytes });
+    this.forwarder = new Forwarder((record) => this.emit('forwarded', record));
+    if (options.sendOutputToUris) this.forwarder.setUris('*', options.sendOutputToUris);
+    // The seed's layout: /cache/{shard}/libraries/{libraryId}/{libraryEngineModelId}.
+    this.modelDirectory = options.libraryModelDirectory ?? path.join(this.root, 'cache', 'shard-0', 'libraries');
     mkdirSync(this.engineDir, { recursive: true });
     mkdirSync(this.libraryModelDirectory, { recursive: true });
-    server.on('request', (req, res) => {
-      // GraphQL and the wake-up /callback (pause-for-callback); every other path is ET's.
-      if (this.platform.handles(req.url)) void this.platform.handle(req, res);
-      else void this.webhooks.handle(req, res);
+    // Each accepted result goes on to the task's sendOutputToUris, as ET sends it.
+    this.on('result', (taskId: string, result: { output: unknown; index: number }) => {
+      void this.forwarder.forward(taskId, this.book.ensure(taskId).record.fields, result.output, result.index);
     });
+    server.on('request', (req, res) => void this.route(req, res));
   }
 
   static async start(options: EmulatorOptions = {}): Promise<ToolkitEmulator> {
@@ -123,7 +142,7 @@ export class ToolkitEmulator extends EventEmitter {
   }
 
   get libraryModelDirectory(): string {
-    return path.join(this.root, 'models');
+    return this.modelDirectory;
   }
 
   /**
@@ -137,6 +156,7 @@ export class ToolkitEmulator extends EventEmitter {
     const { taskId, fields } = buildWorkItem(place, ++this.sequence, overrides);
     this.book.ensure(taskId, fields);
     this.platform.knowToken(taskId, fields.token);
+    this.keyProxy.register(taskId, fields);
     return { taskId, fields: { ...fields } };
   }
 
@@ -161,8 +181,11 @@ export class ToolkitEmulator extends EventEmitter {
     const request = processRequest(item.fields, chunk);
     if (chunk) this.cache.setFirst(item.taskId, chunk, request.fields);
     this.platform.dispatched(item.taskId, processUrl, request.fields);
+    // The key proxy lets the task use the ids it is posted with.
+    this.keyProxy.register(item.taskId, request.fields);
     const answer = await this.poster.post(processUrl, request);
     recordProcessAnswer(this.book, this.deadlines, state, answer);
+    if (state.record.status === 'answered') void this.forwarder.forward(item.taskId, request.fields, answer.body);
     return answer;
   }
 
@@ -198,6 +221,51 @@ export class ToolkitEmulator extends EventEmitter {
     this.webhooks.refuse(taskId, kind, statuses);
   }
 
+  /** Keys set through the key proxy, in order; with a job id, only that job's. */
+  keys(jobId?: string): KeySetRecord[] {
+    return this.keyProxy.keys(jobId);
+  }
+
+  /** The key proxy's stored text for a key, or undefined (unset or expired). */
+  keyValue(scope: 'job' | 'task', id: string, key: string): string | undefined {
+    return this.keyProxy.peek(scope, id, key);
+  }
+
+  /** Calls the key proxy has answered, by kind. */
+  get keyCalls(): Readonly<KeyProxy['counts']> {
+    return { ...this.keyProxy.counts };
+  }
+
+  /** ET's `sendOutputToUris` for one task (or '*' for every task without its own). */
+  sendOutputToUris(taskId: string, uris: string[]): void {
+    this.forwarder.setUris(taskId, uris);
+  }
+
+  /** Outputs forwarded to `sendOutputToUris` so far (the posts that have ended), optionally of one task. */
+  forwarded(taskId?: string): ForwardedOutput[] {
+    return this.forwarder.forwarded(taskId);
+  }
+
+  /** Resolves once every forward under way has ended. */
+  forwardsSettled(): Promise<void> {
+    return this.forwarder.drain();
+  }
+
+  /** Serves a library engine model at `modelUrl(...)`; undefined stops serving it. */
+  serveModel(libraryId: string, libraryEngineModelId: string, model: ModelData | undefined): string {
+    this.models.set(libraryId, libraryEngineModelId, model);
+    return this.modelUrl(libraryId, libraryEngineModelId);
+  }
+
+  modelUrl(libraryId: string, libraryEngineModelId: string): string {
+    return ModelServer.urlFor(this.url, libraryId, libraryEngineModelId);
+  }
+
+  /** Downloads of a model answered so far. */
+  modelDownloads(libraryId: string, libraryEngineModelId: string): number {
+    return this.models.downloads(libraryId, libraryEngineModelId);
+  }
+
   /** Closes the server and every connection, clears every timer, removes the temp dirs. Idempotent. */
   stop(): Promise<void> {
     this.stopping ??= this.shutdown();
@@ -207,11 +275,29 @@ export class ToolkitEmulator extends EventEmitter {
   private async shutdown(): Promise<void> {
     this.book.stop();
     this.poster.destroy();
+    await this.forwarder.drain();
+    this.forwarder.destroy();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
     });
     await rm(this.root, { recursive: true, force: true });
+  }
+
+  // The key proxy and the models have routes of their own; everything else is the webhooks'.
+  private async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    // GraphQL and the wake-up /callback (pause-for-callback) first; ET's own routes after.
+    if (this.platform.handles(req.url)) return this.platform.handle(req, res);
+    const target = new URL(req.url ?? '/', 'http://toolkit');
+    try {
+      if (target.pathname.startsWith(KEY_PROXY_PREFIX)) return await this.keyProxy.handle(req, res, target.pathname, target.searchParams);
+      if (target.pathname.startsWith(MODEL_ROUTE_PREFIX)) return await this.models.serve(req, res, target.pathname);
+    } catch (err) {
+      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json' }).end(JSON.stringify({ error: String(err) }));
+      else res.destroy();
+      return;
+    }
+    return this.webhooks.handle(req, res);
   }
 
   private assertRunning(): void {

@@ -9,3 +9,6 @@ export type { ChunkInput, ProcessAnswer } from './process-post';
 export { heartbeatProblems, resultProblems } from '@aiware-nodered/node-red-aiware';
 export { encodeMultipart, multipartStream, CHUNK_PART, DEFAULT_CHUNK_MIME_TYPE, type ChunkData, type ChunkFile, type EncodedMultipart, type MultipartStream } from './multipart';
 export { RunnerProcess, defaultRunnerScript, describeExit, freePort, within, type LogLine, type RunnerExit, type RunnerProcessOptions } from './runner-process';
+export { KeyProxy, type KeySetRecord } from './key-proxy';
+export { forwardUrl, forwardHeaders, type ForwardedOutput } from './forwarding';
+export { ModelServer, type ModelData } from './model-server';

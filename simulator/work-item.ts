@@ -4,6 +4,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { CHUNK_METADATA_PREFIX, type ProcessFieldName } from '@aiware-nodered/node-red-aiware';
+import { KeyProxy } from './key-proxy';
 
 /** A work item as ET hands it to an engine: the task id in its webhook URLs, and the /process fields. */
 export interface WorkItem {
@@ -26,7 +27,8 @@ export interface WorkItemPlace {
 export function buildWorkItem(place: WorkItemPlace, sequence: number, overrides: Partial<Record<string, string>>): WorkItem {
   const { url } = place;
   const taskId = `task-${sequence}-${randomBytes(4).toString('hex')}`;
-  const internalJobId = `job-${randomBytes(6).toString('hex')}`;
+  // A job's chunks share its id: an override names the job, and the payload's jobId follows it.
+  const internalJobId = overrides.internalJobId ?? `job-${randomBytes(6).toString('hex')}`;
   const taskTmpDir = path.join(place.root, 'tasks', taskId);
   mkdirSync(taskTmpDir, { recursive: true });
   const now = Date.now();
@@ -57,7 +59,8 @@ export function buildWorkItem(place: WorkItemPlace, sequence: number, overrides:
     taskTmpDir,
     engineDir: place.engineDir,
     libraryModelDirectory: place.libraryModelDirectory,
-    redisETUrl: url,
+    // Each task's own address on the key proxy, which so knows whose ids a call may use.
+    redisETUrl: KeyProxy.urlFor(url, taskId),
     controllerToken: `controller-${randomBytes(16).toString('hex')}`,
   };
   const fields: Record<string, string> = {

@@ -19,7 +19,14 @@ describe('examples', function () {
       .readdirSync(EXAMPLES)
       .filter((f) => f.endsWith('.json'))
       .sort();
-    assert.deepEqual(files, ['batch-progress-and-failure.json', 'chunk-text-to-transcript.json', 'human-review.json', 'stream-lines-from-cache.json']);
+    assert.deepEqual(files, [
+      'batch-progress-and-failure.json',
+      'chunk-text-to-transcript.json',
+      'human-review.json',
+      'keys-running-word-count.json',
+      'library-train-then-run.json',
+      'stream-lines-from-cache.json',
+    ]);
   });
 
   it('chunk-text-to-transcript answers each sample input with a transcript over its offsets', async function () {
@@ -180,5 +187,59 @@ describe('examples', function () {
         await outside.stop();
       }
     });
+  });
+
+  it('keys-running-word-count answers each sample input with the running word count of its job', async function () {
+    const { toolkit, processUrl } = await deploy(example('keys-running-word-count.json'));
+    const inputs = path.join(EXAMPLES, 'inputs');
+    const job = { internalJobId: 'job-example-count' };
+    let expected = 0;
+    for (const file of fs.readdirSync(inputs).sort()) {
+      const text = fs.readFileSync(path.join(inputs, file), 'utf8');
+      expected += text.split(/\s+/).filter(Boolean).length;
+      const answer = await toolkit.process(processUrl, toolkit.workItem(job), { data: text, mimeType: 'text/plain' });
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
+      const tags = (answer.body as { tags: { key: string; value: string }[] }).tags;
+      assert.deepEqual(tags, [{ key: 'wordCount', value: String(expected) }]);
+    }
+    assert.equal(toolkit.keyValue('job', 'job-example-count', 'wordCount'), String(expected));
+    const fresh = await toolkit.process(processUrl, toolkit.workItem({ internalJobId: 'job-example-other' }), { data: 'two words', mimeType: 'text/plain' });
+    assert.deepEqual((fresh.body as { tags: unknown }).tags, [{ key: 'wordCount', value: '2' }], 'another job counts on its own');
+    const noRedis = await toolkit.process(processUrl, toolkit.workItem({ redisETUrl: undefined }), { data: 'words', mimeType: 'text/plain' });
+    assert.equal((noRedis.body as { failureReason: string }).failureReason, 'system_dependency_missing');
+  });
+
+  it('library-train-then-run trains a vocabulary, then spots its words with the stored model; a served model is fetched once', async function () {
+    const { toolkit, processUrl } = await deploy(example('library-train-then-run.json'));
+    const library = { libraryId: 'lib-example', libraryEngineModelId: 'model-example' };
+    const train = toolkit.workItem({ payload: JSON.stringify({ mode: 'library-train', vocabulary: ['Fox', 'dog'] }), ...library });
+    assert.equal((await toolkit.process(processUrl, train)).status, 200);
+    const trained = await toolkit.waitForTask(train.taskId);
+    assert.equal(trained.status, 'complete', trained.failureMsg);
+    assert.ok(trained.heartbeats.some((h) => (h.infoMsg ?? '').includes('library engine model model-example stored')));
+
+    const run = toolkit.workItem({ payload: JSON.stringify({ mode: 'library-run' }), ...library });
+    const answer = await toolkit.process(processUrl, run, { data: 'the quick brown fox jumps over the lazy dog', mimeType: 'text/plain' });
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    assert.deepEqual(
+      (answer.body as { series: { words: { word: string }[] }[] }).series.map((s) => s.words[0].word),
+      ['fox', 'dog'],
+    );
+    assert.equal(toolkit.modelDownloads('lib-example', 'model-example'), 0, 'the trained model was on disk');
+
+    // A model trained elsewhere: served by the platform, fetched by the first task, reused by the rest.
+    const served = { libraryId: 'lib-example', libraryEngineModelId: 'model-served' };
+    toolkit.serveModel(served.libraryId, served.libraryEngineModelId, { data: JSON.stringify({ vocabulary: ['engine'] }) });
+    for (let i = 0; i < 2; i++) {
+      const item = toolkit.workItem({ payload: JSON.stringify({ mode: 'library-run' }), ...served });
+      const spotted = await toolkit.process(processUrl, item, { data: 'a flow is an engine', mimeType: 'text/plain' });
+      assert.equal(spotted.status, 200, JSON.stringify(spotted.body));
+    }
+    assert.equal(toolkit.modelDownloads(served.libraryId, served.libraryEngineModelId), 1);
+
+    const untrained = toolkit.workItem({ payload: JSON.stringify({ mode: 'library-train', vocabulary: [] }), ...library });
+    await toolkit.process(processUrl, untrained);
+    const failed = await toolkit.waitForTask(untrained.taskId);
+    assert.deepEqual([failed.status, failed.failureReason], ['failed', 'invalid_data']);
   });
 });

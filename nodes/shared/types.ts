@@ -4,6 +4,8 @@ export const NODE_TYPES = {
   resultOut: 'aiware-result-out',
   heartbeat: 'aiware-heartbeat',
   pauseForCallback: 'aiware-pause-for-callback',
+  keys: 'aiware-keys',
+  libraryModel: 'aiware-library-model',
 } as const;
 
 export type NodeTypeName = (typeof NODE_TYPES)[keyof typeof NODE_TYPES];

@@ -34,6 +34,14 @@ export interface RunOptions {
   verbose: boolean;
   /** The outside service of pause-for-callback, when `--service-delay` turns it on. */
   service?: ServiceOptions;
+  /** `chunk-metadata-<name>` fields of every work item (`--chunk-metadata name=value`). */
+  chunkMetadata: Record<string, string>;
+  /** ET's sendOutputToUris of every task (`--send-output-to`). */
+  sendOutputToUris: string[];
+  /** `--library-model`: library-run tasks, the file served as their model. */
+  libraryModel?: LibraryModelOption;
+  /** `--library-dir`: the tasks' libraryModelDirectory (kept after the run). */
+  libraryDir?: string;
 }
 
 /** What the outside service does with each job: wait `delayMs`, post progress, then answer or fail. */
@@ -43,6 +51,12 @@ export interface ServiceOptions {
   answer?: unknown;
   fail?: string;
   progress: string[];
+}
+
+export interface LibraryModelOption {
+  file: string;
+  libraryId: string;
+  libraryEngineModelId: string;
 }
 
 /** What commander hands over: every value still a string (or a list, or a flag). */
@@ -71,6 +85,10 @@ export interface RawRunOptions {
   serviceAnswer?: string;
   serviceFail?: string;
   serviceProgress?: string[];
+  chunkMetadata?: string[];
+  sendOutputTo?: string[];
+  libraryModel?: string;
+  libraryDir?: string;
 }
 
 function integer(flag: string, text: string, min: number): number {
@@ -127,11 +145,11 @@ function payloadObject(text: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-function extraFields(list: string[]): Record<string, string> {
+function extraFields(list: string[], flag = '--field'): Record<string, string> {
   const fields: Record<string, string> = {};
   for (const item of list) {
     const at = item.indexOf('=');
-    if (at <= 0) throw new UsageError(`--field takes name=value, got ${JSON.stringify(item)}`);
+    if (at <= 0) throw new UsageError(`${flag} takes name=value, got ${JSON.stringify(item)}`);
     fields[item.slice(0, at)] = item.slice(at + 1);
   }
   return fields;
@@ -188,7 +206,21 @@ export function parseRunOptions(inputs: string[], raw: RawRunOptions): RunOption
   }
   if (raw.mime !== undefined && !/^[\w.+-]+\/[\w.+-]+(\s*;.*)?$/.test(raw.mime)) throw new UsageError(`--mime must be a MIME type such as text/plain, got ${JSON.stringify(raw.mime)}`);
   const concurrency = integer('--concurrency', raw.concurrency, 1);
+  const fields = extraFields(raw.field ?? []);
+  const chunkMetadata = extraFields(raw.chunkMetadata ?? [], '--chunk-metadata');
+  for (const [name, value] of Object.entries(chunkMetadata)) {
+    if (/[\r\n]/.test(value)) throw new UsageError(`--chunk-metadata ${name}: a value cannot hold a line break`);
+  }
+  const sendOutputToUris = (raw.sendOutputTo ?? []).map((uri) => httpUrl('--send-output-to', uri).href);
+  const libraryModel =
+    raw.libraryModel === undefined
+      ? undefined
+      : { file: existingFile('--library-model', raw.libraryModel), libraryId: fields.libraryId ?? 'sim-library', libraryEngineModelId: fields.libraryEngineModelId ?? 'sim-model' };
   return {
+    chunkMetadata,
+    sendOutputToUris,
+    libraryModel,
+    libraryDir: raw.libraryDir === undefined ? undefined : path.resolve(raw.libraryDir),
     engine,
     inputs,
     out: raw.out === undefined ? defaultOutDir() : path.resolve(raw.out),
@@ -198,7 +230,7 @@ export function parseRunOptions(inputs: string[], raw: RawRunOptions): RunOption
     payload: raw.payload === undefined ? undefined : payloadObject(raw.payload),
     maxTTL: integer('--max-ttl', raw.maxTtl, 1),
     chunkContext: raw.chunkContext,
-    fields: extraFields(raw.field ?? []),
+    fields,
     concurrency,
     readyTimeoutMs: integer('--ready-timeout', raw.readyTimeout, 1) * 1000,
     heartbeatTimeoutMs: integer('--heartbeat-timeout', raw.heartbeatTimeout, 0) * 1000,

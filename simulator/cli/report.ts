@@ -17,6 +17,10 @@ export interface RunSummary {
   stopped?: string;
   totals: Totals;
   tasks: SummaryRow[];
+  /** Keys set through the key proxy, by job (see cli/extras). */
+  keys?: Record<string, unknown>;
+  /** Outputs forwarded to sendOutputToUris. */
+  forwarded?: unknown[];
 }
 
 /** One task in summary.json; the rest is in its task file. */

@@ -71,6 +71,8 @@ export interface TaskRunContext {
   options: RunOptions;
   signal: AbortSignal;
   onStart?: (plan: TaskPlan) => void;
+  /** The run's job: every work item carries this internalJobId, so job keys span the run's chunks. */
+  jobId?: string;
   onDone?: (outcome: TaskOutcome) => void;
   /** More payload for a plan's work item, merged over `--payload` (the outside service's URL). */
   itemPayload?: (plan: TaskPlan, taskId: string) => Record<string, unknown>;
@@ -93,8 +95,14 @@ export async function runTasks(plans: TaskPlan[], context: TaskRunContext): Prom
   return outcomes.sort((a, b) => a.n - b.n);
 }
 
-function overrides(plan: TaskPlan, options: RunOptions): Record<string, string> {
+function overrides(plan: TaskPlan, options: RunOptions, jobId: string | undefined): Record<string, string> {
   const fields: Record<string, string> = { maxTTL: String(options.maxTTL), chunkIndex: String(plan.chunk?.chunkIndex ?? 0) };
+  if (jobId !== undefined) fields.internalJobId = jobId;
+  for (const [name, value] of Object.entries(options.chunkMetadata)) fields[`chunk-metadata-${name}`] = value;
+  if (options.libraryModel) {
+    fields.libraryId = options.libraryModel.libraryId;
+    fields.libraryEngineModelId = options.libraryModel.libraryEngineModelId;
+  }
   if (plan.chunk) {
     fields.chunkMimeType = plan.chunk.mimeType;
     fields.startOffsetMS = String(plan.chunk.startOffsetMS);
@@ -109,10 +117,11 @@ function overrides(plan: TaskPlan, options: RunOptions): Record<string, string> 
 async function runTask(plan: TaskPlan, context: TaskRunContext): Promise<TaskOutcome> {
   const { toolkit, options } = context;
   // Every field the emulator checks against (chunkContext, maxTTL) goes in through workItem().
-  const item = toolkit.workItem({ ...overrides(plan, options), ...options.fields });
+  const item = toolkit.workItem({ ...overrides(plan, options, context.jobId), ...options.fields });
   const { taskId } = item;
   // The payload merges over the one workItem() made (its jobId, taskId); the emulator never reads it.
-  const payload = { ...options.payload, ...context.itemPayload?.(plan, taskId) };
+  const library = options.libraryModel && { mode: 'library-run', libraryId: options.libraryModel.libraryId, libraryEngineModelId: options.libraryModel.libraryEngineModelId };
+  const payload = { ...library, ...options.payload, ...context.itemPayload?.(plan, taskId) };
   if (Object.keys(payload).length > 0 && options.fields.payload === undefined) {
     item.fields.payload = JSON.stringify({ ...(JSON.parse(item.fields.payload) as object), ...payload });
   }

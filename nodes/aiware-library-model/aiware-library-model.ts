@@ -1,0 +1,203 @@
+// aiware-library-model: makes sure a library-run task's model is on disk under
+// libraryModelDirectory (fetched once, under a lock every engine instance respects, published
+// whole), or stores a library-train task's model there; `msg.aiware.model` says where it is.
+import { randomUUID } from 'node:crypto';
+import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import { ProtocolError, errorMessage } from '../../core/errors';
+import { ensureModel, lock, modelLocation, publish, readModelInfo, storeModel, type ModelLocation, type ModelReport, type ModelSource } from '../../core/library-model';
+import type { HeldLock } from '../../core/dir-lock';
+import type { Task, TaskEnd } from '../../core/tasks';
+import { packRuntime } from '../shared/runtime';
+import { taskOf } from '../shared/message';
+import { StatusBoard, status } from '../shared/status';
+import { NODE_TYPES } from '../shared/types';
+
+interface LibraryModelDef extends NodeDef {
+  /** `fetch` (library-run) or `store` (library-train). */
+  action?: 'fetch' | 'store';
+  /** Where a missing model comes from: a URL, or the flow (second output, then back in). */
+  source?: 'url' | 'flow';
+  /** The model's URL; `{name}` is replaced by the task's field or payload value of that name. */
+  url?: string;
+  /** Message property with the model's bytes (store, and a flow's download coming back). */
+  property?: string;
+  /** Used when a task has no libraryModelDirectory (a plain Node-RED). */
+  directory?: string;
+}
+
+interface ModelMessage extends NodeMessage {
+  modelUrl?: unknown;
+  aiware?: { model?: Partial<ModelReport> & { lease?: string; missing?: boolean } } & Record<string, unknown>;
+}
+
+interface Lease {
+  held: HeldLock;
+  location: ModelLocation;
+  taskId: string;
+}
+
+/** `{name}` in a URL template, from the task's fields, then its payload; URL-valued fields go in as they are. */
+function fillTemplate(template: string, task: Task): string {
+  return template.replace(/\{([A-Za-z][\w-]*)\}/g, (_match, name: string) => {
+    const value = (task.fields as Record<string, unknown>)[name] ?? task.fields.payload?.[name];
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+      throw new ProtocolError(400, `the model URL names {${name}}, which the task does not have`, { field: 'url', reason: 'invalid_data' });
+    }
+    const text = String(value);
+    if (text === '') throw new ProtocolError(400, `the model URL names {${name}}, which the task does not have`, { field: 'url', reason: 'invalid_data' });
+    return /^https?:\/\//.test(text) ? text.replace(/\/+$/, '') : encodeURIComponent(text);
+  });
+}
+
+/** The model's bytes from a message property: a Buffer, a string (UTF-8), or any other value as JSON. */
+function modelBytes(value: unknown, property: string): Buffer {
+  if (Buffer.isBuffer(value)) return value;
+  if (typeof value === 'string') return Buffer.from(value, 'utf8');
+  if (value === undefined || value === null) {
+    throw new ProtocolError(400, `msg.${property} is empty: set it to the model (a Buffer, a string, or a JSON value)`, { field: property, reason: 'invalid_data' });
+  }
+  return Buffer.from(JSON.stringify(value), 'utf8');
+}
+
+export = function register(RED: NodeAPI): void {
+  const pack = packRuntime(RED);
+
+  function LibraryModelNode(this: Node, config: LibraryModelDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const board = new StatusBoard(node);
+    const action = config.action === 'store' ? 'store' : 'fetch';
+    const source = config.source === 'flow' ? 'flow' : 'url';
+    const property = (config.property ?? '').trim() || 'payload';
+    const label = config.name ? `${config.name} (${NODE_TYPES.libraryModel} ${node.id})` : `${NODE_TYPES.libraryModel} ${node.id}`;
+    // Locks this node holds while the flow downloads a model (source `flow`), by lease id.
+    const leases = new Map<string, Lease>();
+    let closed = false;
+
+    const releaseLease = (id: string): void => {
+      const lease = leases.get(id);
+      if (!lease) return;
+      leases.delete(id);
+      void lease.held.release().catch(() => undefined);
+    };
+    // A task that ends while the flow still downloads its model frees the lock for the next one.
+    const onEnd = (end: TaskEnd): void => {
+      for (const [id, lease] of leases) if (lease.taskId === end.task.id) releaseLease(id);
+    };
+    pack.registry.on('end', onEnd);
+
+    const urlSource = (task: Task, msg: ModelMessage) => (): ModelSource => {
+      const template = typeof msg.modelUrl === 'string' && msg.modelUrl !== '' ? msg.modelUrl : (config.url ?? '').trim();
+      if (template === '') throw new ProtocolError(400, RED._('aiware-library-model.errors.noUrl'), { field: 'url', reason: 'invalid_data' });
+      const url = fillTemplate(template, task);
+      // The task's token goes only to aiWARE's own API, never to another host.
+      const headers: Record<string, string> = {};
+      try {
+        if (task.fields.token && task.fields.veritoneApiBaseUrl && new URL(url).origin === new URL(task.fields.veritoneApiBaseUrl).origin) {
+          headers.Authorization = `Bearer ${task.fields.token}`;
+        }
+      } catch {
+        // a URL that does not parse is refused by the download itself, with the reason
+      }
+      return { kind: 'url', url, headers };
+    };
+
+    node.on('input', (message: NodeMessage, send: (msgs: (NodeMessage | null)[]) => void, done: (err?: Error) => void) => {
+      const msg = message as ModelMessage;
+      let task: Task;
+      try {
+        task = taskOf(pack.registry, msg);
+      } catch (err) {
+        board.now(status.failed(errorMessage(err).slice(0, 60)));
+        done(err as Error);
+        return;
+      }
+      const fail = (err: unknown): void => {
+        const failure = err instanceof ProtocolError ? err : new ProtocolError(500, errorMessage(err));
+        task.fail({ reason: failure.reason, message: `${label}: ${failure.message}`, node: label, status: failure.status });
+        board.now(status.failed(failure.message.slice(0, 60)));
+        done(failure);
+      };
+      const ready = (model: ModelReport, text: string): void => {
+        const aiware = msg.aiware ?? {};
+        aiware.model = model;
+        msg.aiware = aiware;
+        board.set(() => status.done(text));
+        send([msg, null]);
+        done();
+      };
+      const options = { deadline: task.deadline };
+      let work: Promise<void>;
+      try {
+        const lease = msg.aiware?.model?.lease;
+        if (lease !== undefined && leases.has(lease)) {
+          // The flow's download comes back: publish it under the lock taken before it went out.
+          const held = leases.get(lease)!;
+          const data = modelBytes(RED.util.getMessageProperty(msg, property), property);
+          board.set(() => status.inFlight(RED._('aiware-library-model.status.storing')));
+          work = publish(held.location, { kind: 'data', data, source: 'flow' }, options)
+            .finally(() => releaseLease(lease))
+            .then((info) => ready({ ...held.location, ...info, fetched: true }, RED._('aiware-library-model.status.fetched', { size: info.size })));
+        } else if (lease !== undefined) {
+          throw new ProtocolError(409, RED._('aiware-library-model.errors.staleLease'), { reason: 'internal_error' });
+        } else {
+          const location = modelLocation(task.fields, task.fields.payload ?? {}, config.directory?.trim());
+          if (action === 'store') {
+            const data = modelBytes(RED.util.getMessageProperty(msg, property), property);
+            board.set(() => status.inFlight(RED._('aiware-library-model.status.storing')));
+            work = storeModel(location, data, 'training', options).then((model) => {
+              // Reported on the task's next heartbeat, for whoever watches the training job.
+              task.update({ infoMsg: RED._('aiware-library-model.status.storedInfo', { id: model.libraryEngineModelId, size: model.size, path: model.path }) });
+              ready(model, RED._('aiware-library-model.status.stored', { size: model.size }));
+            });
+          } else if (source === 'url') {
+            board.set(() => status.inFlight(RED._('aiware-library-model.status.fetching')));
+            work = ensureModel(location, urlSource(task, msg), options).then((model) =>
+              ready(model, model.fetched ? RED._('aiware-library-model.status.fetched', { size: model.size }) : RED._('aiware-library-model.status.present')),
+            );
+          } else {
+            board.set(() => status.inFlight(RED._('aiware-library-model.status.fetching')));
+            work = readModelInfo(location).then(async (present) => {
+              const held = present ? undefined : await lock(location, options);
+              const info = present ?? (held ? undefined : await readModelInfo(location));
+              if (info) {
+                ready({ ...location, ...info, fetched: false }, RED._('aiware-library-model.status.present'));
+                return;
+              }
+              if (!held) throw new ProtocolError(500, `${location.directory} is neither there nor lockable`, { reason: 'file_write_error' });
+              if (closed) {
+                await held.release();
+                throw new ProtocolError(503, 'the node was closed', { reason: 'internal_error' });
+              }
+              const id = randomUUID();
+              leases.set(id, { held, location, taskId: task.id });
+              if (!task.isOpen) releaseLease(id);
+              const aiware = msg.aiware ?? {};
+              aiware.model = { ...location, lease: id, missing: true };
+              msg.aiware = aiware;
+              board.set(() => status.waiting(RED._('aiware-library-model.status.download')));
+              send([null, msg]);
+              done();
+            });
+          }
+        }
+      } catch (err) {
+        fail(err);
+        return;
+      }
+      work.catch((err: unknown) => {
+        if (closed) done(err as Error);
+        else fail(err);
+      });
+    });
+
+    node.on('close', () => {
+      closed = true;
+      pack.registry.off('end', onEnd);
+      for (const id of [...leases.keys()]) releaseLease(id);
+      board.close();
+    });
+  }
+
+  RED.nodes.registerType(NODE_TYPES.libraryModel, LibraryModelNode);
+};
