@@ -1,17 +1,14 @@
 // A lock between processes that share a folder (engine instances sharing libraryModelDirectory):
-// `mkdir` is atomic, so whoever creates `<target>.lock` holds it. The holder touches it while it
-// works; one left behind by a process that died goes stale and is taken over by rename.
-// (The palette pack carries no lock library: this is the part of proper-lockfile it needs.)
-import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+// proper-lockfile's `<target>.lock` directory (mkdir is atomic), touched while held, taken over
+// once stale when its holder died. This adds the wait: a waiter whose work someone else finished
+// meanwhile takes no lock at all.
+import * as lockfile from 'proper-lockfile';
 import { sleep } from './sleep';
 
 export interface DirLockOptions {
-  /** A lock not touched for this long belongs to a process that died. Default 30 s. */
+  /** A lock not touched for this long belongs to a process that died. Default 30 s (at least 2 s). */
   staleMs?: number;
-  /** How often the holder touches its lock. Default a third of `staleMs`. */
-  touchMs?: number;
-  /** First wait between two tries; doubles up to `maxWaitMs`. Default 25 ms. */
+  /** First wait between two tries; doubles up to `maxPollMs`. Default 25 ms. */
   pollMs?: number;
   maxPollMs?: number;
   signal?: AbortSignal;
@@ -32,37 +29,28 @@ export class LockTimeoutError extends Error {
 /** Takes `<target>.lock` once, or reports that someone else holds it (`undefined`). */
 export async function tryLock(target: string, options: DirLockOptions = {}): Promise<HeldLock | undefined> {
   const lockPath = `${target}.lock`;
-  const staleMs = options.staleMs ?? 30_000;
+  let release: () => Promise<void>;
   try {
-    await mkdir(lockPath);
+    release = await lockfile.lock(target, {
+      lockfilePath: lockPath,
+      realpath: false,
+      stale: options.staleMs ?? 30_000,
+      retries: 0,
+      // A lock taken over while still held (the holder stalled past `stale`): the work is written
+      // to a staging folder and published by rename, so a second writer costs time, not a model.
+      onCompromised: () => undefined,
+    });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    if (!(await isStale(lockPath, staleMs))) return undefined;
-    // Renamed away first: of two processes that found it stale, only one rename succeeds.
-    try {
-      await rename(lockPath, `${lockPath}.stale-${randomBytes(4).toString('hex')}`);
-    } catch {
-      return undefined;
-    }
-    return tryLock(target, options);
+    if ((err as NodeJS.ErrnoException).code === 'ELOCKED') return undefined;
+    throw err;
   }
-  await writeFile(`${lockPath}/owner`, `${process.pid}\n`).catch(() => undefined);
-  const touch = setInterval(
-    () => {
-      const now = new Date();
-      utimes(lockPath, now, now).catch(() => undefined);
-    },
-    options.touchMs ?? Math.max(10, Math.floor(staleMs / 3)),
-  );
-  touch.unref();
   let released = false;
   return {
     path: lockPath,
     async release() {
       if (released) return;
       released = true;
-      clearInterval(touch);
-      await rm(lockPath, { recursive: true, force: true });
+      await release().catch(() => undefined);
     },
   };
 }
@@ -89,15 +77,5 @@ export async function lockUnlessReady(target: string, ready: () => Promise<boole
     if (Date.now() + wait > deadline || options.signal?.aborted) throw new LockTimeoutError(`${target}.lock`);
     await sleep(wait, options.signal);
     wait = Math.min(wait * 2, maxWait);
-  }
-}
-
-async function isStale(lockPath: string, staleMs: number): Promise<boolean> {
-  try {
-    const info = await stat(lockPath);
-    return Date.now() - info.mtimeMs > staleMs;
-  } catch {
-    // Gone meanwhile: not stale, just free; the next try takes it.
-    return false;
   }
 }
