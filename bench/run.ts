@@ -7,7 +7,8 @@
 // Env: BENCH_SECONDS (measured seconds per case, default 5), BENCH_WARMUP (default 2),
 // BENCH_ROUNDS (the measured seconds of a case are split into this many turns, default 3),
 // BENCH_STARTS (timed cold starts of each kind, default 5), BENCH_KEY_CALLS (key sets and gets
-// through the key proxy, default 2000 of each; bench/keys.ts).
+// through the key proxy, default 2000 of each; bench/keys.ts), BENCH_PAUSES and BENCH_RESTORE_WAITS
+// (bench/pause.ts).
 // Where the CPU goes in one server: bench/profile.ts.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -19,6 +20,7 @@ import { measureOutside } from './procstat';
 import type { WindowStats } from './protocol';
 import { RunnerChild } from './runner-child';
 import { keyProxyCost, keySection, type KeyCostRow } from './keys';
+import { pauseCost, pauseSection, type PauseCost } from './pause';
 import { CHUNK_MIME, SERVERS, etFields, startServer, type ServerKey, type ServerSpec } from './setup';
 import { MiB, cleanup, envNumber, fixed, installCleanup, load, mergeLoads, mib, probe, sizeLabel, sparseFile, table, tempDir, upload, type BenchServer, type LoadResult } from './lib';
 
@@ -296,7 +298,17 @@ function coldStartSection(samples: StartSample[]): string[] {
   ];
 }
 
-function report(loadRows: LoadRow[], memoryRows: MemoryRow[], startSamples: StartSample[], keyRows: KeyCostRow[], notes: string[], fieldCount: number, fieldBytes: number, elapsed: number): string {
+function report(
+  loadRows: LoadRow[],
+  memoryRows: MemoryRow[],
+  startSamples: StartSample[],
+  keyRows: KeyCostRow[],
+  pause: PauseCost,
+  notes: string[],
+  fieldCount: number,
+  fieldBytes: number,
+  elapsed: number,
+): string {
   const cpus = os.cpus();
   const command =
     (process.env.BENCH_SECONDS ? `BENCH_SECONDS=${process.env.BENCH_SECONDS} ` : '') +
@@ -453,6 +465,8 @@ function report(loadRows: LoadRow[], memoryRows: MemoryRow[], startSamples: Star
     '',
     ...keySection(keyRows),
     '',
+    ...pauseSection(pause),
+    '',
     '## Notes',
     '',
     ...(notes.length === 0 ? ['- Every request answered 2xx.'] : notes.map((note) => `- ${note}`)),
@@ -490,8 +504,10 @@ async function main(): Promise<void> {
   const memoryRows = await memory(root, bodies[0], notes);
   console.error('bench: shared keys through the key proxy');
   const keyRows = await keyProxyCost();
+  console.error('bench: pause for callback, resume latency and restore');
+  const pause = await pauseCost();
 
-  const text = report(loadRows, memoryRows, startSamples, keyRows, notes, Object.keys(fields).length, fieldBytes, (Date.now() - started) / 1000);
+  const text = report(loadRows, memoryRows, startSamples, keyRows, pause, notes, Object.keys(fields).length, fieldBytes, (Date.now() - started) / 1000);
   console.log(text);
   const out = path.resolve(__dirname, '..', '..', 'bench', 'RESULTS.md');
   fs.writeFileSync(out, text);

@@ -75,6 +75,12 @@ describe('aiware-pause-for-callback across a kill -9 of the runner', function ()
       again.map(() => 409),
     );
 
+    // Duplicate calls are logged with the wait's id, never with the token.
+    const duplicate = await second.waitForLog((line) => String(line.msg).includes('late or duplicate callback'), 5000);
+    assert.match(String(duplicate.msg), /wait [0-9a-f-]{36}/);
+    const log = first.output + second.output;
+    for (const callbackUrl of urls.values()) assert.ok(!log.includes(callbackUrl.slice(callbackUrl.lastIndexOf('/') + 1)), 'a callback token is in the log');
+
     for (const [i, item] of items.entries()) {
       const record = await toolkit.waitForTask(item.taskId, { timeoutMs: 30_000 });
       assert.equal(record.status, 'complete', `task ${i}: ${record.failureMsg ?? ''}`);

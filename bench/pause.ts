@@ -1,0 +1,213 @@
+// The cost of pause-for-callback, through the runner (runner/main.js) as ET runs it:
+// - resume latency: a callback POST until its answer, which the pack writes in the same tick as
+//   it hands the restored message to output 2; against a GET of the same URL (only reads the
+//   wait) in the same run, the HTTP round trip;
+// - restore: the runner started on a work folder holding 10 000 saved waits, until every task is
+//   back (the node's "restored" line), against the same start with none.
+// `npm run bench` adds this as its last part; `node dist/bench/pause.js` runs it alone and prints it.
+//
+// Env: BENCH_PAUSES (tasks paused and resumed, default 300), BENCH_RESTORE_WAITS (default 10000).
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { RunnerProcess, ToolkitEmulator, freePort } from '@aiware-nodered/aiware-sim';
+import type { WaitRecord } from '../core/waits';
+import { envNumber, fixed, table, tempDir } from './lib';
+
+export interface PauseCost {
+  resume: { label: string; calls: number; p50: number; p99: number; mean: number }[];
+  restore: { label: string; waits: number; readyMs: number; restoredMs?: number }[];
+}
+
+const FLOW = [
+  { id: 'tab', type: 'tab', label: 'pause bench' },
+  { id: 'in', z: 'tab', type: 'aiware-process-in', url: '/process', readyUrl: '/readyz', engineType: 'chunk', respond: 'async', wires: [['pause']] },
+  { id: 'pause', z: 'tab', type: 'aiware-pause-for-callback', mode: 'local', timeout: '3600', wires: [['ask'], ['done'], []] },
+  {
+    id: 'ask',
+    z: 'tab',
+    type: 'function',
+    func: "msg.url = msg.aiware.payload.callbackServiceUrl; msg.method = 'POST'; msg.headers = { 'content-type': 'application/json' }; msg.payload = { callbackUrl: msg.callbackUrl }; return msg;",
+    outputs: 1,
+    wires: [['post']],
+  },
+  { id: 'post', z: 'tab', type: 'http request', method: 'use', ret: 'txt', url: '', wires: [[]] },
+  { id: 'done', z: 'tab', type: 'aiware-heartbeat', status: 'complete', wires: [[]] },
+];
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+function stats(label: string, values: number[]): PauseCost['resume'][number] {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { label, calls: values.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), mean: values.reduce((a, b) => a + b, 0) / values.length };
+}
+
+/** A loopback server that takes the flow's requests (the callback URLs) and answers 204; `urls` fills up. */
+async function recorder(): Promise<{ url: string; urls: string[]; close(): Promise<void> }> {
+  const urls: string[] = [];
+  const server = http.createServer((req, res) => {
+    const parts: Buffer[] = [];
+    req.on('data', (d: Buffer) => parts.push(d));
+    req.on('end', () => {
+      if (parts.length > 0) urls.push(String((JSON.parse(Buffer.concat(parts).toString('utf8')) as { callbackUrl: string }).callbackUrl));
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    urls,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`bench pause: ${what} did not happen within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+async function timedStart(runtimeFile: string, workDir: string, port: number, waits: number): Promise<{ runner: RunnerProcess; readyMs: number; restoredMs?: number }> {
+  const started = performance.now();
+  const runner = RunnerProcess.start({ runtimeFile, workDir, port, env: { RUNNER_GRACE_SECONDS: '1' } });
+  await runner.ready(120_000);
+  const readyMs = performance.now() - started;
+  if (waits === 0) return { runner, readyMs };
+  await runner.waitForLog((line) => String(line.msg).includes('waiting tasks restored from disk'), 120_000);
+  return { runner, readyMs, restoredMs: performance.now() - started };
+}
+
+export async function pauseCost(pauses = Math.round(envNumber('BENCH_PAUSES', 300, 'pauses')), restoreWaits = Math.round(envNumber('BENCH_RESTORE_WAITS', 10_000, 'waits'))): Promise<PauseCost> {
+  const root = tempDir('aiware-bench-pause-');
+  const runtimeFile = path.join(root, 'runtime.json');
+  fs.writeFileSync(runtimeFile, JSON.stringify(FLOW));
+  const workDir = path.join(root, 'work');
+  const toolkit = await ToolkitEmulator.start({ enforceMaxTTL: false });
+  const service = await recorder();
+  // Restored tasks heartbeat to this: answers 204 and counts nothing.
+  const sink = http.createServer((req, res) => req.resume().on('end', () => res.writeHead(204).end()));
+  await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+  const sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
+  const runners: RunnerProcess[] = [];
+  try {
+    const port = await freePort();
+    const first = RunnerProcess.start({ runtimeFile, workDir, port, env: { RUNNER_GRACE_SECONDS: '1' } });
+    runners.push(first);
+    const url = await first.ready(60_000);
+    const payload = JSON.stringify({ callbackServiceUrl: service.url });
+    const items = Array.from({ length: pauses + 1 }, () => toolkit.workItem({ payload, token: undefined, maxTTL: '86400' }));
+    for (let start = 0; start < items.length; start += 20) {
+      await Promise.all(items.slice(start, start + 20).map((item) => toolkit.process(`${url}/process`, item, { data: 'pause me', mimeType: 'text/plain' })));
+    }
+    await until(() => service.urls.length >= items.length, 60_000, `${items.length} pauses`);
+
+    // Resume latency, one at a time, with a GET of the next URL between (the HTTP baseline).
+    const resumed: number[] = [];
+    const shown: number[] = [];
+    for (const callbackUrl of service.urls.slice(0, pauses)) {
+      let started = performance.now();
+      const look = await fetch(callbackUrl);
+      await look.arrayBuffer();
+      shown.push(performance.now() - started);
+      started = performance.now();
+      const answer = await fetch(callbackUrl, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"approved":true}' });
+      await answer.arrayBuffer();
+      resumed.push(performance.now() - started);
+      if (answer.status !== 200) throw new Error(`bench pause: a callback answered ${answer.status}`);
+    }
+    await Promise.all(items.slice(0, pauses).map((item) => toolkit.waitForTask(item.taskId, { timeoutMs: 60_000 })));
+
+    // The last wait is the template of the 10 000 (its task stays saved when the runner stops).
+    await first.stop();
+    const stateDir = path.join(workDir, 'pauses');
+    const template = fs.readdirSync(stateDir).find((name) => name.endsWith('.wait.json'));
+    if (!template) throw new Error('bench pause: no saved wait to copy');
+    const wait = JSON.parse(fs.readFileSync(path.join(stateDir, template), 'utf8')) as WaitRecord;
+    const emptyDir = path.join(root, 'empty');
+    const empty = await timedStart(runtimeFile, emptyDir, await freePort(), 0);
+    runners.push(empty.runner);
+    await empty.runner.stop();
+    fs.rmSync(path.join(stateDir, template));
+    const fields = wait.task.parsed.fields as Record<string, unknown>;
+    for (let i = 0; i < restoreWaits; i++) {
+      const id = randomUUID();
+      const copy: WaitRecord = {
+        ...wait,
+        id,
+        task: { ...wait.task, id: randomUUID(), parsed: { ...wait.task.parsed, fields: { ...fields, heartbeatWebhook: `${sinkUrl}/heartbeat`, resultWebhook: `${sinkUrl}/result` } } },
+      };
+      fs.writeFileSync(path.join(stateDir, `${id}.wait.json`), JSON.stringify(copy));
+    }
+    const full = await timedStart(runtimeFile, workDir, port, restoreWaits);
+    runners.push(full.runner);
+    await full.runner.stop();
+    return {
+      resume: [stats('POST callback → resumed (output 2)', resumed), stats('GET callback (status only)', shown)],
+      restore: [
+        { label: 'no saved waits', waits: 0, readyMs: empty.readyMs },
+        { label: `${restoreWaits} saved waits`, waits: restoreWaits, readyMs: full.readyMs, restoredMs: full.restoredMs },
+      ],
+    };
+  } finally {
+    for (const runner of runners) await runner.kill();
+    await service.close();
+    await new Promise<void>((resolve) => {
+      sink.closeAllConnections();
+      sink.close(() => resolve());
+    });
+    await toolkit.stop();
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}
+
+/** The report's section on pause-for-callback. */
+export function pauseSection(cost: PauseCost): string[] {
+  const resumed = cost.resume[0];
+  const restored = cost.restore[1];
+  return [
+    '## Pause for callback',
+    '',
+    "Through the runner, local mode: each task paused by `aiware-pause-for-callback` (its wait written to disk before its URL leaves), then resumed one at a time by a POST to its callback URL. The pack answers the POST in the same tick as it sends the restored message out of output 2, so the POST's round trip is the resume latency; a GET of the same URL (reads the wait, resumes nothing) is the HTTP baseline in the same run. Client and runner share the machine's 2 CPUs and the loopback.",
+    '',
+    table(
+      ['call', 'calls', 'p50 ms', 'p99 ms', 'mean ms'],
+      cost.resume.map((r) => [r.label, String(r.calls), fixed(r.p50, 2), fixed(r.p99, 2), fixed(r.mean, 2)]),
+    ),
+    '',
+    `Target: resume p50 under 10 ms — ${resumed.p50 < 10 ? 'met' : 'not met'} (${fixed(resumed.p50, 2)} ms).`,
+    '',
+    'Restore: the runner started (spawn → `/readyz` 200, and → the node\'s "N waiting tasks restored from disk" line) on a work folder holding saved waits, each task reopened with its webhooks and heartbeating again; against a start with none.',
+    '',
+    table(
+      ['start', 'spawn → ready ms', 'spawn → all restored ms', 'restore beyond ready ms'],
+      cost.restore.map((r) => [
+        r.label,
+        fixed(r.readyMs, 0),
+        r.restoredMs === undefined ? '–' : fixed(r.restoredMs, 0),
+        r.restoredMs === undefined ? '–' : fixed(r.restoredMs - cost.restore[0].readyMs, 0),
+      ]),
+    ),
+    '',
+    `Target: ${restored.waits} restored in under 2 s — ${restored.restoredMs !== undefined && restored.restoredMs - cost.restore[0].readyMs < 2000 ? 'met' : 'not met'} (${fixed((restored.restoredMs ?? 0) - cost.restore[0].readyMs, 0)} ms past a start with none).`,
+  ];
+}
+
+if (require.main === module) {
+  pauseCost()
+    .then((cost) => console.log(pauseSection(cost).join('\n')))
+    .catch((err: unknown) => {
+      console.error('bench pause failed:', err);
+      process.exitCode = 1;
+    });
+}
