@@ -537,6 +537,24 @@ function mergeFields(parsed: ParsedFields, saved: SavedTask): ParsedFields {
   return { fields, chunkMetadata, extra: { ...saved.parsed.extra, ...parsed.extra } };
 }
 
+function isLoopback(url: string | undefined): boolean {
+  if (!url) return false;
+  try {
+    const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+    return host === 'localhost' || host === '::1' || host.startsWith('127.');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * True when local callback URLs on `baseUrl` cannot reach this engine from where the task came
+ * from: a loopback base, for a task whose toolkit (its heartbeat webhook) is on another host.
+ */
+export function unreachableBase(baseUrl: string, fields: Pick<ProcessFields, 'heartbeatWebhook'>): boolean {
+  return isLoopback(baseUrl) && fields.heartbeatWebhook !== undefined && !isLoopback(fields.heartbeatWebhook);
+}
+
 /** `<base>/callback`: the base as given when it already ends in /callback. */
 export function wakeupAddress(base: string | undefined): string | undefined {
   if (!base) return undefined;

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import * as jwt from 'jsonwebtoken';
 import { captured, captureHooks, deploy, engine } from './support/engine';
 import { ReviewService, post, reviewFlow, words } from './support/review';
+import { unreachableBase } from '../core/pauses';
 import type { ToolkitEmulator, WorkItem } from '@aiware-nodered/aiware-sim';
 
 describe('aiware-pause-for-callback, local mode', function () {
@@ -90,6 +91,26 @@ describe('aiware-pause-for-callback, local mode', function () {
     assert.equal(resumed.req, undefined);
     assert.deepEqual((resumed.pause as { id: string; mode: string }).mode, 'local');
     assert.ok(pauseId);
+  });
+
+  it('saves only the properties named in "save" when it is set', async function () {
+    const { nodes } = reviewFlow({ save: 'words, aiware' });
+    const score = nodes.find((n) => n.id === 'score') as { func: string };
+    score.func = `msg.blob = Buffer.from('not kept'); msg.topic = 'not kept'; ${score.func}`;
+    await deploy(nodes);
+    const { review } = await pauseOne('a b');
+    assert.equal((await post(String(review.callbackUrl), { words: [{ word: 'ok', confidence: 1 }] })).status, 200);
+    const resumed = await waitForCapture((m) => m.callback !== undefined);
+    assert.deepEqual(Object.keys(resumed).sort(), ['_msgid', 'aiware', 'callback', 'pause', 'words']);
+  });
+
+  it('warns of a loopback callback base only for a task from a toolkit on another host', function () {
+    assert.equal(unreachableBase('http://127.0.0.1:1880', { heartbeatWebhook: 'http://toolkit.cluster.internal:9000/heartbeat/1' }), true);
+    assert.equal(unreachableBase('http://localhost:1880/red', { heartbeatWebhook: 'https://et.example/heartbeat' }), true);
+    assert.equal(unreachableBase('http://[::1]:8888', { heartbeatWebhook: 'http://10.0.0.5/heartbeat' }), true);
+    assert.equal(unreachableBase('http://127.0.0.1:1880', { heartbeatWebhook: 'http://127.0.0.1:9000/heartbeat/1' }), false, 'all on this machine');
+    assert.equal(unreachableBase('https://engine.example', { heartbeatWebhook: 'http://10.0.0.5/heartbeat' }), false, 'a public base');
+    assert.equal(unreachableBase('http://127.0.0.1:1880', {}), false, 'no toolkit');
   });
 
   it('resumes once when the same URL is called again (409) and when 100 calls come at once', async function () {
@@ -191,8 +212,7 @@ describe('aiware-pause-for-callback, local mode', function () {
 
     await deploy(reviewFlow({ timeout: '3600' }).nodes);
     const capped = await pauseOne('cut short', { maxTTL: '3' });
-    const pause = (captured.find((m) => m.callbackUrl !== undefined)?.pause ?? {}) as { capped?: boolean };
-    void pause;
+    assert.equal(capped.review.capped, true, 'msg.pause.capped says the timeout was cut to fit maxTTL');
     const timedOut = await waitForCapture((m) => m.error !== undefined, 10_000);
     assert.equal((timedOut.error as { kind: string }).kind, 'timeout');
     assert.match((timedOut.error as { message: string }).message, /capped by the task’s maxTTL/);

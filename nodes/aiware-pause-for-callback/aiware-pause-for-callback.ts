@@ -2,7 +2,7 @@
 // exactly once when it calls back (SPEC §5). The node maps Node-RED's world onto core/pauses.ts.
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { ProtocolError, errorMessage } from '../../core/errors';
-import type { WaitError, PauseNode } from '../../core/pauses';
+import { unreachableBase, type WaitError, type PauseNode } from '../../core/pauses';
 import { restoreMessage, saveMessage } from '../../core/saved-message';
 import type { Task } from '../../core/tasks';
 import type { WaitRecord } from '../../core/waits';
@@ -28,16 +28,6 @@ interface PauseDef extends NodeDef {
 }
 
 const DEFAULT_TIMEOUT_SECONDS = 3600;
-
-function isLoopback(url: string | undefined): boolean {
-  if (!url) return false;
-  try {
-    const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
-    return host === 'localhost' || host === '::1' || host.startsWith('127.');
-  } catch {
-    return false;
-  }
-}
 
 export = function register(RED: NodeAPI): void {
   const pack = packRuntime(RED);
@@ -146,7 +136,7 @@ export = function register(RED: NodeAPI): void {
           throw err;
         }
         note = local.capped ? RED._('aiware-pause-for-callback.status.capped') : '';
-        if (isLoopback(baseUrl) && task.fields.heartbeatWebhook && !isLoopback(task.fields.heartbeatWebhook)) {
+        if (unreachableBase(baseUrl, task.fields)) {
           note += RED._('aiware-pause-for-callback.status.loopback');
           node.warn(RED._('aiware-pause-for-callback.errors.loopback', { url: baseUrl }));
         }

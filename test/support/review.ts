@@ -89,7 +89,7 @@ return msg.words.some((w) => w.confidence < 0.5) ? [null, msg] : [msg, null];`,
       `msg.url = msg.aiware.payload.callbackServiceUrl;
 msg.method = 'POST';
 msg.headers = { 'content-type': 'application/json' };
-msg.payload = { callbackUrl: msg.callbackUrl, progressUrl: msg.pause.progressUrl, failUrl: msg.pause.failUrl, words: msg.words };
+msg.payload = { callbackUrl: msg.callbackUrl, progressUrl: msg.pause.progressUrl, failUrl: msg.pause.failUrl, capped: msg.pause.capped, words: msg.words };
 return msg;`,
       [['post']],
     ),
