@@ -5,6 +5,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { once } from 'node:events';
 import type { Node, NodeAPI, NodeMessage, NodeStatus } from 'node-red';
@@ -18,6 +19,7 @@ import { ToolkitEmulator, encodeMultipart, type TaskRecord } from '@aiware-noder
 import { captured, deploy, engine, fn, processIn, resultOut, stopEngine, TEST_AIWARE, TRANSCRIPT_FROM_TEXT } from './support/engine';
 import resultOutNode = require('../nodes/aiware-result-out/aiware-result-out');
 import heartbeatNode = require('../nodes/aiware-heartbeat/aiware-heartbeat');
+import pauseNode = require('../nodes/aiware-pause-for-callback/aiware-pause-for-callback');
 import { Conditions } from './support/conditions';
 
 /** What this file uses of node-red-node-test-helper (it ships no types). */
@@ -55,7 +57,7 @@ class Arrivals {
  */
 function englishMessages(RED: NodeAPI): void {
   const catalog: Record<string, unknown> = {};
-  for (const type of ['aiware-result-out', 'aiware-heartbeat']) {
+  for (const type of ['aiware-result-out', 'aiware-heartbeat', 'aiware-pause-for-callback']) {
     Object.assign(catalog, JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'nodes', type, 'locales', 'en-US', `${type}.json`), 'utf8')));
   }
   (RED as unknown as { _: (key: string, subs?: Record<string, unknown>) => string })._ = (key, subs = {}) => {
@@ -185,7 +187,7 @@ const helperSuite = describe('aiware-result-out and aiware-heartbeat under node-
     await stopEngine();
     toolkit = await ToolkitEmulator.start({ enforceMaxTTL: false });
     // Settings of its own, so the helper never touches the runtime's settings object.
-    helper.settings({ aiware: { ...TEST_AIWARE, host: handle } });
+    helper.settings({ aiware: { ...TEST_AIWARE, host: handle, stateDir: fs.mkdtempSync(path.join(os.tmpdir(), 'aiware-nodes-waits-')), callbackBaseUrl: 'http://127.0.0.1:9' } });
   });
 
   after(async function () {
@@ -198,7 +200,7 @@ const helperSuite = describe('aiware-result-out and aiware-heartbeat under node-
   });
 
   async function load(flow: Record<string, unknown>[]): Promise<void> {
-    await helper.load([englishMessages, resultOutNode, heartbeatNode], flow);
+    await helper.load([englishMessages, resultOutNode, heartbeatNode, pauseNode], flow);
     registry = handle.runtime!.registry;
   }
 
@@ -335,6 +337,49 @@ const helperSuite = describe('aiware-result-out and aiware-heartbeat under node-
         assert.equal(good.infoMsg, 'fine');
       });
     }
+  });
+
+  describe('aiware-pause-for-callback given a bad message', function () {
+    const PAUSE = { id: 'pause', type: 'aiware-pause-for-callback', mode: 'local', timeout: '60', wires: [[], [], []] };
+    const cases: { name: string; error: RegExp; message: (task: Task, ended: Task) => NodeMessage }[] = [
+      { name: 'no task', error: /^msg\.aiware\.taskId is missing/, message: () => ({ payload: 'x' }) },
+      { name: 'a task already ended', error: /is not open: it has already ended/, message: (_task, ended) => ({ aiware: describeTask(ended) }) },
+      { name: 'a synchronous task', error: /^a synchronous task cannot pause/, message: () => ({ aiware: describeTask(syncTask([])) }) },
+      { name: 'a message that cannot be saved', error: /^msg\.loop cannot be saved for the callback/, message: (task) => ({ aiware: describeTask(task), loop: loop() }) },
+    ];
+    function loop(): Record<string, unknown> {
+      const value: Record<string, unknown> = {};
+      value.self = value;
+      return value;
+    }
+    for (const c of cases) {
+      it(`answers ${c.name} with one clear error, and completes the next message once`, async function () {
+        await load(watched(PAUSE));
+        const { task } = streamTask();
+        const ended = streamTask().task;
+        ended.complete();
+        const good = streamTask().task;
+        const error = await oneErrorThenOneCompletion(helper.getNode('pause'), { _msgid: 'bad', ...c.message(task, ended) }, { _msgid: 'good', aiware: describeTask(good) });
+        assert.match(error.replace(/^\w*Error: /, ''), c.error);
+        assert.equal(good.waiting !== undefined, true, 'the good one waits');
+      });
+    }
+
+    it('refuses a second pause of a task already waiting, once', async function () {
+      await load(watched(PAUSE));
+      const { errors, completions } = arrivals();
+      const { task } = streamTask();
+      const node = helper.getNode('pause');
+      node.receive({ _msgid: 'first', aiware: describeTask(task) });
+      await completions.count(1);
+      node.receive({ _msgid: 'second', aiware: describeTask(task) });
+      await errors.count(1);
+      assert.match(errors.messages[0].error!.message, /the task is already waiting for a callback \(wait [0-9a-f-]{36}\)/);
+      assert.deepEqual(
+        completions.messages.map((m) => m._msgid),
+        ['first'],
+      );
+    });
   });
 
   it('completes each message once: three results and the complete heartbeat that follows them at once', async function () {
