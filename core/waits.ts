@@ -55,13 +55,12 @@ const READ_CONCURRENCY = 64;
 const STALE_TEMP_MS = 60_000;
 
 export class WaitStore {
-  private ready?: Promise<void>;
-
   constructor(readonly dir: string) {}
 
-  private prepare(): Promise<void> {
-    this.ready ??= mkdir(this.dir, { recursive: true, mode: 0o700 }).then(() => undefined);
-    return this.ready;
+  // Made each time, not once: a folder removed under a running engine (a cleaned work folder)
+  // comes back at the next wait instead of failing every one after it.
+  private async prepare(): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
   }
 
   private file(id: string, suffix: string): string {
