@@ -28,6 +28,7 @@ export interface AiwareSettings extends Partial<TaskSettings>, Partial<BodyLimit
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void;
 export type RouteMethod = 'get' | 'post';
+export type RouteKind = 'process' | 'other';
 
 /** What the pack's nodes share inside one Node-RED: tasks, readiness, routes. */
 export interface PackRuntime {
@@ -39,9 +40,14 @@ export interface PackRuntime {
   readonly settings: AiwareSettings;
   /** True between `flows:started` and the next `flows:stopping`. */
   flowsStarted(): boolean;
-  /** Serves `method path` with `handler` for node `owner`; returns the current owner if taken. */
-  claim(method: RouteMethod, path: string, owner: string, handler: RouteHandler): string | undefined;
+  /**
+   * Serves `method path` with `handler` for node `owner`; returns the current owner if taken.
+   * `kind` `process` marks an engine's /process route (what `processPaths` lists).
+   */
+  claim(method: RouteMethod, path: string, owner: string, handler: RouteHandler, kind?: RouteKind): string | undefined;
   release(method: RouteMethod, path: string, owner: string): void;
+  /** The paths of the /process routes served now (claimed with kind `process`), sorted. */
+  processPaths(): string[];
   /** The node that owns `method path`, if any. */
   owner(method: RouteMethod, path: string): string | undefined;
   /** Serves a request on a claimed route; false when no node owns `method path`. */

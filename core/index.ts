@@ -24,3 +24,4 @@ export { getEngineJWT, updateTaskStatus, graphqlUrl, type WakeupResource } from 
 export * from './keys';
 export * from './dir-lock';
 export * from './library-model';
+export * from './try-it';

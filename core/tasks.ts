@@ -410,6 +410,8 @@ export class TaskRegistry extends EventEmitter {
 
   constructor(options: { settings?: Partial<TaskSettings>; client?: WebhookClient } = {}) {
     super();
+    // Every aiware-process-in and the pause service listen for `open`/`end`: a flow with a dozen is no leak.
+    this.setMaxListeners(0);
     this.settings = { ...DEFAULT_TASK_SETTINGS, ...options.settings };
     this.client = options.client ?? new WebhookClient();
     const slotCount = Math.max(1, Math.min(20, Math.floor(this.settings.heartbeatIntervalMs / 10)));

@@ -159,13 +159,10 @@ export class Runner {
         throw err;
       }
       if (this.handle.conflict) throw new RuntimeFileError(config.runtimeFile, this.handle.conflict.message);
-      const pack = this.handle.runtime;
-      if (!pack?.owner('post', config.process.path)) {
-        throw new RuntimeFileError(config.runtimeFile, `no aiware-process-in serves POST ${config.process.path} (VERITONE_WEBHOOK_PROCESS): the flows use ${typesUsed(runtime.flows).join(', ')}`);
-      }
+      const processIn = this.chooseProcessRoute(runtime);
       this.watchTasks();
       this.state = 'ready';
-      log.info({ url: `http://${config.process.host}:${this.port}${config.process.path}`, types: typesUsed(runtime.flows) }, 'ready');
+      log.info({ url: `http://${config.process.host}:${this.port}${config.process.path}`, processIn, types: typesUsed(runtime.flows) }, 'ready');
       if (config.wakeup) void this.wakeUp(config.wakeup);
     } catch (err) {
       this.state = 'failed';
@@ -250,6 +247,13 @@ export class Runner {
       if (refuseWork(res, this.state, this.failure)) return;
       const end = this.metrics.processLatency.startTimer();
       res.once('finish', () => end({ status: String(res.statusCode) }));
+      // The build's process-in may serve another path (see chooseProcessRoute): ET's path goes to it. Chosen
+      // again if a redeploy (editor on) moved it; while one owns ET's path, that is a map lookup.
+      const pack = this.handle.runtime;
+      if (pack && !pack.owner('post', pathname)) {
+        const paths = pack.processPaths();
+        if (paths.length === 1 && pack.dispatch('post', paths[0], req, res)) return;
+      }
     }
     if (req.method === 'POST' && this.config.editorPasswordHash && pathname === EDITOR_LOGIN) lockoutAs429(res);
     if (this.handle.dispatch(req, res)) return;
@@ -273,6 +277,27 @@ export class Runner {
     const text = await this.metrics.registry.metrics();
     res.writeHead(200, { 'Content-Type': this.metrics.registry.contentType });
     res.end(text);
+  }
+
+  /**
+   * Which aiware-process-in serves VERITONE_WEBHOOK_PROCESS: the one on its path, else the build's only
+   * one whatever its path (examples each have a path of their own, so that they can be imported together
+   * into one Node-RED). Two or more, none on the path: the build is ambiguous, start-up fails.
+   */
+  private chooseProcessRoute(runtime: BuildRuntime): string {
+    const { config } = this;
+    const pack = this.handle.runtime;
+    const wanted = config.process.path;
+    if (pack?.owner('post', wanted)) return wanted;
+    const paths = pack?.processPaths() ?? [];
+    if (paths.length === 1) return paths[0];
+    if (paths.length === 0) {
+      throw new RuntimeFileError(config.runtimeFile, `no aiware-process-in serves POST ${wanted} (VERITONE_WEBHOOK_PROCESS): the flows use ${typesUsed(runtime.flows).join(', ')}`);
+    }
+    throw new RuntimeFileError(
+      config.runtimeFile,
+      `no aiware-process-in serves POST ${wanted} (VERITONE_WEBHOOK_PROCESS) and the build has ${paths.length} (${paths.join(', ')}): give the engine's one the path ${wanted}, or keep only one`,
+    );
   }
 
   private checkCredentials(runtime: BuildRuntime): void {

@@ -32,7 +32,7 @@ function packageVersion(): string {
 
 const EXAMPLES = `
 Examples:
-  $ aiware-sim run --runtime examples/chunk-text-to-transcript.json examples/inputs
+  $ aiware-sim run --runtime examples/chunk-text-to-transcript.json samples/chunk-text-to-transcript
   $ aiware-sim run --engine-url http://127.0.0.1:8888/process --chunk-ms 10000 clip1.mp4 clip2.mp4
   $ aiware-sim run --runtime examples/stream-lines-from-cache.json --cache lines.txt
   $ aiware-sim run --runtime examples/batch-progress-and-failure.json --payload '{"steps": 5}'

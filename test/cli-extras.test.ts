@@ -52,7 +52,7 @@ describe('aiware-sim run: keys, chunk metadata, forwarding, library models', fun
     const uri = `http://127.0.0.1:${(notify.address() as AddressInfo).port}/notify`;
     try {
       const out = path.join(scratch, 'count');
-      const inputs = path.join(EXAMPLES, 'inputs');
+      const inputs = path.join(PACK_DIR, 'samples', 'keys-running-word-count');
       const run = await sim(['run', '--runtime', path.join(EXAMPLES, 'keys-running-word-count.json'), inputs, '--out', out, '--chunk-metadata', 'x-aiware-trace=run-1', '--send-output-to', uri]);
       assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
       const files = fs.readdirSync(inputs);
@@ -83,7 +83,18 @@ describe('aiware-sim run: keys, chunk metadata, forwarding, library models', fun
     fs.writeFileSync(model, JSON.stringify({ vocabulary: ['fox', 'engine'] }));
     const libraryDir = path.join(scratch, 'libraries');
     const out = path.join(scratch, 'library');
-    const run = await sim(['run', '--runtime', path.join(EXAMPLES, 'library-train-then-run.json'), path.join(EXAMPLES, 'inputs'), '--out', out, '--library-model', model, '--library-dir', libraryDir]);
+    const run = await sim([
+      'run',
+      '--runtime',
+      path.join(EXAMPLES, 'library-train-then-run.json'),
+      path.join(PACK_DIR, 'samples', 'chunk-text-to-transcript'),
+      '--out',
+      out,
+      '--library-model',
+      model,
+      '--library-dir',
+      libraryDir,
+    ]);
     assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
     assert.equal(fs.readFileSync(path.join(libraryDir, 'sim-library', 'sim-model', 'model'), 'utf8'), fs.readFileSync(model, 'utf8'));
     const summary = readJson<{ tasks: { input: string; status: string }[] }>(path.join(out, 'summary.json'));

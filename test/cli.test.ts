@@ -15,6 +15,7 @@ const ROOT = PACK_DIR;
 /** The package's bin, as npm links it. */
 const CLI = path.join(path.dirname(require.resolve('@aiware-nodered/aiware-sim/package.json')), 'bin', 'aiware-sim');
 const EXAMPLES = path.join(PACK_DIR, 'examples');
+const SAMPLES = path.join(PACK_DIR, 'samples', 'chunk-text-to-transcript');
 
 interface SimRun {
   code: number | null;
@@ -230,7 +231,7 @@ describe('aiware-sim run', function () {
   it('fails a task whose flow throws: /process answered 500, tried 4 times, exit 1 with internal_error', async function () {
     const { processUrl } = await deploy([processIn({}, ['boom']), fn('boom', "throw new Error('the model file is missing')", [['out']]), resultOut('out')]);
     const out = outDir();
-    const run = await sim(['run', '--engine-url', processUrl, path.join(EXAMPLES, 'inputs', 'fox.txt'), '--out', out]);
+    const run = await sim(['run', '--engine-url', processUrl, path.join(SAMPLES, 'fox.txt'), '--out', out]);
     assert.equal(run.code, 1, explain(run));
     const summary = readJson<Summary>(path.join(out, 'summary.json'));
     assert.deepEqual(summary.totals.failedByReason, { internal_error: 1 });
@@ -297,7 +298,7 @@ describe('aiware-sim run', function () {
       return Promise.resolve();
     });
     try {
-      const run = await sim(['run', '--engine-url', engine.processUrl, path.join(EXAMPLES, 'inputs', 'fox.txt'), '--out', outDir()]);
+      const run = await sim(['run', '--engine-url', engine.processUrl, path.join(SAMPLES, 'fox.txt'), '--out', outDir()]);
       assert.equal(run.code, 0, explain(run));
       assert.ok(!run.stdout.includes('\u001b') && !run.stdout.includes('\u0007'), 'no escape or bell byte reaches the terminal');
       assert.match(run.stdout, /red\\x1b\[31m alert\\x07/);
@@ -355,7 +356,7 @@ describe('aiware-sim run', function () {
     const engine = await fakeEngine((_seen, res) => json(res, 200, transcript('unexpected')), { status: 500, body: { error: 'missing node types: aiware-magic' } });
     try {
       const out = outDir();
-      const run = await sim(['run', '--engine-url', engine.processUrl, path.join(EXAMPLES, 'inputs'), '--out', out]);
+      const run = await sim(['run', '--engine-url', engine.processUrl, SAMPLES, '--out', out]);
       assert.equal(run.code, 1, explain(run));
       assert.match(run.stderr, /readyz answered 500: missing node types: aiware-magic/);
       assert.equal(engine.seen.length, 0);
@@ -393,7 +394,7 @@ describe('aiware-sim run', function () {
       }).listen(Number(port), '127.0.0.1');`,
     );
     const out = outDir();
-    const run = await sim(['run', '--runtime', path.join(EXAMPLES, 'chunk-text-to-transcript.json'), '--runner', crashing, path.join(EXAMPLES, 'inputs'), '--out', out]);
+    const run = await sim(['run', '--runtime', path.join(EXAMPLES, 'chunk-text-to-transcript.json'), '--runner', crashing, SAMPLES, '--out', out]);
     assert.equal(run.code, 1, explain(run));
     const summary = readJson<Summary>(path.join(out, 'summary.json'));
     assert.equal(summary.stopped, 'the runner exited (code 5)');
@@ -408,7 +409,7 @@ describe('aiware-sim run', function () {
     const engine = await fakeEngine(() => undefined); // takes the chunk and never answers
     try {
       const out = outDir();
-      const run = await sim(['run', '--engine-url', engine.processUrl, path.join(EXAMPLES, 'inputs'), '--out', out], {
+      const run = await sim(['run', '--engine-url', engine.processUrl, SAMPLES, '--out', out], {
         started: (child) => {
           const poll = setInterval(() => {
             if (engine.seen.length > 0) {
@@ -426,7 +427,7 @@ describe('aiware-sim run', function () {
         summary.tasks.map((t) => [t.status, t.failureMsg]),
         [['failed', 'interrupted by SIGINT']],
       );
-      assert.equal(summary.totals.planned, fs.readdirSync(path.join(EXAMPLES, 'inputs')).length);
+      assert.equal(summary.totals.planned, fs.readdirSync(SAMPLES).length);
       assert.equal(engine.seen.length, 1, 'no task is sent after Ctrl-C');
     } finally {
       await engine.close();
@@ -468,7 +469,7 @@ describe('aiware-sim run', function () {
     });
     try {
       const out = outDir();
-      const run = await sim(['run', '--engine-url', engine.processUrl, path.join(EXAMPLES, 'inputs', 'fox.txt'), '--out', out, '--service-delay', '0.2', '--service-answer', JSON.stringify(answer)]);
+      const run = await sim(['run', '--engine-url', engine.processUrl, path.join(SAMPLES, 'fox.txt'), '--out', out, '--service-delay', '0.2', '--service-answer', JSON.stringify(answer)]);
       assert.equal(run.code, 0, explain(run));
       assert.equal(engine.seen.length, 2);
       const [first, second] = engine.seen.map((seen) => JSON.parse(seen.fields.payload) as Record<string, unknown>);
@@ -482,7 +483,7 @@ describe('aiware-sim run', function () {
       );
       const service = readJson<{ requests: { taskId: string; body: { item: string } }[]; calls: { kind: string; status: number; body: unknown }[] }>(path.join(out, 'service.json'));
       assert.equal(service.requests.length, 1);
-      assert.equal(service.requests[0].body.item, fs.readFileSync(path.join(EXAMPLES, 'inputs', 'fox.txt'), 'utf8'));
+      assert.equal(service.requests[0].body.item, fs.readFileSync(path.join(SAMPLES, 'fox.txt'), 'utf8'));
       assert.deepEqual(
         service.calls.map((c) => [c.kind, c.status]),
         [['callback', 202]],
@@ -499,7 +500,7 @@ describe('aiware-sim run', function () {
     const engine = await fakeEngine((_seen, res) => json(res, 200, transcript('no pause here')));
     try {
       const out = outDir();
-      const run = await sim(['run', '--engine-url', engine.processUrl, path.join(EXAMPLES, 'inputs', 'fox.txt'), '--out', out, '--service-delay', '1', '--service-fail', 'nobody home']);
+      const run = await sim(['run', '--engine-url', engine.processUrl, path.join(SAMPLES, 'fox.txt'), '--out', out, '--service-delay', '1', '--service-fail', 'nobody home']);
       assert.equal(run.code, 0, explain(run));
       const service = readJson<{ delayMs: number; fail: string; requests: unknown[]; calls: unknown[] }>(path.join(out, 'service.json'));
       assert.deepEqual([service.delayMs, service.fail, service.requests, service.calls], [1000, 'nobody home', [], []]);

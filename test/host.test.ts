@@ -22,6 +22,7 @@ function runtime(origin: string, routes: Record<string, (res: http.ServerRespons
     claim: () => undefined,
     release: () => undefined,
     owner: () => undefined,
+    processPaths: () => [],
     dispatch(method, path, _req, res) {
       const route = routes[`${method} ${path}`];
       if (!route) return false;

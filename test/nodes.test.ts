@@ -20,11 +20,13 @@ import { captured, deploy, engine, fn, processIn, resultOut, stopEngine, TEST_AI
 import resultOutNode = require('../nodes/aiware-result-out/aiware-result-out');
 import heartbeatNode = require('../nodes/aiware-heartbeat/aiware-heartbeat');
 import pauseNode = require('../nodes/aiware-pause-for-callback/aiware-pause-for-callback');
+import processInNode = require('../nodes/aiware-process-in/aiware-process-in');
 import { Conditions } from './support/conditions';
 
 /** What this file uses of node-red-node-test-helper (it ships no types). */
 interface TestHelper {
   settings(settings: Record<string, unknown>): Record<string, unknown>;
+  request(): { post(url: string): { set(name: string, value: string): PromiseLike<{ status: number; body: unknown }> } & PromiseLike<{ status: number; body: unknown }> };
   load(nodes: ((RED: NodeAPI) => void)[], flow: Record<string, unknown>[]): Promise<void>;
   unload(): Promise<void>;
   getNode(id: string): Node;
@@ -57,7 +59,7 @@ class Arrivals {
  */
 function englishMessages(RED: NodeAPI): void {
   const catalog: Record<string, unknown> = {};
-  for (const type of ['aiware-result-out', 'aiware-heartbeat', 'aiware-pause-for-callback']) {
+  for (const type of ['aiware-result-out', 'aiware-heartbeat', 'aiware-pause-for-callback', 'aiware-process-in']) {
     Object.assign(catalog, JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'nodes', type, 'locales', 'en-US', `${type}.json`), 'utf8')));
   }
   (RED as unknown as { _: (key: string, subs?: Record<string, unknown>) => string })._ = (key, subs = {}) => {
@@ -197,6 +199,46 @@ const helperSuite = describe('aiware-result-out and aiware-heartbeat under node-
   afterEach(async function () {
     for (const task of registry?.list() ?? []) task.fail({ reason: 'other', message: 'the test ended' });
     await helper.unload();
+  });
+
+  describe("aiware-process-in's try-it route", function () {
+    const permissions: string[] = [];
+    /** Loaded first: an admin API that records the permissions asked and grants only the one in x-permission. */
+    function recordPermissions(RED: NodeAPI): void {
+      (RED as unknown as { auth: unknown }).auth = {
+        needsPermission: (permission: string) => {
+          permissions.push(permission);
+          return (req: http.IncomingMessage, res: http.ServerResponse & { status(code: number): { end(): void } }, next: () => void) =>
+            req.headers['x-permission'] === permission ? next() : res.status(401).end();
+        },
+      };
+    }
+    const flow = [
+      { id: 'tab', type: 'tab' },
+      { id: 'pin', z: 'tab', type: 'aiware-process-in', url: '/try-helper/process', x: 100, y: 100, wires: [[]] },
+    ];
+    afterEach(function () {
+      helper.settings({ aiware: { ...TEST_AIWARE, host: handle } });
+    });
+
+    it('is an admin route that asks aiware-process-in.write (as inject asks inject.write)', async function () {
+      await helper.load([englishMessages, recordPermissions, processInNode], flow);
+      assert.deepEqual(permissions, ['aiware-process-in.write']);
+      assert.equal((await helper.request().post('/aiware-process-in/pin/try')).status, 401, 'refused without the permission');
+      const unknown = await helper.request().post('/aiware-process-in/nothing-here/try').set('x-permission', 'aiware-process-in.write');
+      assert.equal(unknown.status, 404);
+      assert.match((unknown.body as { error: string }).error, /not deployed/);
+    });
+
+    it('is not there where the editor is off (httpAdminRoot false)', async function () {
+      permissions.length = 0;
+      helper.settings({ aiware: { ...TEST_AIWARE, host: handle }, httpAdminRoot: false });
+      await helper.load([englishMessages, recordPermissions, processInNode], flow);
+      assert.deepEqual(permissions, []);
+      const answer = await helper.request().post('/aiware-process-in/pin/try').set('x-permission', 'aiware-process-in.write');
+      assert.equal(answer.status, 404);
+      assert.deepEqual(answer.body, {}, "express's own 404: no route");
+    });
   });
 
   async function load(flow: Record<string, unknown>[]): Promise<void> {

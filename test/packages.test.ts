@@ -106,6 +106,11 @@ describe('the packages as installed', function () {
       files.some((f) => f.startsWith('examples/') && f.endsWith('.json')),
       'the examples',
     );
+    assert.ok(
+      files.some((f) => f.startsWith('samples/')),
+      "the examples' sample inputs",
+    );
+    assert.ok(!files.some((f) => f.startsWith('dist/test/') || f.includes('puppeteer')), 'no test or browser code');
     assert.ok(!files.some((f) => /^(dist\/)?(runner|simulator|bench)\//.test(f)), 'no runner, simulator or bench code');
     for (const name of NOT_IN_PALETTE) assert.equal(manifest.dependencies[name], undefined, `${name} is not a dependency of the pack`);
   });

@@ -61,6 +61,27 @@ describe('the runner', function () {
       assert.ok(runner.lines.some((l) => l.msg === 'task ended' && l.engineId === 'engine-1' && l.buildId === 'build-1' && typeof l.taskId === 'string' && typeof l.nodeId === 'string'));
     });
 
+    it("serves ET's /process with the build's only aiware-process-in whatever its path, and with the one on the path when there are several", async function () {
+      const only = start([
+        { id: 'p', type: 'aiware-process-in', url: '/mine/process', engineType: 'chunk', wires: [['r']] },
+        { id: 'r', type: 'aiware-result-out', validate: false, wires: [] },
+      ]);
+      const url = await only.ready();
+      assert.equal(only.lines.find((l) => l.msg === 'ready')?.processIn, '/mine/process');
+      for (const path of ['/process', '/mine/process']) {
+        const answer = await toolkit.process(`${url}${path}`, toolkit.workItem(), { data: 'via ' + path, mimeType: 'text/plain' });
+        assert.deepEqual([answer.status, answer.body], [200, 'via ' + path]);
+      }
+      const two = start([
+        { id: 'a', type: 'aiware-process-in', url: '/process', engineType: 'chunk', wires: [['ra']] },
+        { id: 'ra', type: 'aiware-result-out', validate: false, wires: [] },
+        { id: 'b', type: 'aiware-process-in', url: '/other/process', engineType: 'chunk', wires: [[]] },
+      ]);
+      const twoUrl = await two.ready();
+      assert.equal(two.lines.find((l) => l.msg === 'ready')?.processIn, '/process');
+      assert.equal((await toolkit.process(`${twoUrl}/process`, toolkit.workItem(), { data: 'the one on /process', mimeType: 'text/plain' })).body, 'the one on /process');
+    });
+
     it('a stream engine, from the object form {flows, settings}', async function () {
       const runner = start({ flows: example('stream-lines-from-cache.json'), settings: { functionTimeout: 5 } });
       const url = await runner.ready();
@@ -111,6 +132,15 @@ describe('the runner', function () {
           { id: 'f', z: 't', type: 'function', func: 'return msg;', wires: [] },
         ],
         problem: /no aiware-process-in serves POST \/process/,
+      },
+      {
+        name: 'two aiware-process-in, neither on the VERITONE_WEBHOOK_PROCESS path',
+        runtime: [
+          { id: 't', type: 'tab' },
+          { id: 'p1', z: 't', type: 'aiware-process-in', url: '/one/process', wires: [[]] },
+          { id: 'p2', z: 't', type: 'aiware-process-in', url: '/two/process', wires: [[]] },
+        ],
+        problem: /no aiware-process-in serves POST \/process \(VERITONE_WEBHOOK_PROCESS\) and the build has 2 \(\/one\/process, \/two\/process\)/,
       },
       {
         name: 'encrypted credentials without a secret',

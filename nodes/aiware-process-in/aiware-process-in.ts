@@ -12,12 +12,14 @@ import { FieldError, ProtocolError, errorMessage } from '../../core/errors';
 import { ENGINE_TYPES, MODE_LIBRARY_TRAIN, RESPOND_MODES, type EngineType, type RespondMode } from '../../core/protocol';
 import type { Task, TaskEnd } from '../../core/tasks';
 import type { Wake } from '../../core/pauses';
+import type { PackRuntime } from '../../core/host';
 import { packRuntime } from '../shared/runtime';
 import { describeTask, type AiwareMessageTask } from '../shared/message';
 import { StatusBoard, status } from '../shared/status';
 import { NODE_TYPES } from '../shared/types';
+import { installTryIt, type TryConfig } from '../shared/try-it';
 
-interface ProcessInDef extends NodeDef {
+interface ProcessInDef extends NodeDef, TryConfig {
   url?: string;
   readyUrl?: string;
   engineType?: EngineType;
@@ -45,8 +47,37 @@ function normalisePath(path: string | undefined, fallback: string): string {
   return trimmed.startsWith('/') ? trimmed : `/${trimmed}`;
 }
 
+/**
+ * Readiness is the same answer for every process-in (the flows have started or not), so several
+ * may name one readiness path: it is served while any of them is there.
+ */
+function sharedReadiness(pack: PackRuntime): { join(path: string, node: string): string | undefined; leave(path: string, node: string): void } {
+  const OWNER = 'aiware-process-in (readiness)';
+  const users = new Map<string, Set<string>>();
+  const handleReady = (_req: IncomingMessage, res: ServerResponse): void => answerReady(res, pack.flowsStarted() ? 'ready' : 'starting');
+  return {
+    join(path, node) {
+      const taken = pack.claim('get', path, OWNER, handleReady);
+      if (taken) return taken;
+      const set = users.get(path) ?? new Set<string>();
+      set.add(node);
+      users.set(path, set);
+      return undefined;
+    },
+    leave(path, node) {
+      const set = users.get(path);
+      if (!set?.delete(node) || set.size > 0) return;
+      users.delete(path);
+      pack.release('get', path, OWNER);
+    },
+  };
+}
+
 export = function register(RED: NodeAPI): void {
   const pack = packRuntime(RED);
+
+  const readiness = sharedReadiness(pack);
+  const tryTargets = installTryIt(RED);
 
   function ProcessInNode(this: Node, config: ProcessInDef): void {
     RED.nodes.createNode(this, config);
@@ -166,12 +197,8 @@ export = function register(RED: NodeAPI): void {
       }
     }
 
-    function handleReady(_req: IncomingMessage, res: ServerResponse): void {
-      answerReady(res, pack.flowsStarted() ? 'ready' : 'starting');
-    }
-
-    const processOwner = pack.claim('post', processPath, node.id, (req, res) => void handleProcess(req, res));
-    const readyOwner = processOwner ? undefined : pack.claim('get', readyPath, node.id, handleReady);
+    const processOwner = pack.claim('post', processPath, node.id, (req, res) => void handleProcess(req, res), 'process');
+    const readyOwner = processOwner ? undefined : readiness.join(readyPath, node.id);
     const conflict = processOwner ?? readyOwner;
     if (conflict) {
       const path = processOwner ? processPath : readyPath;
@@ -180,6 +207,7 @@ export = function register(RED: NodeAPI): void {
       node.error(RED._('aiware-process-in.errors.pathTaken', { path, owner: conflict }));
     } else {
       showOpen();
+      tryTargets.set(node.id, { node, engineType, processPath, config, show: (next) => board.now(next) });
     }
 
     const onOpen = (task: Task) => {
@@ -199,6 +227,7 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       closed = true;
+      if (tryTargets.get(node.id)?.node === node) tryTargets.delete(node.id);
       // A body still arriving would open a task in a stopped flow: answer "try again" now instead,
       // then drop the connection, so the rest is not awaited and a partial chunk file goes at once.
       for (const res of reading) {
@@ -207,7 +236,7 @@ export = function register(RED: NodeAPI): void {
       }
       reading.clear();
       pack.release('post', processPath, node.id);
-      pack.release('get', readyPath, node.id);
+      readiness.leave(readyPath, node.id);
       pack.registry.off('open', onOpen);
       pack.registry.off('end', onEnd);
       // A task waiting for a callback is saved: it outlives the flow (its pause node resumes it).

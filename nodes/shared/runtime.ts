@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NodeAPI, NodeMessage } from 'node-red';
 import { TaskRegistry } from '../../core/tasks';
 import { errorMessage } from '../../core/errors';
-import type { AiwareSettings, PackRuntime, RouteHandler } from '../../core/host';
+import type { AiwareSettings, PackRuntime, RouteHandler, RouteKind } from '../../core/host';
 import { WebhookClient } from '../../core/webhooks';
 import { CALLBACK_PATH, PauseService } from '../../core/pauses';
 import { isFailureReason } from '../../core/protocol';
@@ -17,6 +17,7 @@ import { taskIdOf } from './message';
 interface Route {
   owner: string;
   handler: RouteHandler;
+  kind: RouteKind;
 }
 
 /** This copy of the pack: its folder (this file is dist/nodes/shared/runtime.js) and version. */
@@ -108,10 +109,10 @@ function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): voi
     pauses,
     settings,
     flowsStarted: () => started,
-    claim(method, path, owner, handler) {
+    claim(method, path, owner, handler, kind = 'other') {
       const existing = routes.get(key(method, path));
       if (existing && existing.owner !== owner) return existing.owner;
-      routes.set(key(method, path), { owner, handler });
+      routes.set(key(method, path), { owner, handler, kind });
       if (!mounted.has(key(method, path))) {
         mounted.add(key(method, path));
         RED.httpNode[method](path, (req: IncomingMessage, res: ServerResponse, next: () => void) => {
@@ -124,6 +125,11 @@ function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): voi
     },
     release(method, path, owner) {
       if (routes.get(key(method, path))?.owner === owner) routes.delete(key(method, path));
+    },
+    processPaths() {
+      const paths: string[] = [];
+      for (const [routeKey, route] of routes) if (route.kind === 'process') paths.push(routeKey.slice(routeKey.indexOf(' ') + 1));
+      return paths.sort();
     },
     owner(method, path) {
       return routes.get(key(method, path))?.owner;

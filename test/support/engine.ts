@@ -23,6 +23,9 @@ export const TEST_AIWARE = {
   maxBodyBytes: 16 * 1024 * 1024,
 };
 
+/** Where the shared Node-RED serves its editor and admin API. */
+export const ADMIN_ROOT = '/admin';
+
 interface Harness {
   red: EmbeddedNodeRed;
   toolkit: ToolkitEmulator;
@@ -40,6 +43,11 @@ export function engine(): Promise<Harness> {
       userDir,
       aiware: TEST_AIWARE,
       settings: {
+        // The editor and admin API at /admin (no login: loopback only), for the try-it route and the browser test.
+        httpAdminRoot: ADMIN_ROOT,
+        disableEditor: false,
+        editorTheme: { tours: false, palette: { catalogues: [] } },
+        telemetry: { enabled: false, updateNotification: false },
         logging: {
           console: { level: process.env.NODE_RED_LOG ?? 'off', metrics: false, audit: false },
           capture: { level: 'warn', metrics: false, audit: false, handler: () => (entry: (typeof logged)[number]) => logged.push(entry) },
