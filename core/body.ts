@@ -55,7 +55,7 @@ export function readProcessBody(req: http.IncomingMessage, limits?: Partial<Body
   }
   const declared = contentLength(req);
   if (declared > l.maxBodyBytes) return Promise.reject(bodyTooLarge(l.maxBodyBytes));
-  if (type === MULTIPART) return readMultipart(req, l, declared > l.memoryChunkBytes);
+  if (type === MULTIPART) return readMultipart(req, l, declared);
   const limit = Math.min(l.memoryChunkBytes, l.maxBodyBytes);
   if (declared > limit) return Promise.reject(smallBodyTooLarge(type, limit));
   return readBounded(req, limit, { tooLarge: () => smallBodyTooLarge(type, limit) }).then((body) => fromSmallBody(type, body, l));

@@ -4,6 +4,7 @@ import type * as http from 'node:http';
 import { ProtocolError, jsonProblem } from './errors';
 import { CHUNK_FIELD, JSON_TYPE, bodyTooLarge, disconnected, fieldTooLarge, tooManyFields, type BodyLimits } from './body-limits';
 import type { ReceivedBody } from './body';
+import { ownBufferFrom } from './own-buffer';
 
 export interface BoundedRead {
   /** The 413 to reject with past the limit. Default: "request body is larger than <limit> bytes". */
@@ -93,6 +94,6 @@ export function fromSmallBody(type: string, body: Buffer, l: BodyLimits): Receiv
     for (const [name, v] of new URLSearchParams(body.toString('utf8'))) add(name, v);
   }
   if (chunkText === undefined) return { raw, bytesRead: body.length };
-  const buffer = Buffer.from(chunkText, 'utf8');
+  const buffer = ownBufferFrom(chunkText);
   return { raw, chunk: { buffer, size: buffer.length }, bytesRead: body.length };
 }

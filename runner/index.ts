@@ -16,3 +16,4 @@ export {
   type NodeRedSettingsOptions,
 } from './embedded';
 export { readRuntimeFile, RuntimeFileError, typesUsed, type BuildRuntime } from './runtime-file';
+export { coreNodeFiles, unusedCoreNodeFiles } from './core-nodes';

@@ -16,14 +16,15 @@ export function createLogger(options: { engineId: string; buildId: string; level
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    // Asynchronous: lines written while a write is under way are joined into the next one, so a
-    // busy engine does not pay a syscall per task on the /process path, and an idle one still
-    // shows each line at once. `flushLogs` empties the buffer before the process exits.
+    // Asynchronous and buffered: lines are written 4 KiB at a time, or at the latest 100 ms after
+    // they were logged, so a busy engine does not pay a write per task on the /process path (it
+    // did: a tenth of the runner's CPU at 64 KiB chunks went to its "task ended" lines) and an idle
+    // one still shows each line within 100 ms. `flushLogs` empties the buffer before the process exits.
     options.destination ?? stdout,
   );
 }
 
-const stdout = pino.destination({ fd: 1, sync: false });
+const stdout = pino.destination({ fd: 1, sync: false, minLength: 4096, periodicFlush: 100 });
 
 /** Writes out whatever the logger still holds: call before the process exits. */
 export function flushLogs(): void {

@@ -15,6 +15,7 @@ import { flowsStarted, initNodeRed, MissingTypesError, nodeRedSettings, onOneTab
 import { nodeRedLogging, type Logger } from './log';
 import { RunnerMetrics } from './metrics';
 import { createServer } from './http-server';
+import { unusedCoreNodeFiles } from './core-nodes';
 
 /** The runner's state is the engine's readiness state. */
 export type RunnerState = EngineState;
@@ -41,6 +42,12 @@ function callbackHost(host: string): string {
   if (host === '0.0.0.0' || host === '') return '127.0.0.1';
   if (host === '::') return '[::1]';
   return host.includes(':') ? `[${host}]` : host;
+}
+
+/** The build's own `nodesExcludes`, and the core node files its flows do not use. */
+function nodesExcludes(runtime: BuildRuntime): string[] {
+  const own = runtime.settings?.nodesExcludes;
+  return [...new Set([...(Array.isArray(own) ? own.filter((f): f is string => typeof f === 'string') : []), ...unusedCoreNodeFiles(typesUsed(runtime.flows))])];
 }
 
 /** Where the editor's login posts (the editor is at /editor). */
@@ -142,7 +149,8 @@ export class Runner {
                 disableEditor: false,
                 adminAuth: { type: 'credentials', users: [{ username: 'admin', password: config.editorPasswordHash, permissions: '*' }] },
               }
-            : { httpAdminRoot: false, disableEditor: true }),
+            : // No editor, so no other flows than these: Node-RED loads only the core nodes they use.
+              { httpAdminRoot: false, disableEditor: true, nodesExcludes: nodesExcludes(runtime) }),
         },
       });
       const { RED, app } = initNodeRed(this.server, settings);

@@ -1,8 +1,7 @@
 // The build runtime file named by AIWARE_BUILD_RUNTIME: a Node-RED flow export (an array of
-// nodes), or an object {flows, credentials?, modules?, settings?}. Read and checked with ajv
+// nodes), or an object {flows, credentials?, modules?, settings?}. Read and checked by shape
 // before anything starts; every problem is one error naming the file.
 import * as fs from 'node:fs';
-import Ajv from 'ajv';
 import type { FlowConfig } from './embedded';
 
 export interface BuildRuntime {
@@ -26,32 +25,6 @@ export class RuntimeFileError extends Error {
   }
 }
 
-const NODE = {
-  type: 'object',
-  required: ['id', 'type'],
-  properties: { id: { type: 'string', minLength: 1 }, type: { type: 'string', minLength: 1 } },
-};
-const FLOWS = { type: 'array', items: NODE };
-
-const SCHEMA = {
-  oneOf: [
-    FLOWS,
-    {
-      type: 'object',
-      required: ['flows'],
-      additionalProperties: false,
-      properties: {
-        flows: FLOWS,
-        credentials: { type: 'object' },
-        modules: { type: 'object', additionalProperties: { type: 'string', minLength: 1 } },
-        settings: { type: 'object' },
-      },
-    },
-  ],
-};
-
-const validate = new Ajv({ allErrors: false }).compile(SCHEMA);
-
 export function readRuntimeFile(file: string): BuildRuntime {
   let text: string;
   try {
@@ -66,10 +39,9 @@ export function readRuntimeFile(file: string): BuildRuntime {
   } catch (err) {
     throw new RuntimeFileError(file, `is not JSON: ${(err as Error).message}`);
   }
-  if (!validate(json)) {
-    throw new RuntimeFileError(file, describeSchemaError(json));
-  }
-  const runtime: BuildRuntime = Array.isArray(json) ? { flows: json as FlowConfig } : (json as unknown as BuildRuntime);
+  const problem = shapeProblem(json);
+  if (problem !== undefined) throw new RuntimeFileError(file, problem);
+  const runtime: BuildRuntime = Array.isArray(json) ? { flows: json as FlowConfig } : (json as BuildRuntime);
   const ids = new Set<string>();
   for (const node of runtime.flows) {
     if (ids.has(node.id as string)) throw new RuntimeFileError(file, `node id ${JSON.stringify(node.id)} is used twice`);
@@ -78,11 +50,16 @@ export function readRuntimeFile(file: string): BuildRuntime {
   return runtime;
 }
 
-// ajv's oneOf errors list every branch; say what an engine developer needs instead.
-function describeSchemaError(json: unknown): string {
+/**
+ * What is wrong with the file's shape, said as an engine developer needs it, or undefined when it
+ * is a flow export (an array of nodes, each with an `id` and a `type` string) or an object
+ * {flows, credentials?, modules?, settings?}. A typed guard, not a JSON schema: compiling one
+ * with ajv cost the runner's start-up about 50 ms.
+ */
+function shapeProblem(json: unknown): string | undefined {
   const shape = 'must be a Node-RED flow export (an array of nodes) or an object {flows, credentials?, modules?, settings?}';
   if (json === null || typeof json !== 'object') return shape;
-  if (Array.isArray(json)) return badFlows(json, 'the flow export') ?? shape;
+  if (Array.isArray(json)) return badFlows(json, 'the flow export');
   const object = json as Record<string, unknown>;
   const unknown = Object.keys(object).filter((k) => !['flows', 'credentials', 'modules', 'settings'].includes(k));
   if (unknown.length) return `unknown top-level ${unknown.length > 1 ? 'properties' : 'property'} ${unknown.join(', ')}: ${shape}`;
@@ -97,7 +74,7 @@ function describeSchemaError(json: unknown): string {
     if (modules === null || typeof modules !== 'object' || Array.isArray(modules)) return '"modules" must be an object of package name → version';
     for (const [name, spec] of Object.entries(modules)) if (typeof spec !== 'string' || spec === '') return `"modules"."${name}" must be a version or a tarball path`;
   }
-  return shape;
+  return undefined;
 }
 
 function badFlows(flows: unknown[], where: string): string | undefined {

@@ -495,6 +495,165 @@ describe('core/body: reading /process bodies', function () {
     });
   });
 
+  describe('chunks in memory: copied once, into memory of their own', function () {
+    // Big enough in memory for the preallocated path (multipart PREALLOCATE_FROM, 128 KiB).
+    const roomy = new Engine({ ...LIMITS, memoryChunkBytes: MiB, maxFieldBytes: 256 * KiB });
+
+    before(async function () {
+      roomy.server.listen(0, '127.0.0.1');
+      await once(roomy.server, 'listening');
+    });
+
+    after(async function () {
+      await new Promise((resolve) => roomy.server.close(resolve));
+    });
+
+    /** The bytes of the chunk's ArrayBuffer outside the chunk itself. */
+    function outside(buffer: Buffer): Buffer {
+      const all = Buffer.from(buffer.buffer as ArrayBuffer);
+      return Buffer.concat([all.subarray(0, buffer.byteOffset), all.subarray(buffer.byteOffset + buffer.length)]);
+    }
+
+    /** A request sent with Transfer-Encoding: chunked (no Content-Length), in 16 KiB writes. */
+    function postChunked(body: Buffer): Promise<Answer> {
+      return new Promise((resolve, reject) => {
+        const req = http.request(
+          { host: '127.0.0.1', port: roomy.port, method: 'POST', path: '/process', agent: false, headers: { 'Content-Type': MULTIPART, 'Transfer-Encoding': 'chunked' } },
+          (res) => {
+            readAnswer(res).then(resolve, reject);
+          },
+        );
+        req.on('error', reject);
+        for (let at = 0; at < body.length; at += 16 * KiB) req.write(body.subarray(at, at + 16 * KiB));
+        req.end();
+      });
+    }
+
+    it('reads a chunk announced by Content-Length byte for byte, with nothing of another request behind it', async function () {
+      const data = randomBytes(300 * KiB + 7);
+      const outcome = roomy.next();
+      const answer = await post(roomy.port, { 'Content-Type': MULTIPART }, multipart(TASK, { data, type: 'audio/wav' }));
+      assert.equal(answer.status, 200);
+      const chunk = (await outcome).body!.chunk!;
+      assert.deepEqual(chunk.buffer, data);
+      assert.equal(chunk.path, undefined);
+      // Allocated at the part's bound (the body's length): the closing boundary's room is zeros.
+      assert.ok(
+        outside(chunk.buffer).every((byte) => byte === 0),
+        'stale bytes behind msg.payload.buffer',
+      );
+    });
+
+    it('reads a chunk sent without a Content-Length (chunked transfer) byte for byte', async function () {
+      const data = randomBytes(300 * KiB + 3);
+      const outcome = roomy.next();
+      const answer = await postChunked(multipart(TASK, { data, type: 'audio/wav' }));
+      assert.equal(answer.status, 200);
+      const chunk = (await outcome).body!.chunk!;
+      assert.deepEqual(chunk.buffer, data);
+      assert.equal(chunk.buffer.buffer.byteLength, data.length, 'the pieces are joined into a buffer of their own');
+    });
+
+    it('keeps a chunk of exactly memoryChunkBytes in memory, and spills one byte more', async function () {
+      for (const [size, inMemory] of [
+        [MiB, true],
+        [MiB + 1, false],
+      ] as const) {
+        const dir = await taskTmpDir();
+        const data = randomBytes(size);
+        const outcome = roomy.next();
+        // Chunked: no Content-Length, so the size decides, not the announced body.
+        const answer = await postChunked(multipart({ ...TASK, taskTmpDir: dir }, { data, type: 'video/mp4' }));
+        assert.equal(answer.status, 200);
+        const chunk = (await outcome).body!.chunk!;
+        assert.equal(chunk.size, size);
+        if (inMemory) {
+          assert.deepEqual(chunk.buffer, data);
+          assert.equal(chunk.path, undefined);
+        } else {
+          assert.equal(chunk.buffer, undefined);
+          assert.equal(await sha256File(chunk.path!), sha256(data));
+          await removeQuietly(chunk.path!);
+        }
+      }
+    });
+
+    it('does not keep a buffer mostly empty when big fields after the chunk made its bound loose', async function () {
+      const data = randomBytes(150 * KiB);
+      const body = Buffer.concat([multipart(TASK, { data, type: 'audio/wav' }).subarray(0, -CLOSING.length), fieldPart('bulky', 'x'.repeat(200 * KiB)), CLOSING]);
+      const outcome = roomy.next();
+      const answer = await post(roomy.port, { 'Content-Type': MULTIPART }, body);
+      assert.equal(answer.status, 200);
+      const chunk = (await outcome).body!.chunk!;
+      assert.deepEqual(chunk.buffer, data);
+      assert.equal(chunk.buffer.buffer.byteLength, data.length);
+    });
+
+    it('gives two requests chunks that share no memory, small or big, file part or text', async function () {
+      const bodies = [
+        multipart(TASK, { data: randomBytes(KiB), type: 'audio/wav' }),
+        multipart(TASK, { data: randomBytes(KiB), type: 'audio/wav' }),
+        multipart(TASK, { data: randomBytes(200 * KiB), type: 'audio/wav' }),
+        multipart(TASK, { data: randomBytes(200 * KiB), type: 'audio/wav' }),
+        multipart({ ...TASK, chunk: 'text one' }),
+        multipart({ ...TASK, chunk: 'text two' }),
+      ];
+      const outcomes = bodies.map(() => roomy.next());
+      const answers = await Promise.all(bodies.map((body) => post(roomy.port, { 'Content-Type': MULTIPART }, body)));
+      assert.deepEqual(
+        answers.map((a) => a.status),
+        bodies.map(() => 200),
+      );
+      const buffers = (await Promise.all(outcomes)).map((o) => o.body!.chunk!.buffer!);
+      assert.equal(new Set(buffers.map((b) => b.buffer)).size, buffers.length, 'two chunks share an ArrayBuffer');
+      // Small ones are not cut from Node's shared pool either: their memory holds them alone.
+      const small = buffers.filter((b) => b.length <= KiB);
+      assert.equal(small.length, 4);
+      for (const buffer of small) assert.equal(buffer.buffer.byteLength, buffer.length);
+    });
+
+    it('answers 400 to a body longer than its Content-Length (the part bigger than announced), and keeps serving', async function () {
+      const data = randomBytes(200 * KiB);
+      const body = multipart(TASK, { data, type: 'audio/wav' });
+      const outcome = roomy.next();
+      const answer = new Promise<Answer>((resolve, reject) => {
+        const req = http.request(
+          { host: '127.0.0.1', port: roomy.port, method: 'POST', path: '/process', agent: false, headers: { 'Content-Type': MULTIPART, 'Content-Length': body.length - 1000 } },
+          (res) => void readAnswer(res).then(resolve, reject),
+        );
+        req.on('error', () => undefined); // the server may close on the bytes past the body
+        req.end(body);
+      });
+      const seen = await outcome;
+      assert.equal(seen.error?.status, 400);
+      assert.match(seen.error.message, /multipart body is truncated/);
+      assert.equal(seen.listenersLeft, 0);
+      assert.equal((await answer).status, 400);
+      const data2 = randomBytes(200 * KiB);
+      const next = roomy.next();
+      assert.equal((await post(roomy.port, { 'Content-Type': MULTIPART }, multipart(TASK, { data: data2, type: 'audio/wav' }))).status, 200);
+      assert.deepEqual((await next).body!.chunk!.buffer, data2);
+    });
+
+    it('survives a client that disconnects mid-chunk: 400, no listener left, and it keeps serving', async function () {
+      const outcome = roomy.next();
+      const reached = once(roomy.events, 'request');
+      const req = http.request({ host: '127.0.0.1', port: roomy.port, method: 'POST', path: '/process', agent: false, headers: { 'Content-Type': MULTIPART, 'Content-Length': 600 * KiB } });
+      req.on('error', () => undefined);
+      req.write(Buffer.concat([fieldPart('chunkContext', 'x'), fileHead('chunk', 'a.bin', 'application/octet-stream'), randomBytes(300 * KiB)]));
+      await reached;
+      req.destroy();
+      const seen = await outcome;
+      assert.equal(seen.error?.status, 400);
+      assert.match(seen.error.message, /closed the connection before the request body was complete/);
+      assert.equal(seen.listenersLeft, 0);
+      const data = randomBytes(200 * KiB);
+      const next = roomy.next();
+      assert.equal((await post(roomy.port, { 'Content-Type': MULTIPART }, multipart(TASK, { data, type: 'audio/wav' }))).status, 200);
+      assert.deepEqual((await next).body!.chunk!.buffer, data);
+    });
+  });
+
   describe('a spill that cannot be written', function () {
     const broken = new Engine({ ...LIMITS, tmpDir: '/nonexistent/aiware-body-test' });
 

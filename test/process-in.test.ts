@@ -334,6 +334,37 @@ describe('aiware-process-in', function () {
     }
   });
 
+  it("gives each task's msg.payload memory of its own: two chunks never share an ArrayBuffer", async function () {
+    const { toolkit, processUrl } = await echoEngine();
+    // Under and over the size process-in copies into one buffer allocated at the part's bound (128 KiB).
+    const chunks = [1024, 1024, 200 * 1024, 200 * 1024].map((size, i) => Buffer.alloc(size, 'abcd'[i]));
+    const payloads = new Map<string, Buffer>();
+    captureHooks.onCapture = (msg) => {
+      const payload = msg.payload as Buffer;
+      payloads.set(payload.toString('latin1', 0, 1) + payload.length, payload);
+    };
+    const answers = await Promise.all(chunks.map((data) => toolkit.process(processUrl, toolkit.workItem(), { data, mimeType: 'application/octet-stream' })));
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      [200, 200, 200, 200],
+    );
+    const got = chunks.map((data) => payloads.get(data.toString('latin1', 0, 1) + data.length));
+    got.forEach((payload, i) => {
+      assert.ok(Buffer.isBuffer(payload), `chunk ${i} is not a Buffer`);
+      assert.ok(payload.equals(chunks[i]), `chunk ${i} changed`);
+    });
+    assert.equal(new Set(got.map((payload) => payload!.buffer)).size, 4, 'two tasks share an ArrayBuffer');
+    // Nothing else in the memory behind a payload: the small ones have theirs alone, the big ones zeros around them.
+    for (const payload of got) {
+      const all = Buffer.from(payload!.buffer as ArrayBuffer);
+      const rest = Buffer.concat([all.subarray(0, payload!.byteOffset), all.subarray(payload!.byteOffset + payload!.length)]);
+      assert.ok(
+        rest.every((byte) => byte === 0),
+        'bytes of something else behind msg.payload.buffer',
+      );
+    }
+  });
+
   it('gives a small chunk a file too when chunkFile is "always"', async function () {
     const { toolkit, processUrl } = await echoEngine({ chunkFile: 'always' });
     let content: string | undefined;
