@@ -10,22 +10,12 @@ import { performance } from 'node:perf_hooks';
 import { ToolkitEmulator } from '@aiware-nodered/aiware-sim';
 import { ProxyKeys, encodeKeyValue, keyPath } from '../core/keys';
 import { WebhookClient } from '../core/webhooks';
-import { envNumber, fixed, table } from './lib';
+import { envNumber, fixed, latencyRow, table, type LatencyRow } from './lib';
 
-export interface KeyCostRow {
-  label: string;
-  calls: number;
-  p50: number;
-  p99: number;
-  mean: number;
-}
+export type KeyCostRow = LatencyRow;
 
 const WARMUP_CALLS = 300;
 const ROUNDS = 4;
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
 
 /** Sets and gets through the emulator's proxy and through the bare server, in alternating rounds. */
 export async function keyProxyCost(calls = Math.round(envNumber('BENCH_KEY_CALLS', 2000, 'calls'))): Promise<KeyCostRow[]> {
@@ -66,10 +56,7 @@ export async function keyProxyCost(calls = Math.round(envNumber('BENCH_KEY_CALLS
         for (const kind of ['set', 'get'] as const) for (let i = 0; i < perRound; i++) await once(name, kind, true);
       }
     }
-    return Object.entries(samples).map(([label, values]) => {
-      const sorted = [...values].sort((a, b) => a - b);
-      return { label, calls: values.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), mean: values.reduce((a, b) => a + b, 0) / values.length };
-    });
+    return Object.entries(samples).map(([label, values]) => latencyRow(label, values));
   } finally {
     await new Promise<void>((resolve) => {
       bare.close(() => resolve());

@@ -313,9 +313,24 @@ export function mergeLoads(runs: LoadResult[]): LoadResult {
   };
 }
 
-function percentile(sorted: Float64Array, q: number): number {
+/** The `q` quantile (0..1) of values sorted ascending; NaN for none. */
+export function percentile(sorted: ArrayLike<number>, q: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+/** Call times in ms, summed up for a latency table row. */
+export interface LatencyRow {
+  label: string;
+  calls: number;
+  p50: number;
+  p99: number;
+  mean: number;
+}
+
+export function latencyRow(label: string, values: number[]): LatencyRow {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { label, calls: values.length, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), mean: values.reduce((a, b) => a + b, 0) / values.length };
 }
 
 /** One request, to check a server answers this body as expected before loading it. */

@@ -15,10 +15,10 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { RunnerProcess, ToolkitEmulator, freePort } from '@aiware-nodered/aiware-sim';
 import type { WaitRecord } from '../core/waits';
-import { envNumber, fixed, table, tempDir } from './lib';
+import { envNumber, fixed, latencyRow, table, tempDir, type LatencyRow } from './lib';
 
 export interface PauseCost {
-  resume: { label: string; calls: number; p50: number; p99: number; mean: number }[];
+  resume: LatencyRow[];
   restore: { label: string; waits: number; readyMs: number; restoredMs?: number }[];
 }
 
@@ -37,15 +37,6 @@ const FLOW = [
   { id: 'post', z: 'tab', type: 'http request', method: 'use', ret: 'txt', url: '', wires: [[]] },
   { id: 'done', z: 'tab', type: 'aiware-heartbeat', status: 'complete', wires: [[]] },
 ];
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-function stats(label: string, values: number[]): PauseCost['resume'][number] {
-  const sorted = [...values].sort((a, b) => a - b);
-  return { label, calls: values.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), mean: values.reduce((a, b) => a + b, 0) / values.length };
-}
 
 /** A loopback server that takes the flow's requests (the callback URLs) and answers 204; `urls` fills up. */
 async function recorder(): Promise<{ url: string; urls: string[]; close(): Promise<void> }> {
@@ -153,7 +144,7 @@ export async function pauseCost(pauses = Math.round(envNumber('BENCH_PAUSES', 30
     runners.push(full.runner);
     await full.runner.stop();
     return {
-      resume: [stats('POST callback → resumed (output 2)', resumed), stats('GET callback (status only)', shown)],
+      resume: [latencyRow('POST callback → resumed (output 2)', resumed), latencyRow('GET callback (status only)', shown)],
       restore: [
         { label: 'no saved waits', waits: 0, readyMs: empty.readyMs },
         { label: `${restoreWaits} saved waits`, waits: restoreWaits, readyMs: full.readyMs, restoredMs: full.restoredMs },

@@ -21,7 +21,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ToolkitEmulator, within, type TaskRecord, type WorkItem } from '@aiware-nodered/aiware-sim';
 import type { FlowConfig } from '@aiware-nodered/node-red-runner';
 import { sleep } from '@aiware-nodered/node-red-aiware';
-import { cleanup, envNumber, fixed, installCleanup, mib, table, tempDir } from './lib';
+import { cleanup, envNumber, fixed, installCleanup, mib, percentile, table, tempDir } from './lib';
 import { OutsideWindow, cpuTimes, rss } from './procstat';
 import type { WindowStats } from './protocol';
 import { RunnerChild } from './runner-child';
@@ -230,11 +230,6 @@ async function waitAll(emulator: ToolkitEmulator, taskIds: string[], deadline: n
 
 // ---------------------------------------------------------------------------------------------
 // numbers
-
-function percentile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-}
 
 interface Findings {
   tasks: number;

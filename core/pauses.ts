@@ -291,7 +291,7 @@ export class PauseService {
     let state = check.claims.s;
     if (!state) {
       const stored = await this.store.load(waitId);
-      if (!stored) throw await this.goneOrUnknown(waitId);
+      if (!stored) throw await this.notWaiting(waitId);
       state = { task: stored.task, message: stored.message };
       if (hashOf(state) !== check.claims.h) throw new ProtocolError(401, `the saved state of wait ${waitId} does not match its wake-up`, { field: 'payload' });
     }
@@ -342,14 +342,9 @@ export class PauseService {
     const live = this.live.get(waitId);
     if (method === 'GET') return void sendJson(res, 200, await this.describe(waitId, live));
     if (!live) {
-      const claim = await this.store.claimOf(waitId);
-      if (claim) throw this.late(waitId, `it was ${claim.outcome}`);
-      if (await this.store.load(waitId)) {
-        // Saved but not live: its node is not running (the flows are starting, or it was removed).
-        res.setHeader('Retry-After', '5');
-        throw new ProtocolError(503, `wait ${waitId} is not running in this engine now (is its aiware-pause-for-callback node deployed?): call again`);
-      }
-      throw await this.goneOrUnknown(waitId);
+      const problem = await this.notWaiting(waitId);
+      if (problem.status === 503) res.setHeader('Retry-After', '5');
+      throw problem;
     }
     if (live.claimed) throw this.late(waitId, 'it has already ended');
     // Read before claiming: a body that is refused (400, 413) leaves the wait open.
@@ -370,10 +365,17 @@ export class PauseService {
     return new ProtocolError(409, `wait ${waitId} is no longer waiting: ${why}`);
   }
 
-  /** 409 for a wait that was claimed, 404 for one this engine does not have (without saying whether it ever had). */
-  private async goneOrUnknown(waitId: string): Promise<ProtocolError> {
+  /**
+   * Why a wait is not waiting here: 409 when it was claimed; 503 when it is saved but its node is
+   * not running (the flows are starting, or it was removed); else 404, without saying whether it
+   * ever existed.
+   */
+  private async notWaiting(waitId: string): Promise<ProtocolError> {
     const claim = await this.store.claimOf(waitId);
     if (claim) return this.late(waitId, `it was ${claim.outcome}`);
+    if (await this.store.load(waitId)) {
+      return new ProtocolError(503, `wait ${waitId} is not running in this engine now (is its aiware-pause-for-callback node deployed?): call again`);
+    }
     return new ProtocolError(404, 'no such wait');
   }
 

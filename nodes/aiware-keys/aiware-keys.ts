@@ -8,6 +8,7 @@ import type { Task } from '../../core/tasks';
 import { packRuntime } from '../shared/runtime';
 import { taskOf } from '../shared/message';
 import { StatusBoard, status } from '../shared/status';
+import { failTaskInput } from '../shared/node-failure';
 import { NODE_TYPES } from '../shared/types';
 
 interface KeysDef extends NodeDef {
@@ -71,13 +72,7 @@ export = function register(RED: NodeAPI): void {
         done(err as Error);
         return;
       }
-      const fail = (err: unknown): void => {
-        const failure = err instanceof ProtocolError ? err : new ProtocolError(500, errorMessage(err));
-        // The task fails with this node's reason first; the done(err) hook then finds it ended.
-        task.fail({ reason: failure.reason, message: `${label}: ${failure.message}`, node: label, status: failure.status });
-        board.now(status.failed(failure.message.slice(0, 60)));
-        done(failure);
-      };
+      const fail = (err: unknown): void => failTaskInput(task, label, board, done, err);
       let work: Promise<void>;
       try {
         const key = config.key?.trim() || (typeof msg.key === 'string' ? msg.key : undefined);

@@ -10,6 +10,7 @@ import type { Task, TaskEnd } from '../../core/tasks';
 import { packRuntime } from '../shared/runtime';
 import { taskOf } from '../shared/message';
 import { StatusBoard, status } from '../shared/status';
+import { failTaskInput } from '../shared/node-failure';
 import { NODE_TYPES } from '../shared/types';
 
 interface LibraryModelDef extends NodeDef {
@@ -112,12 +113,7 @@ export = function register(RED: NodeAPI): void {
         done(err as Error);
         return;
       }
-      const fail = (err: unknown): void => {
-        const failure = err instanceof ProtocolError ? err : new ProtocolError(500, errorMessage(err));
-        task.fail({ reason: failure.reason, message: `${label}: ${failure.message}`, node: label, status: failure.status });
-        board.now(status.failed(failure.message.slice(0, 60)));
-        done(failure);
-      };
+      const fail = (err: unknown): void => failTaskInput(task, label, board, done, err);
       const ready = (model: ModelReport, text: string): void => {
         const aiware = msg.aiware ?? {};
         aiware.model = model;
