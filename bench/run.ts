@@ -412,6 +412,24 @@ function report(
     }),
   );
 
+  const recycleTable = table(
+    ['chunk', 'aiware, recycleChunks ÷ http in (req/s)', `target ≥ ${TARGET_VS_HTTPIN}×`, 'runner, recycling ÷ bare (req/s)', 'per round', 'target', 'CPU/req recycling ÷ not (aiware · runner)'],
+    SIZES.map((size) => {
+      const [aiwareR, runnerR, aiware, runner, httpin, bare] = (['aiwareRecycle', 'runnerRecycle', 'aiware', 'runner', 'httpin', 'bare'] as const).map((key) => find(loadRows, key, size));
+      const vsHttpin = ratio(aiwareR?.result.rps, httpin?.result.rps);
+      const vsBare = ratio(runnerR?.result.rps, bare?.result.rps);
+      return [
+        sizeLabel(size),
+        `${fixed(vsHttpin, 2)}×`,
+        verdict(vsHttpin, TARGET_VS_HTTPIN),
+        `${fixed(vsBare, 2)}×`,
+        perRound(runnerR, bare),
+        TARGET_RUNNER_VS_BARE[size] === undefined ? '(not a target)' : `≥ ${TARGET_RUNNER_VS_BARE[size]}×: ${verdict(vsBare, TARGET_RUNNER_VS_BARE[size])}`,
+        `${fixed(ratio(cpuPerRequest(aiwareR), cpuPerRequest(aiware)), 2)}× · ${fixed(ratio(cpuPerRequest(runnerR), cpuPerRequest(runner)), 2)}×`,
+      ];
+    }),
+  );
+
   // How far the IPC children's own numbers are from the /proc ones, over the same windows.
   const crossCheck = loadRows.filter((row) => row.ipcStats).map((row) => ratio(row.stats.userUs + row.stats.systemUs, row.ipcStats!.userUs + row.ipcStats!.systemUs) - 1);
 
@@ -446,14 +464,15 @@ function report(
     `- Load: autocannon in the bench process, ${CONNECTIONS} keep-alive connections, loopback (127.0.0.1); per server and size ${WARMUP} s warm-up, then ${SECONDS} s measured in ${ROUNDS} rounds of ${fixed(SECONDS / ROUNDS, 2)} s.`,
     `  The client shares the machine's ${cpus.length} CPUs with the server under test, so absolute req/s are low; compare rows, not machines.`,
     `- Body: multipart/form-data as Engine Toolkit sends it (simulator/multipart encodeMultipart): ${fieldCount} ET fields (${fieldBytes} bytes of parts) + the \`chunk\` file part (${CHUNK_MIME}, random bytes), built once per size.`,
-    '- Servers, each in its own process, all four running through part 1. Size by size, each is checked and warmed up, then they take turns round by round (each round starting with the next server),',
+    '- Servers, each in its own process, all six running through part 1. Size by size, each is checked and warmed up, then they take turns round by round (each round starting with the next server),',
     '  so whatever else runs on this shared machine hits the servers of one size alike; a row adds up its rounds ("per round" columns: the ratio of the same round, median and range):',
     '  - bare: node:http + busboy, all fields and the chunk into memory, answers the transcript JSON;',
     '  - http in: Node-RED `http in` (POST, upload on → multer memoryStorage) → function → `http response`;',
     '  - aiware: `aiware-process-in` (chunk, sync) → function → `aiware-result-out` (validates against the VTN schemas), default `aiware` settings, Node-RED embedded by runner/embedded.ts (EmbeddedNodeRed) in a bench child;',
-    "  - runner: the production entry point `node runner/main.js` (spawned with only its environment: AIWARE_BUILD_RUNTIME, VERITONE_WEBHOOK_PROCESS/READY on 127.0.0.1, RUNNER_WORKDIR, ENGINE_ID, BUILD_ID; log level info, its default) on a runtime file holding the aiware server's very flow (bench/servers/flows.ts).",
-    '  All four build the same one-word VTN transcript naming the chunk size (bench/servers/work.ts); each size is checked once to answer 200 with it before the load.',
-    '- CPU and RSS in the throughput table are read by the bench from /proc for all four servers (bench/procstat.ts): CPU = utime + stime of /proc/<pid>/stat over the measured run ÷ answered requests,',
+    "  - runner: the production entry point `node runner/main.js` (spawned with only its environment: AIWARE_BUILD_RUNTIME, VERITONE_WEBHOOK_PROCESS/READY on 127.0.0.1, RUNNER_WORKDIR, ENGINE_ID, BUILD_ID; log level info, its default) on a runtime file holding the aiware server's very flow (bench/servers/flows.ts);",
+    '  - aiware, recycleChunks and runner, RUNNER_RECYCLE_CHUNKS=1: the same two with chunk memory used again (an opt-in setting: a chunk is valid until its task ends).',
+    '  All six build the same one-word VTN transcript naming the chunk size (bench/servers/work.ts); each size is checked once to answer 200 with it before the load.',
+    '- CPU and RSS in the throughput table are read by the bench from /proc for all six servers (bench/procstat.ts): CPU = utime + stime of /proc/<pid>/stat over the measured run ÷ answered requests,',
     '  RSS = the highest VmRSS of /proc/<pid>/status sampled every 50 ms. bare, http in and aiware are bench children (started with --expose-gc) that also measure themselves over IPC',
     `  (process.cpuUsage()); their /proc CPU differs from that by ${crossCheck.length > 0 ? `${signed(100 * Math.min(...crossCheck), 1)} % to ${signed(100 * Math.max(...crossCheck), 1)} %` : 'n/a'} over the same windows.`,
     '  No server is made to collect garbage before a throughput window: the runner (the production entry point, no IPC) cannot be, and after a forced gc() the Node-RED children',
@@ -473,6 +492,10 @@ function report(
     'The runner (same flow as aiware-process-in, its own HTTP server: /readyz and /metrics its own, /process straight to the pack, the rest to Node-RED):',
     '',
     runnerTable,
+    '',
+    "With `recycleChunks` on (the same two servers, the pack's setting / RUNNER_RECYCLE_CHUNKS=1: chunk memory used again from task to task, valid until the task ends; core/chunk-pool.ts):",
+    '',
+    recycleTable,
     '',
     ...coldStartSection(startSamples),
     '',

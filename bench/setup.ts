@@ -12,7 +12,7 @@ import { flowsFor } from './servers/flows';
 /** Binary, as a media chunk is: process-in hands it to the flow as a Buffer, not decoded text. */
 export const CHUNK_MIME = 'audio/wav';
 
-export type ServerKey = 'bare' | 'httpin' | 'aiware' | 'runner';
+export type ServerKey = 'bare' | 'httpin' | 'aiware' | 'runner' | 'aiwareRecycle' | 'runnerRecycle';
 
 export interface StartOptions {
   /** Write a V8 CPU profile here: of the measured window (IPC children), or of the whole run (runner). */
@@ -38,20 +38,30 @@ function ipcServer(key: ServerKey, script: string, args: (root: string) => strin
  * The runner on the aiware server's very flow (servers/flows.ts), written as its build runtime
  * file; a fresh work folder per start.
  */
-function startRunner(root: string, options: StartOptions): Promise<BenchServer> {
-  const runtimeFile = path.join(root, 'runner-runtime.json');
-  fs.writeFileSync(runtimeFile, JSON.stringify(flowsFor('aiware')));
-  const execArgv = options.cpuProfile
-    ? ['--cpu-prof', '--cpu-prof-dir', path.dirname(options.cpuProfile), '--cpu-prof-name', path.basename(options.cpuProfile), '--cpu-prof-interval', String(PROFILE_INTERVAL_US)]
-    : [];
-  return RunnerChild.start('runner', { runtimeFile, workDir: fs.mkdtempSync(path.join(root, 'runner-work-')), execArgv });
+function startRunner(env: Record<string, string> = {}): ServerSpec['start'] {
+  return (root, options) => {
+    const runtimeFile = path.join(root, 'runner-runtime.json');
+    fs.writeFileSync(runtimeFile, JSON.stringify(flowsFor('aiware')));
+    const execArgv = options.cpuProfile
+      ? ['--cpu-prof', '--cpu-prof-dir', path.dirname(options.cpuProfile), '--cpu-prof-name', path.basename(options.cpuProfile), '--cpu-prof-interval', String(PROFILE_INTERVAL_US)]
+      : [];
+    return RunnerChild.start('runner', { runtimeFile, workDir: fs.mkdtempSync(path.join(root, 'runner-work-')), execArgv, env });
+  };
 }
 
 export const SERVERS: ServerSpec[] = [
   { key: 'bare', label: 'bare node:http + busboy', reports: 'ipc', start: ipcServer('bare', 'bare.js', () => []) },
   { key: 'httpin', label: 'Node-RED http in (multer)', reports: 'ipc', start: ipcServer('httpin', 'nodered.js', (root) => ['httpin', fs.mkdtempSync(path.join(root, 'nr-httpin-'))]) },
   { key: 'aiware', label: 'aiware-process-in', reports: 'ipc', start: ipcServer('aiware', 'nodered.js', (root) => ['aiware', fs.mkdtempSync(path.join(root, 'nr-aiware-'))]) },
-  { key: 'runner', label: 'runner (runner/main.js)', reports: 'outside', start: startRunner },
+  { key: 'runner', label: 'runner (runner/main.js)', reports: 'outside', start: startRunner() },
+  // recycleChunks (core/chunk-pool): chunk memory used again, valid until the task ends.
+  {
+    key: 'aiwareRecycle',
+    label: 'aiware-process-in, recycleChunks',
+    reports: 'ipc',
+    start: ipcServer('aiwareRecycle', 'nodered.js', (root) => ['aiware-recycle', fs.mkdtempSync(path.join(root, 'nr-recycle-'))]),
+  },
+  { key: 'runnerRecycle', label: 'runner, RUNNER_RECYCLE_CHUNKS=1', reports: 'outside', start: startRunner({ RUNNER_RECYCLE_CHUNKS: '1' }) },
 ];
 
 export function startServer(spec: ServerSpec, root: string, options: StartOptions = {}): Promise<BenchServer> {

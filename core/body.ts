@@ -5,6 +5,7 @@
 import type * as http from 'node:http';
 import { ProtocolError } from './errors';
 import { DEFAULT_LIMITS, JSON_TYPE, MULTIPART, URLENCODED, bodyTooLarge, contentLength, mediaType, resolveLimits, smallBodyTooLarge, type BodyLimits } from './body-limits';
+import type { ChunkPool } from './chunk-pool';
 import { readMultipart } from './multipart';
 import { fromSmallBody, readBounded } from './small-body';
 
@@ -16,10 +17,12 @@ export interface ReceivedChunk {
   /** The temp file holding the bytes, when the chunk spilled to disk (or `chunkToFile` wrote it). The caller removes it. */
   path?: string;
   size: number;
+  /** The bytes are pooled memory (`recycleChunks`): hand them back with `ChunkPool.reclaim` when the chunk's task ends. */
+  pooled?: boolean;
   /** The part's filename. */
   filename?: string;
   /**
-   * The part's content type, without parameters (busboy drops them): a charset travels in the
+   * The part's content type, without parameters (the parser drops them): a charset travels in the
    * `chunkMimeType` field. Absent for a chunk that came as a JSON or urlencoded string.
    */
   mimeType?: string;
@@ -42,7 +45,7 @@ export interface ReceivedBody {
  * its JSON text (`3` -> "3", `{"a":1}` -> '{"a":1}') so `parseProcessFields` types it like a string
  * field. In JSON and urlencoded bodies a `chunk` field is the chunk, in memory, as UTF-8 bytes.
  */
-export function readProcessBody(req: http.IncomingMessage, limits?: Partial<BodyLimits>): Promise<ReceivedBody> {
+export function readProcessBody(req: http.IncomingMessage, limits?: Partial<BodyLimits>, pool?: ChunkPool): Promise<ReceivedBody> {
   const l = limits === undefined ? DEFAULT_LIMITS : resolveLimits(limits);
   const type = mediaType(req.headers['content-type']);
   if (type !== MULTIPART && type !== URLENCODED && type !== JSON_TYPE) {
@@ -55,7 +58,7 @@ export function readProcessBody(req: http.IncomingMessage, limits?: Partial<Body
   }
   const declared = contentLength(req);
   if (declared > l.maxBodyBytes) return Promise.reject(bodyTooLarge(l.maxBodyBytes));
-  if (type === MULTIPART) return readMultipart(req, l, declared);
+  if (type === MULTIPART) return readMultipart(req, l, declared, pool);
   const limit = Math.min(l.memoryChunkBytes, l.maxBodyBytes);
   if (declared > limit) return Promise.reject(smallBodyTooLarge(type, limit));
   return readBounded(req, limit, { tooLarge: () => smallBodyTooLarge(type, limit) }).then((body) => fromSmallBody(type, body, l));

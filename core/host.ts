@@ -4,6 +4,7 @@
 // Node-RED loaded, and two copies attaching to one Node-RED fail loudly.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BodyLimits } from './body-limits';
+import type { ChunkPool } from './chunk-pool';
 import type { PauseService } from './pauses';
 import type { TaskRegistry, TaskSettings } from './tasks';
 import type { RetryPolicy } from './webhooks';
@@ -22,6 +23,12 @@ export interface AiwareSettings extends Partial<TaskSettings>, Partial<BodyLimit
   callbackBaseUrl?: string;
   /** The largest callback body, in bytes. Default 1 MiB. */
   maxCallbackBytes?: number;
+  /**
+   * Chunk memory used again from task to task (core/chunk-pool): much less garbage collection at
+   * MiB-sized chunks, but a chunk's bytes are valid only until its task ends (every view of them
+   * empties then). Default false.
+   */
+  recycleChunks?: boolean;
   /** Set by a host that embeds Node-RED, never in a settings file. */
   host?: PackHost;
 }
@@ -38,6 +45,8 @@ export interface PackRuntime {
   /** The pause-for-callback waits: saved, served, resumed. */
   readonly pauses: PauseService;
   readonly settings: AiwareSettings;
+  /** Pooled chunk memory, when `recycleChunks` is on. */
+  readonly chunkPool?: ChunkPool;
   /** True between `flows:started` and the next `flows:stopping`. */
   flowsStarted(): boolean;
   /**

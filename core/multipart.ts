@@ -1,67 +1,116 @@
-// multipart/form-data as Engine Toolkit sends it (Go's multipart writer), read with busboy: text
-// fields bounded one by one, and the `chunk` file part in memory up to `memoryChunkBytes`, past
-// that streamed to a temp file with backpressure all the way back to the socket.
+// multipart/form-data as Engine Toolkit sends it (Go's multipart writer), read with multipasta:
+// text fields bounded one by one, and the `chunk` file part in memory up to `memoryChunkBytes`,
+// past that streamed to a temp file with backpressure all the way back to the socket.
+//
+// multipasta finds boundaries with Buffer#indexOf (native code) and hands each part's bytes to a
+// callback as views of the socket's pieces: about half busboy's CPU for a 4 MiB chunk (busboy's
+// boundary search is JavaScript, and each part is a Readable stream of its own).
 import type * as http from 'node:http';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Readable } from 'node:stream';
-import busboy from 'busboy';
+import * as Multipasta from 'multipasta';
 import { ProtocolError } from './errors';
 import { CHUNK_FIELD, bodyTooLarge, disconnected, fieldTooLarge, tooManyFields, type BodyLimits } from './body-limits';
 import { removeQuietly, spillDir, tempName, writeError } from './chunk-file';
 import { joinParts, ownBufferFrom } from './own-buffer';
 import type { ReceivedBody, ReceivedChunk } from './body';
+import type { ChunkPool } from './chunk-pool';
+
+/** What multipasta hands a part's callback: a piece of its bytes, or null at its end. */
+type PartSink = (piece: Uint8Array | null) => void;
+
+/** A part read past: a file part other than `chunk`, or any part after the body was refused. */
+const ignorePart: PartSink = () => undefined;
+
+const DASH = 0x2d;
+
+/**
+ * Feeds multipasta around two of its habits:
+ * - it takes the closing boundary's `--` for the start of another part's headers when the two
+ *   dashes come in separate writes (the body is then refused as malformed), and a socket read can
+ *   end between them: no write here ends with a '-'. A trailing run of dashes is held back and
+ *   written with the next piece (a copy of that piece; about one piece in 256 of random bytes ends
+ *   with a dash) or at the end;
+ * - it copies its first write whole behind a CR LF of its own (so that a body may open with the
+ *   boundary line): the first write here is only the opening `--boundary`, so what is copied is
+ *   that line, not the first 64 KiB of the body.
+ */
+class MultipartFeed {
+  private held?: Uint8Array;
+  private first = true;
+
+  constructor(
+    private readonly parser: Multipasta.Parser,
+    /** `--` and the boundary: how a body opens. */
+    private readonly opening: number,
+  ) {}
+
+  write(data: Uint8Array): void {
+    let piece = this.held ? Buffer.concat([this.held, data]) : data;
+    this.held = undefined;
+    if (this.first && piece.length > this.opening) {
+      this.first = false;
+      this.writeSafe(piece.subarray(0, this.opening));
+      piece = this.held ? Buffer.concat([this.held, piece.subarray(this.opening)]) : piece.subarray(this.opening);
+      this.held = undefined;
+    }
+    this.writeSafe(piece);
+  }
+
+  /** Writes `piece` but for a trailing run of dashes, which it holds. */
+  private writeSafe(piece: Uint8Array): void {
+    let end = piece.length;
+    while (end > 0 && piece[end - 1] === DASH) end--;
+    if (end < piece.length) this.held = piece.subarray(end);
+    if (end > 0) this.parser.write(end === piece.length ? piece : piece.subarray(0, end));
+  }
+
+  end(): void {
+    if (this.held) this.parser.write(this.held);
+    this.held = undefined;
+    this.parser.end();
+  }
+}
+
+/** A filename as Go's multipart writer quoted it: `\"` and `\\` back to `"` and `\` (multipasta leaves them). */
+function unquoteFilename(info: Multipasta.PartInfo): string | undefined {
+  const filename = info.filename;
+  if (!filename?.includes('\\')) return filename;
+  const disposition = info.headers['content-disposition'];
+  const quoted = typeof disposition === 'string' && /filename\s*=\s*"/i.test(disposition);
+  return quoted ? filename.replace(/\\(.)/g, '$1') : filename;
+}
 
 /**
  * `declared`: the body's Content-Length, or -1. A body declared bigger than memoryChunkBytes
  * spills its chunk at once: to disk from its first byte rather than after buffering
- * memoryChunkBytes. A smaller one bounds the chunk part's size (see ChunkReceiver).
+ * memoryChunkBytes. A smaller one bounds the chunk part's size (see ChunkReceiver). With `pool`
+ * (recycleChunks), a chunk read into memory at its bound gets pooled memory.
  */
-export function readMultipart(req: http.IncomingMessage, l: BodyLimits, declared: number): Promise<ReceivedBody> {
+export function readMultipart(req: http.IncomingMessage, l: BodyLimits, declared: number, pool?: ChunkPool): Promise<ReceivedBody> {
   const spillAtOnce = declared > l.memoryChunkBytes;
   return new Promise<ReceivedBody>((resolve, reject) => {
-    let bb: busboy.Busboy;
-    try {
-      bb = busboy({
-        headers: req.headers,
-        // Go's multipart writer (Engine Toolkit) puts UTF-8 file names in plain quotes.
-        defParamCharset: 'utf8',
-        // One byte over the limit, so that a field of exactly maxFieldBytes is not "truncated".
-        limits: { fieldSize: l.maxFieldBytes + 1, fields: l.maxFields, files: l.maxFields },
-      });
-    } catch (err) {
-      const text = (err as Error).message;
-      reject(
-        new ProtocolError(
-          400,
-          /boundary/i.test(text)
-            ? 'multipart/form-data request has no boundary: its Content-Type must name one (multipart/form-data; boundary=...)'
-            : `multipart/form-data request has a malformed Content-Type: ${text}`,
-        ),
-      );
-      return;
-    }
-
     const raw: Record<string, string> = {};
     let bytesRead = 0;
-    /** Bytes of the body before the piece busboy is parsing now: a part starting in it has at most `declared - bytesBefore`. */
-    let bytesBefore = 0;
+    /** Bytes given to the parser before the write it is parsing now: a part starting in it has at most `declared - fed`. */
+    let fed = 0;
     let settled = false;
-    let parsed = false; // busboy has seen the closing boundary and every part's end
+    let parsed = false; // the parser has seen the closing boundary
     let chunk: ReceivedChunk | undefined;
     let receiving: ChunkReceiver | undefined; // the chunk part, until it is complete
+    let fields = 0;
+    let files = 0;
 
     const onData = (data: Buffer): void => {
-      bytesBefore = bytesRead;
       bytesRead += data.length;
       if (bytesRead > l.maxBodyBytes) return fail(bodyTooLarge(l.maxBodyBytes));
-      if (!bb.write(data)) req.pause();
-    };
-    const onDrain = (): void => {
-      if (!settled) req.resume();
+      if (parsed) return; // an epilogue after the closing boundary: read past
+      feed.write(data);
     };
     const onEnd = (): void => {
-      bb.end();
+      if (settled) return;
+      if (!parsed) feed.end();
+      if (!parsed) fail(truncated());
     };
     const onReqError = (): void => fail(disconnected());
     const onReqClose = (): void => {
@@ -81,7 +130,6 @@ export function readMultipart(req: http.IncomingMessage, l: BodyLimits, declared
       if (settled) return;
       settled = true;
       detach();
-      bb.destroy();
       const pending = receiving;
       receiving = undefined;
       const done = (): void => reject(err);
@@ -104,46 +152,86 @@ export function readMultipart(req: http.IncomingMessage, l: BodyLimits, declared
       succeed();
     };
 
-    bb.on('field', (name, value, info) => {
-      if (settled) return;
-      if (info.valueTruncated) return fail(fieldTooLarge(name, l.maxFieldBytes));
-      if (name === CHUNK_FIELD) {
+    /** A text field: its pieces kept (views of the socket's) until its end, within maxFieldBytes. */
+    const fieldPart = (info: Multipasta.PartInfo): PartSink => {
+      const pieces: Uint8Array[] = [];
+      let size = 0;
+      return (piece) => {
+        if (settled) return;
+        if (piece !== null) {
+          size += piece.length;
+          if (size > l.maxFieldBytes) return fail(fieldTooLarge(info.name, l.maxFieldBytes));
+          pieces.push(piece);
+          return;
+        }
+        const bytes = pieces.length === 1 ? pieces[0] : Buffer.concat(pieces, size);
+        const charset = info.contentTypeParameters.charset?.toLowerCase();
+        // UTF-8 (ET's every field) straight from the bytes: TextDecoder costs more for short values.
+        const value =
+          charset === undefined || charset === 'utf-8' || charset === 'utf8' ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8') : Multipasta.decodeField(info, bytes);
+        if (info.name !== CHUNK_FIELD) {
+          raw[info.name] = value;
+          return;
+        }
         // A chunk sent as a text part (curl -F chunk=text): in memory, as UTF-8.
         if (chunk || receiving) return fail(secondChunk());
         const buffer = ownBufferFrom(value);
-        chunk = { buffer, size: buffer.length, mimeType: info.mimeType };
-        return;
-      }
-      raw[name] = value;
-    });
+        chunk = { buffer, size: buffer.length, mimeType: info.contentType };
+      };
+    };
 
-    bb.on('file', (name, stream, info) => {
-      // Busboy destroys a part's stream with an error when the body ends inside it.
-      stream.on('error', onFileError);
-      if (settled) return;
-      if (name !== CHUNK_FIELD) {
-        // Only `chunk` is a file in the protocol; other file parts are read past and dropped.
-        stream.resume();
-        return;
+    const openPart = (info: Multipasta.PartInfo): PartSink => {
+      if (settled) return ignorePart;
+      if (info.filename === undefined) {
+        if (++fields > l.maxFields) {
+          fail(tooManyFields(l.maxFields));
+          return ignorePart;
+        }
+        return fieldPart(info);
       }
+      if (++files > l.maxFields) {
+        fail(new ProtocolError(413, `request has more than ${l.maxFields} file parts`));
+        return ignorePart;
+      }
+      // Only `chunk` is a file in the protocol; other file parts are read past and dropped.
+      if (info.name !== CHUNK_FIELD) return ignorePart;
       if (chunk || receiving) {
-        stream.resume();
-        return fail(secondChunk());
+        fail(secondChunk());
+        return ignorePart;
       }
       // The part ends before the body does: with a Content-Length, its size has a bound.
-      const bound = declared < 0 || spillAtOnce ? undefined : declared - bytesBefore;
-      receiving = new ChunkReceiver(stream, info.filename, info.mimeType, l, spillAtOnce, bound, raw, setChunk, fail);
-    });
+      const bound = declared < 0 || spillAtOnce ? undefined : declared - fed;
+      const flow = { pause: () => req.pause(), resume: () => settled || req.resume() };
+      receiving = new ChunkReceiver(unquoteFilename(info), info.contentType, l, spillAtOnce, bound, raw, flow, setChunk, fail, pool);
+      return receiving.write;
+    };
 
-    const onFileError = (err: Error): void => fail(multipartError(err));
-    bb.on('fieldsLimit', () => fail(tooManyFields(l.maxFields)));
-    bb.on('filesLimit', () => fail(new ProtocolError(413, `request has more than ${l.maxFields} file parts`)));
-    bb.on('error', (err: Error) => fail(multipartError(err)));
-    bb.on('drain', onDrain);
-    bb.on('finish', () => {
-      parsed = true;
-      succeed();
+    const parser = Multipasta.make({
+      headers: { 'content-type': req.headers['content-type'] ?? '' },
+      // Every part comes through openPart, which tells fields from files (by filename, as busboy
+      // did) and bounds each field by its own name.
+      isFile: () => true,
+      onFile: openPart,
+      onField: () => undefined, // never called: every part is a "file" (isFile)
+      onError: (err) => {
+        if (!parsed) fail(multipartError(err));
+      },
+      onDone: () => {
+        parsed = true;
+        succeed();
+      },
     });
+    if (settled) return; // no boundary: refused by make() itself
+    const feed = new MultipartFeed(
+      {
+        write: (data) => {
+          parser.write(data);
+          fed += data.length;
+        },
+        end: () => parser.end(),
+      },
+      2 + boundaryOf(req.headers['content-type']).length,
+    );
 
     req.on('data', onData);
     req.on('end', onEnd);
@@ -152,18 +240,35 @@ export function readMultipart(req: http.IncomingMessage, l: BodyLimits, declared
   });
 }
 
+/** The boundary parameter's value ('' when there is none: the parser has refused the body then). */
+function boundaryOf(contentType: string | undefined): string {
+  const match = /;\s*boundary\s*=\s*(?:"([^"]*)"|([^;\s]*))/i.exec(contentType ?? '');
+  return match ? (match[1] ?? match[2]) : '';
+}
+
 function secondChunk(): ProtocolError {
   return new ProtocolError(400, 'multipart body has more than one "chunk" part; send one chunk per request', {
     field: CHUNK_FIELD,
   });
 }
 
-function multipartError(err: Error): ProtocolError {
-  const text = err.message;
-  if (text === 'Unexpected end of form' || text === 'Unexpected end of file') {
-    return new ProtocolError(400, `multipart body is truncated: it ended before the closing boundary (${text.toLowerCase()}); check the Content-Length and that the client sent the whole body`);
+function truncated(): ProtocolError {
+  return new ProtocolError(400, 'multipart body is truncated: it ended before the closing boundary; check the Content-Length and that the client sent the whole body');
+}
+
+function multipartError(err: Multipasta.MultipartError): ProtocolError {
+  switch (err._tag) {
+    case 'InvalidBoundary':
+      return new ProtocolError(400, 'multipart/form-data request has no boundary: its Content-Type must name one (multipart/form-data; boundary=...)');
+    case 'EndNotReached':
+      return truncated();
+    case 'BadHeaders':
+      return new ProtocolError(400, `multipart body is malformed: a part's headers are invalid (${err.error.reason})`);
+    case 'InvalidDisposition':
+      return new ProtocolError(400, "multipart body is malformed: a part's Content-Disposition has no name");
+    case 'ReachedLimit':
+      return new ProtocolError(413, `multipart body is past a limit (${err.limit})`);
   }
-  return new ProtocolError(400, `multipart body is malformed: ${text.toLowerCase()}`);
 }
 
 /**
@@ -178,8 +283,8 @@ const KEEP_FILLED = 0.75;
 
 /**
  * The `chunk` file part: in memory while it fits in `memoryChunkBytes`; past that, a temp file is
- * opened, what was buffered is written to it, and the rest streams there. The part stream is
- * paused whenever the file stream's buffer is full, which stops busboy, which stops the request.
+ * opened, what was buffered is written to it, and the rest streams there. The request is paused
+ * whenever the file stream's buffer is full (and while the file opens), so the socket stops too.
  *
  * In memory, each byte is copied once between the socket and the chunk's buffer: with a
  * Content-Length the part has a bound (`bound`), the buffer is allocated at it and every piece is
@@ -202,34 +307,47 @@ class ChunkReceiver {
   private discarded = false;
 
   constructor(
-    private readonly stream: Readable,
     private readonly filename: string | undefined,
     private readonly mimeType: string,
     private readonly limits: BodyLimits,
     private readonly spillAtOnce: boolean,
     bound: number | undefined,
     private readonly raw: Record<string, string>,
+    /** Pauses and resumes the request: the spill's backpressure. */
+    private readonly flow: { pause(): void; resume(): void },
     private readonly done: (chunk: ReceivedChunk) => void,
     private readonly fail: (err: ProtocolError) => void,
+    private readonly pool?: ChunkPool,
   ) {
     // Memory of its own (allocUnsafeSlow, never Node's shared pool): a task's msg.payload shares
-    // its ArrayBuffer with no other live buffer.
-    if (bound !== undefined && bound >= PREALLOCATE_FROM && bound <= limits.memoryChunkBytes) this.into = Buffer.allocUnsafeSlow(bound);
-    stream.on('data', this.onData);
-    stream.on('end', this.onEnd);
+    // its ArrayBuffer with no other live buffer. Or pooled memory, lent to this chunk alone.
+    if (bound !== undefined && bound >= PREALLOCATE_FROM && bound <= limits.memoryChunkBytes) {
+      this.into = pool ? pool.take(bound) : Buffer.allocUnsafeSlow(bound);
+      this.pooled = pool !== undefined;
+    }
   }
 
-  private onData = (data: Buffer): void => {
+  /** `into` is the pool's memory. */
+  private pooled = false;
+
+  /** The part's bytes as the parser finds them (views of the socket's pieces), then null at its end. */
+  write = (piece: Uint8Array | null): void => {
+    if (piece === null) this.onEnd();
+    else this.onData(piece);
+  };
+
+  private onData(piece: Uint8Array): void {
     if (this.discarded) return;
+    const data = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.length);
     const at = this.size;
     this.size += data.length;
     if (this.out) {
-      if (!this.out.write(data)) this.stream.pause();
+      if (!this.out.write(data)) this.flow.pause();
       return;
     }
     const into = this.into;
     if (into && this.size <= into.length) {
-      data.copy(into, at);
+      into.set(data, at);
     } else {
       if (into) {
         // Bigger than its bound (cannot happen with Node's parser, which stops at Content-Length): held as pieces from here.
@@ -239,10 +357,10 @@ class ChunkReceiver {
       this.parts.push(data);
     }
     if (this.opening === undefined && (this.spillAtOnce || this.size > this.limits.memoryChunkBytes)) {
-      this.stream.pause();
+      this.flow.pause();
       this.opening = this.openSpill();
     }
-  };
+  }
 
   /** What is held in memory, as pieces, and no longer held here. */
   private takeHeld(): Buffer[] {
@@ -252,7 +370,7 @@ class ChunkReceiver {
     return held;
   }
 
-  private onEnd = (): void => {
+  private onEnd(): void {
     this.ended = true;
     if (this.discarded || this.opening !== undefined) {
       // A spill: finished once the file is open (openSpill) and flushed (finishSpill).
@@ -261,6 +379,10 @@ class ChunkReceiver {
     }
     const into = this.into;
     let buffer: Buffer;
+    if (into && this.pooled) {
+      this.into = undefined;
+      return this.done({ buffer: this.pool!.finish(into, this.size), pooled: true, size: this.size, filename: this.filename, mimeType: this.mimeType });
+    }
     if (into) {
       this.into = undefined;
       // The bound counted the closing boundary and any parts after the chunk: a short tail is
@@ -273,7 +395,7 @@ class ChunkReceiver {
       this.parts = [];
     }
     this.done({ buffer, size: this.size, filename: this.filename, mimeType: this.mimeType });
-  };
+  }
 
   private async openSpill(): Promise<void> {
     let dir = '';
@@ -292,11 +414,11 @@ class ChunkReceiver {
       const out = handle.createWriteStream();
       this.out = out;
       out.on('error', (err) => this.fail(writeError(dir, err)));
-      out.on('drain', () => this.stream.resume());
+      out.on('drain', () => this.flow.resume());
       let ok = true;
       for (const part of this.takeHeld()) ok = out.write(part);
       if (this.ended) this.finishSpill();
-      else if (ok) this.stream.resume();
+      else if (ok) this.flow.resume();
     } catch (err) {
       this.fail(writeError(dir, err as Error));
     }
@@ -322,7 +444,10 @@ class ChunkReceiver {
   /** Drops the chunk: closes and removes its temp file, if it has one. Never rejects. */
   async discard(): Promise<void> {
     this.discarded = true;
+    // Pooled memory no flow has seen, and no spill is writing from: straight back to the pool.
+    const lent = this.pooled && this.opening === undefined ? this.into : undefined;
     this.takeHeld();
+    if (lent) this.pool!.reclaim(lent);
     if (this.opening) await this.opening;
     const out = this.out;
     if (out && !out.closed) {

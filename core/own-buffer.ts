@@ -15,8 +15,8 @@ const POOLED_BELOW = Buffer.poolSize >>> 1;
 /**
  * `parts` (`size` bytes in all) as one buffer outside the shared pool. One part that cannot be
  * from the pool is kept as it is: a view of a piece Node's HTTP parser read, which is a copy of
- * this request's bytes alone (busboy's parts are such views, or its own copies when a piece
- * straddled a boundary search). Anything else is copied once.
+ * this request's bytes alone (the multipart parser's pieces are such views, or its own copies when
+ * a piece straddled a boundary search). Anything else is copied once.
  */
 export function joinParts(parts: Buffer[], size: number): Buffer {
   if (parts.length === 1 && parts[0].length >= POOLED_BELOW) return parts[0];

@@ -60,6 +60,8 @@ export interface RunnerConfig {
   callbackSecret?: string;
   /** PAYLOAD_JSON, when it is an aiWARE wake-up (`isCallback: true`): sent to /process once the flows run. */
   wakeup?: Record<string, unknown>;
+  /** RUNNER_RECYCLE_CHUNKS: the pack's `recycleChunks` (chunk memory used again; valid until the task ends). */
+  recycleChunks: boolean;
 }
 
 export const DEFAULTS = {
@@ -174,7 +176,16 @@ export function loadConfig(env: Env = process.env): RunnerConfig {
     callbackBaseUrl: callbackBase(env),
     callbackSecret: env.RUNNER_CALLBACK_SECRET || undefined,
     wakeup: wakeupPayload(env),
+    recycleChunks: flag(env, 'RUNNER_RECYCLE_CHUNKS'),
   };
+}
+
+/** An on/off variable: unset or empty is off. */
+function flag(env: Env, name: string): boolean {
+  const text = (env[name] ?? '').trim().toLowerCase();
+  if (text === '' || /^(0|false|no|off)$/.test(text)) return false;
+  if (/^(1|true|yes|on)$/.test(text)) return true;
+  throw new ConfigError(name, `must be on or off (1/true/yes/on, 0/false/no/off), got ${JSON.stringify(env[name])}`);
 }
 
 function callbackBase(env: Env): string | undefined {

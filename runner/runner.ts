@@ -135,6 +135,7 @@ export class Runner {
           stateDir: path.join(config.workDir, 'pauses'),
           callbackBaseUrl: config.callbackBaseUrl ?? `http://${callbackHost(config.process.host)}:${this.port}`,
           callbackSecret: config.callbackSecret,
+          recycleChunks: config.recycleChunks,
         },
         moduleDirs,
         settings: {
@@ -170,7 +171,10 @@ export class Runner {
       const processIn = this.chooseProcessRoute(runtime);
       this.watchTasks();
       this.state = 'ready';
-      log.info({ url: `http://${config.process.host}:${this.port}${config.process.path}`, processIn, types: typesUsed(runtime.flows) }, 'ready');
+      log.info(
+        { url: `http://${config.process.host}:${this.port}${config.process.path}`, processIn, types: typesUsed(runtime.flows), ...(config.recycleChunks ? { recycleChunks: true } : {}) },
+        'ready',
+      );
       if (config.wakeup) void this.wakeUp(config.wakeup);
     } catch (err) {
       this.state = 'failed';

@@ -357,6 +357,86 @@ describe('core/body: reading /process bodies', function () {
     });
   });
 
+  describe('a body however the socket cuts it', function () {
+    /**
+     * The body in the given pieces, each its own chunk of a chunked transfer: Node's HTTP parser
+     * hands each chunk's bytes to the reader as a piece of its own, so the cuts are exactly these.
+     */
+    function postInPieces(body: Buffer, cuts: number[]): Promise<Answer> {
+      return new Promise((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/process', headers: { 'Content-Type': MULTIPART }, agent }, (res) => {
+          readAnswer(res).then(resolve, reject);
+        });
+        req.on('error', reject);
+        let from = 0;
+        for (const cut of [...cuts, body.length]) {
+          if (cut > from) req.write(body.subarray(from, cut));
+          from = cut;
+        }
+        req.end();
+      });
+    }
+
+    async function assertReads(body: Buffer, cuts: number[], data: Buffer): Promise<void> {
+      const outcome = engine.next();
+      const answer = await postInPieces(body, cuts);
+      assert.equal(answer.status, 200, `cut at ${cuts.join(', ')}: ${JSON.stringify(answer.json)}`);
+      const got = await outcome;
+      assert.deepEqual(got.body!.raw, TASK, `cut at ${cuts.join(', ')}`);
+      assert.ok(got.body!.chunk!.buffer!.equals(data), `cut at ${cuts.join(', ')}: the chunk differs`);
+    }
+
+    it('reads the same fields and chunk when the body is cut in two at every byte', async function () {
+      this.timeout(60_000);
+      // Chunk bytes that look like the protocol: dashes, CR LF, the start of a boundary.
+      const data = Buffer.from(`a-\r\n-\r\n--${BOUNDARY.slice(0, 10)}--\r\nz-`);
+      const body = multipart(TASK, { data, type: 'application/octet-stream' });
+      for (let cut = 1; cut < body.length; cut++) await assertReads(body, [cut], data);
+    });
+
+    it('reads a body cut in three anywhere around the closing boundary, and one byte at a time', async function () {
+      this.timeout(60_000);
+      const data = randomBytes(300);
+      const body = multipart(TASK, { data, type: 'application/octet-stream' });
+      const tail = body.length - CLOSING.length - 4;
+      for (let a = tail; a < body.length; a++) for (let b = a + 1; b < body.length; b++) await assertReads(body, [a, b], data);
+      await assertReads(
+        body,
+        Array.from({ length: body.length - 1 }, (_, i) => i + 1),
+        data,
+      );
+    });
+
+    it('reads a chunk whose bytes end in dashes, with and without a Content-Length', async function () {
+      for (const data of [Buffer.from('audio-'), Buffer.from('audio--'), Buffer.from('---'), Buffer.concat([randomBytes(40 * KiB), Buffer.from('--')])]) {
+        const body = multipart(TASK, { data, type: 'application/octet-stream' });
+        const outcome = engine.next();
+        const answer = await post(port, { 'Content-Type': MULTIPART }, body);
+        assert.equal(answer.status, 200, JSON.stringify(answer.json));
+        assert.ok((await outcome).body!.chunk!.buffer!.equals(data));
+        await assertReads(body, [body.length - CLOSING.length - 3, body.length - CLOSING.length + 1], data);
+      }
+    });
+
+    it('reads a filename quoted as Go quotes it: \\" and \\\\ back to " and \\', async function () {
+      const data = randomBytes(64);
+      const body = Buffer.concat([
+        fieldPart('chunkMimeType', 'application/octet-stream'),
+        Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="chunk"; filename="say \\"hi\\" C:\\\\clips\\\\é.wav"\r\nContent-Type: audio/wav\r\n\r\n`),
+        data,
+        Buffer.from('\r\n'),
+        CLOSING,
+      ]);
+      const outcome = engine.next();
+      const answer = await post(port, { 'Content-Type': MULTIPART }, body);
+      assert.equal(answer.status, 200, JSON.stringify(answer.json));
+      const got = await outcome;
+      assert.equal(got.body!.chunk!.filename, 'say "hi" C:\\clips\\é.wav');
+      assert.equal(got.body!.chunk!.mimeType, 'audio/wav');
+      assert.ok(got.body!.chunk!.buffer!.equals(data));
+    });
+  });
+
   describe('bad bodies get a 4xx, and the server keeps serving', function () {
     const wrongTypes: [string, http.OutgoingHttpHeaders][] = [
       ['text/plain', { 'Content-Type': 'text/plain' }],

@@ -11,6 +11,12 @@ describe('the runner configuration', function () {
     assert.equal(config.graceMs, 30_000);
     assert.equal(config.editorPasswordHash, undefined, 'the editor is off');
     assert.deepEqual(config.connections, { headersTimeoutMs: 10_000, requestTimeoutMs: 120_000, keepAliveTimeoutMs: 65_000, maxConnections: 256 });
+    assert.equal(config.recycleChunks, false, 'chunk memory is not recycled unless asked');
+  });
+
+  it('recycles chunk memory when RUNNER_RECYCLE_CHUNKS is on, in any of its spellings', function () {
+    for (const on of ['1', 'true', 'YES', 'on']) assert.equal(loadConfig({ AIWARE_BUILD_RUNTIME: 'r.json', RUNNER_RECYCLE_CHUNKS: on }).recycleChunks, true, on);
+    for (const off of ['', '0', 'false', 'No', 'off']) assert.equal(loadConfig({ AIWARE_BUILD_RUNTIME: 'r.json', RUNNER_RECYCLE_CHUNKS: off }).recycleChunks, false, off);
   });
 
   it('reads the connection limits, and shrinks the default headers timeout to a shorter request timeout', function () {
@@ -36,6 +42,7 @@ describe('the runner configuration', function () {
     ['RUNNER_MAX_CONNECTIONS', { RUNNER_MAX_CONNECTIONS: 'many' }, /must be a whole number of connections above 0, got "many"/],
     ['RUNNER_EDITOR_PASSWORD_HASH', { RUNNER_EDITOR: 'true', RUNNER_EDITOR_PASSWORD_HASH: 'password' }, /not a bcrypt hash/],
     ['RUNNER_EDITOR_PASSWORD_HASH', { RUNNER_EDITOR: '1' }, /not a bcrypt hash/],
+    ['RUNNER_RECYCLE_CHUNKS', { RUNNER_RECYCLE_CHUNKS: 'sometimes' }, /must be on or off \(1\/true\/yes\/on, 0\/false\/no\/off\), got "sometimes"/],
   ];
   for (const [variable, env, message] of bad) {
     it(`refuses ${JSON.stringify(env)} naming ${variable}`, function () {

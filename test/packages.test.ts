@@ -43,7 +43,7 @@ const PACKAGES = { pack: '.', runner: 'runner', simulator: 'simulator' } as cons
 type PackageKey = keyof typeof PACKAGES;
 
 /** What only the runner and the CLI load: a palette install must not bring any of it. */
-const NOT_IN_PALETTE = ['node-red', 'pino', 'prom-client', 'commander', 'cli-progress', 'express'];
+const NOT_IN_PALETTE = ['node-red', 'pino', 'prom-client', 'commander', 'cli-progress', 'express', 'busboy'];
 
 async function npmInstall(dir: string, args: string[], extraEnv: Record<string, string> = {}): Promise<void> {
   fs.mkdirSync(dir, { recursive: true });

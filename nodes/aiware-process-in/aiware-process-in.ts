@@ -103,6 +103,8 @@ export = function register(RED: NodeAPI): void {
     const alwaysFile = config.chunkFile === 'always';
     let open = 0;
     let closed = false;
+    /** Pooled chunk memory (recycleChunks) by task id, until the task ends. */
+    const lent = new Map<string, Buffer>();
     /** Requests whose body is still arriving: they have no task yet, so closing answers them itself. */
     const reading = new Set<ServerResponse>();
 
@@ -118,7 +120,7 @@ export = function register(RED: NodeAPI): void {
       try {
         reading.add(res);
         try {
-          body = await readProcessBody(req, pack.settings);
+          body = await readProcessBody(req, pack.settings, pack.chunkPool);
         } finally {
           reading.delete(res);
         }
@@ -189,6 +191,8 @@ export = function register(RED: NodeAPI): void {
           }
           aiware.chunk = { path, size: chunk.size, mimeType, filename: chunk.filename, inMemory: chunk.buffer !== undefined };
           payload = chunk.buffer ? decodeChunkText(chunk.buffer, mimeType) : path;
+          // recycleChunks: the memory goes back to the pool when the task ends (onEnd below).
+          if (chunk.pooled && chunk.buffer) lent.set(task.id, chunk.buffer);
         }
         const msg = { _msgid: RED.util.generateId(), payload, aiware } as NodeMessage;
         node.send(msg);
@@ -217,6 +221,11 @@ export = function register(RED: NodeAPI): void {
     };
     const onEnd = (end: TaskEnd) => {
       if (end.task.owner !== node.id) return;
+      const buffer = lent.get(end.task.id);
+      if (buffer) {
+        lent.delete(end.task.id);
+        pack.chunkPool?.reclaim(buffer);
+      }
       open--;
       const failure = end.state === 'failed' ? end.message : undefined;
       if (failure) board.set(() => status.failed(failure.slice(0, 60)));

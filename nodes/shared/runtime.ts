@@ -7,6 +7,8 @@ import * as path from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NodeAPI, NodeMessage } from 'node-red';
 import { TaskRegistry } from '../../core/tasks';
+import { ChunkPool } from '../../core/chunk-pool';
+import { DEFAULT_LIMITS } from '../../core/body-limits';
 import { errorMessage } from '../../core/errors';
 import type { AiwareSettings, PackRuntime, RouteHandler, RouteKind } from '../../core/host';
 import { WebhookClient } from '../../core/webhooks';
@@ -108,6 +110,7 @@ function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): voi
     registry,
     pauses,
     settings,
+    chunkPool: settings.recycleChunks === true ? new ChunkPool({ maxIdleBytes: 8 * (settings.memoryChunkBytes ?? DEFAULT_LIMITS.memoryChunkBytes) }) : undefined,
     flowsStarted: () => started,
     claim(method, path, owner, handler, kind = 'other') {
       const existing = routes.get(key(method, path));
