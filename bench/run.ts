@@ -9,7 +9,7 @@
 // BENCH_STARTS (timed cold starts of each kind, default 5), BENCH_KEY_CALLS (key sets and gets
 // through the key proxy, default 2000 of each; bench/keys.ts), BENCH_PAUSES and BENCH_RESTORE_WAITS
 // (bench/pause.ts). To measure one step quickly:
-// BENCH_PARTS (a comma list of throughput, coldstart, memory, keys, pause; default all) and BENCH_SIZES
+// BENCH_PARTS (a comma list of throughput, steady, coldstart, memory, keys, pause; default all) and BENCH_SIZES
 // (chunk sizes in bytes for the throughput part, default 1024,65536,4194304). A run of only some
 // parts or sizes prints its tables and leaves bench/RESULTS.md alone.
 // Where the CPU goes in one server: bench/profile.ts.
@@ -23,6 +23,7 @@ import { measureOutside } from './procstat';
 import type { WindowStats } from './protocol';
 import { RunnerChild } from './runner-child';
 import { keyProxyCost, keySection, type KeyCostRow } from './keys';
+import { steadyLoad, steadySection, type SteadyRow } from './steady';
 import { pauseCost, pauseSection, type PauseCost } from './pause';
 import { CHUNK_MIME, SERVERS, etFields, startServer, type ServerKey, type ServerSpec } from './setup';
 import { MiB, cleanup, envNumber, fixed, installCleanup, load, mergeLoads, mib, probe, sizeLabel, sparseFile, table, tempDir, upload, type BenchServer, type LoadResult } from './lib';
@@ -34,7 +35,7 @@ const ROUNDS = Math.round(envNumber('BENCH_ROUNDS', 3, 'rounds'));
 const CONNECTIONS = 10;
 /** Read before anything starts: anything else running on the machine skews every number. */
 const LOAD_AT_START = os.loadavg();
-const PARTS = ['throughput', 'coldstart', 'memory', 'keys', 'pause'] as const;
+const PARTS = ['throughput', 'steady', 'coldstart', 'memory', 'keys', 'pause'] as const;
 type Part = (typeof PARTS)[number];
 const RUN_PARTS = listEnv('BENCH_PARTS', PARTS, (text) => ((PARTS as readonly string[]).includes(text) ? (text as Part) : undefined));
 const ALL_SIZES = [1024, 64 * 1024, 4 * MiB];
@@ -330,6 +331,7 @@ function report(
   fieldCount: number,
   fieldBytes: number,
   elapsed: number,
+  steady: string[],
 ): string {
   const cpus = os.cpus();
   const command =
@@ -497,6 +499,8 @@ function report(
     '',
     recycleTable,
     '',
+    ...steady,
+    '',
     ...coldStartSection(startSamples),
     '',
     `## Memory while one big chunk streams in`,
@@ -544,6 +548,12 @@ async function main(): Promise<void> {
     console.error(`bench: throughput, ${SIZES.length} sizes × ${SERVERS.length} servers, ${WARMUP} s + ${SECONDS} s each`);
     loadRows = await throughput(root, bodies, notes);
   }
+  let steadyRows: SteadyRow[] = [];
+  const steadyOptions = { seconds: 3, warmup: 2, rounds: 3 };
+  if (runs('steady')) {
+    console.error('bench: recycleChunks under steady load, 4 MiB');
+    steadyRows = await steadyLoad(root, bodies.find((b) => b.size === 4 * MiB) ?? bodyOf(4 * MiB), { ...steadyOptions, connections: CONNECTIONS }, (line) => console.error(line));
+  }
   let startSamples: StartSample[] = [];
   if (runs('coldstart')) {
     console.error(`bench: cold start, runner and plain Node-RED, ${STARTS} timed starts each (+1 untimed)`);
@@ -568,7 +578,18 @@ async function main(): Promise<void> {
     pause = await pauseCost();
   }
 
-  const text = report(loadRows, memoryRows, startSamples, keyRows, pause, notes, Object.keys(fields).length, fieldBytes, (Date.now() - started) / 1000);
+  const text = report(
+    loadRows,
+    memoryRows,
+    startSamples,
+    keyRows,
+    pause,
+    notes,
+    Object.keys(fields).length,
+    fieldBytes,
+    (Date.now() - started) / 1000,
+    steadySection(steadyRows, '4 MiB', steadyOptions),
+  );
   console.log(text);
   if (!FULL_RUN) {
     console.error('bench: BENCH_PARTS or BENCH_SIZES chose part of the bench: bench/RESULTS.md left as it was');
