@@ -8,12 +8,15 @@
 // the chunk is copied into pages already mapped.
 //
 // How it stays safe: the flow gets a Buffer over pooled memory, and when the chunk's task ends
-// (completed, failed, or paused on the platform) that memory is *transferred* back to the pool
-// (`structuredClone(memory, { transfer: [memory] })`): every view the flow may still hold on it,
-// msg.payload, a slice of it, its `.buffer`, becomes empty (length 0) and can never show another
-// task's bytes. The price is the rule: **with recycleChunks on, a chunk's bytes are valid until its
-// task ends**; a flow that keeps them longer (in context, for a later task; an answer sent before a
-// side branch finished writing the chunk) copies them first: `Buffer.from(msg.payload)`.
+// (completed or failed; not paused on the platform, whose call-out may carry the chunk on) that
+// memory is *transferred* back to the pool (`structuredClone(memory, { transfer: [memory] })`):
+// every view the flow may still hold on it, msg.payload, a slice of it, its `.buffer`, becomes
+// empty (length 0) and can never show another task's bytes. The price is the rule: **with
+// recycleChunks on, a chunk's bytes are valid until its task ends**. A flow that keeps them longer
+// (in context, for a later task) copies them first: `Buffer.from(msg.payload)`. A write the flow
+// started with the chunk and did not wait for (a file or socket write still under way when the
+// task ends) holds the memory itself, not a view: the next chunk may be written over it. That is
+// the case the rule exists for.
 
 const MiB = 1024 * 1024;
 

@@ -13,6 +13,7 @@ import { ChunkPool } from '../core/chunk-pool';
 import { ProtocolError } from '../core/errors';
 import { sendJsonError } from '../core/answer';
 import { startRunner, type RunnerProcess } from './support/runner';
+import { ReviewService } from './support/review';
 
 const MiB = 1024 * 1024;
 const LIMITS = { memoryChunkBytes: 8 * MiB, maxBodyBytes: 64 * MiB };
@@ -252,6 +253,43 @@ return msg;`,
       }
       const ready = runner.lines.find((line) => line.msg === 'ready');
       assert.equal(ready?.recycleChunks, true, 'the ready line says chunk memory is recycled');
+    });
+
+    it('leaves a task paused on the platform its chunk: the pause node’s call-out still carries it', async function () {
+      this.timeout(60_000);
+      const service = await ReviewService.start();
+      try {
+        const flows = [
+          { id: 't', type: 'tab', label: 'pause' },
+          { id: 'in', z: 't', type: 'aiware-process-in', url: '/process', readyUrl: '/readyz', engineType: 'chunk', respond: 'async', wires: [['wait']] },
+          { id: 'wait', z: 't', type: 'aiware-pause-for-callback', mode: 'platform', timeout: '60', wires: [['ask'], [], []] },
+          {
+            id: 'ask',
+            z: 't',
+            type: 'function',
+            func: `msg.url = msg.aiware.payload.callbackServiceUrl;
+msg.method = 'POST';
+msg.headers = { 'content-type': 'application/json' };
+msg.payload = { callbackUrl: msg.callbackUrl, size: msg.payload.length, first: msg.payload[0], last: msg.payload[msg.payload.length - 1] };
+return msg;`,
+            outputs: 1,
+            wires: [['post']],
+          },
+          { id: 'post', z: 't', type: 'http request', method: 'use', ret: 'obj', url: '', wires: [[]] },
+        ];
+        await runner?.kill();
+        runner = startRunner(flows, { RUNNER_RECYCLE_CHUNKS: '1' });
+        const url = await runner.ready();
+        const data = randomBytes(MiB);
+        const item = toolkit.workItem({ chunkMimeType: 'audio/wav', payload: JSON.stringify({ callbackServiceUrl: service.url }), maxTTL: '120' });
+        const answer = await toolkit.process(`${url}/process`, item, { data, mimeType: 'audio/wav' });
+        assert.equal(answer.status, 200, JSON.stringify(answer.body));
+        const callOut = await service.request(0);
+        assert.deepEqual({ size: callOut.size, first: callOut.first, last: callOut.last }, { size: data.length, first: data[0], last: data[data.length - 1] });
+        await toolkit.waitFor((rec) => rec.status === 'paused', item.taskId);
+      } finally {
+        await service.stop();
+      }
     });
   });
 });

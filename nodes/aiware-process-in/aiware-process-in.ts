@@ -224,7 +224,9 @@ export = function register(RED: NodeAPI): void {
       const buffer = lent.get(end.task.id);
       if (buffer) {
         lent.delete(end.task.id);
-        pack.chunkPool?.reclaim(buffer);
+        // A task paused on the platform ends as its pause node sends the call-out on, which may
+        // carry the chunk to the outside service: that memory is left to the garbage collector.
+        if (end.state !== 'paused') pack.chunkPool?.reclaim(buffer);
       }
       open--;
       const failure = end.state === 'failed' ? end.message : undefined;
