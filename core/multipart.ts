@@ -3,8 +3,8 @@
 // past that streamed to a temp file with backpressure all the way back to the socket.
 //
 // multipasta finds boundaries with Buffer#indexOf (native code) and hands each part's bytes to a
-// callback as views of the socket's pieces: about half busboy's CPU for a 4 MiB chunk (busboy's
-// boundary search is JavaScript, and each part is a Readable stream of its own).
+// callback as views of the socket's pieces: ~0.3 ms less CPU than busboy for a 4 MiB chunk in the
+// runner's profile (busboy's boundary search is JavaScript, and each part is a Readable of its own).
 import type * as http from 'node:http';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
