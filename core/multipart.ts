@@ -23,6 +23,13 @@ type PartSink = (piece: Uint8Array | null) => void;
 const ignorePart: PartSink = () => undefined;
 
 const DASH = 0x2d;
+const EMPTY = new Uint8Array(0);
+const UTF8 = /^utf-?8$/i;
+
+/** `bytes` as UTF-8 text: the parser's pieces are Buffers (views of the socket's), its own copies plain Uint8Arrays. */
+function utf8(bytes: Uint8Array): string {
+  return (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)).toString();
+}
 
 /**
  * Feeds multipasta around two of its habits:
@@ -154,21 +161,23 @@ export function readMultipart(req: http.IncomingMessage, l: BodyLimits, declared
 
     /** A text field: its pieces kept (views of the socket's) until its end, within maxFieldBytes. */
     const fieldPart = (info: Multipasta.PartInfo): PartSink => {
-      const pieces: Uint8Array[] = [];
+      // Most fields are one piece: an array only for the others.
+      let first: Uint8Array | undefined;
+      let more: Uint8Array[] | undefined;
       let size = 0;
       return (piece) => {
         if (settled) return;
         if (piece !== null) {
           size += piece.length;
           if (size > l.maxFieldBytes) return fail(fieldTooLarge(info.name, l.maxFieldBytes));
-          pieces.push(piece);
+          if (first === undefined) first = piece;
+          else (more ??= [first]).push(piece);
           return;
         }
-        const bytes = pieces.length === 1 ? pieces[0] : Buffer.concat(pieces, size);
-        const charset = info.contentTypeParameters.charset?.toLowerCase();
+        const bytes = more ? Buffer.concat(more, size) : (first ?? EMPTY);
+        const charset = info.contentTypeParameters.charset;
         // UTF-8 (ET's every field) straight from the bytes: TextDecoder costs more for short values.
-        const value =
-          charset === undefined || charset === 'utf-8' || charset === 'utf8' ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8') : Multipasta.decodeField(info, bytes);
+        const value = charset === undefined || UTF8.test(charset) ? utf8(bytes) : Multipasta.decodeField(info, bytes);
         if (info.name !== CHUNK_FIELD) {
           raw[info.name] = value;
           return;

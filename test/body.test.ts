@@ -418,6 +418,20 @@ describe('core/body: reading /process bodies', function () {
       }
     });
 
+    it('decodes a text field by the charset of its part, UTF-8 when it names none', async function () {
+      const body = Buffer.concat([
+        Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="latin"\r\nContent-Type: text/plain; charset=ISO-8859-1\r\n\r\n`),
+        Buffer.from('café crème', 'latin1'),
+        Buffer.from('\r\n'),
+        fieldPart('plain', 'héllo ✓'),
+        CLOSING,
+      ]);
+      const answer = await post(port, { 'Content-Type': MULTIPART }, body);
+      assert.equal(answer.status, 200, JSON.stringify(answer.json));
+      assert.deepEqual(answer.json?.raw, { latin: 'café crème', plain: 'héllo ✓' });
+      await engine.next();
+    });
+
     it('reads a filename quoted as Go quotes it: \\" and \\\\ back to " and \\', async function () {
       const data = randomBytes(64);
       const body = Buffer.concat([
