@@ -1,14 +1,13 @@
 // aiware-keys: gets or sets a key shared by the chunks of a job (or of a task) through Engine
 // Toolkit's key proxy at the task's `redisETUrl`; a missing key leaves by the second output.
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { ProtocolError, errorMessage } from '../../core/errors';
+import { ProtocolError } from '../../core/errors';
 import { LocalKeys, MemoryKeyStore, ProxyKeys, checkTTL, encodeKeyValue, isKeyScope, keyPath, type KeyBackend, type KeyScope } from '../../core/keys';
 import type { PackRuntime } from '../../core/host';
 import type { Task } from '../../core/tasks';
 import { packRuntime } from '../shared/runtime';
-import { taskOf } from '../shared/message';
 import { StatusBoard, status } from '../shared/status';
-import { failTaskInput } from '../shared/node-failure';
+import { failTaskInput, taskOfInput } from '../shared/node-failure';
 import { NODE_TYPES } from '../shared/types';
 
 interface KeysDef extends NodeDef {
@@ -64,14 +63,8 @@ export = function register(RED: NodeAPI): void {
 
     node.on('input', (message: NodeMessage, send: (msgs: (NodeMessage | null)[]) => void, done: (err?: Error) => void) => {
       const msg = message as KeysMessage;
-      let task: Task;
-      try {
-        task = taskOf(pack.registry, msg);
-      } catch (err) {
-        board.now(status.failed(errorMessage(err).slice(0, 60)));
-        done(err as Error);
-        return;
-      }
+      const task = taskOfInput(pack.registry, msg, board, done);
+      if (!task) return;
       const fail = (err: unknown): void => failTaskInput(task, label, board, done, err);
       let work: Promise<void>;
       try {

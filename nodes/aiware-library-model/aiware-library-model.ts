@@ -3,14 +3,13 @@
 // whole), or stores a library-train task's model there; `msg.aiware.model` says where it is.
 import { randomUUID } from 'node:crypto';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { ProtocolError, errorMessage } from '../../core/errors';
+import { ProtocolError } from '../../core/errors';
 import { ensureModel, lock, modelLocation, publish, readModelInfo, storeModel, type ModelLocation, type ModelReport, type ModelSource } from '../../core/library-model';
 import type { HeldLock } from '../../core/dir-lock';
 import type { Task, TaskEnd } from '../../core/tasks';
 import { packRuntime } from '../shared/runtime';
-import { taskOf } from '../shared/message';
 import { StatusBoard, status } from '../shared/status';
-import { failTaskInput } from '../shared/node-failure';
+import { failTaskInput, taskOfInput } from '../shared/node-failure';
 import { NODE_TYPES } from '../shared/types';
 
 interface LibraryModelDef extends NodeDef {
@@ -105,14 +104,8 @@ export = function register(RED: NodeAPI): void {
 
     node.on('input', (message: NodeMessage, send: (msgs: (NodeMessage | null)[]) => void, done: (err?: Error) => void) => {
       const msg = message as ModelMessage;
-      let task: Task;
-      try {
-        task = taskOf(pack.registry, msg);
-      } catch (err) {
-        board.now(status.failed(errorMessage(err).slice(0, 60)));
-        done(err as Error);
-        return;
-      }
+      const task = taskOfInput(pack.registry, msg, board, done);
+      if (!task) return;
       const fail = (err: unknown): void => failTaskInput(task, label, board, done, err);
       const ready = (model: ModelReport, text: string): void => {
         const aiware = msg.aiware ?? {};

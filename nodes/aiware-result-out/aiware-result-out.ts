@@ -5,7 +5,7 @@ import { validateVtn, describeVtnIssues } from '../../core/vtn';
 import { ProtocolError, errorMessage } from '../../core/errors';
 import { isResultOffset } from '../../core/webhook-bodies';
 import { packRuntime } from '../shared/runtime';
-import { taskOf } from '../shared/message';
+import { taskOfInput } from '../shared/node-failure';
 import { StatusBoard, status } from '../shared/status';
 import { NODE_TYPES } from '../shared/types';
 
@@ -48,14 +48,8 @@ export = function register(RED: NodeAPI): void {
 
     node.on('input', (message: NodeMessage, _send: unknown, done: (err?: Error) => void) => {
       const msg = message as ResultMessage;
-      let task;
-      try {
-        task = taskOf(pack.registry, msg);
-      } catch (err) {
-        board.now(status.failed(errorMessage(err).slice(0, 60)));
-        done(err as Error);
-        return;
-      }
+      const task = taskOfInput(pack.registry, msg, board, done);
+      if (!task) return;
       try {
         if (msg.ignoreChunk === true) {
           task.ignore();
