@@ -3,14 +3,11 @@
 // /process with `isCallback`, and a runner woken from PAYLOAD_JSON.
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as jwt from 'jsonwebtoken';
-import { ToolkitEmulator, freePort } from '@aiware-nodered/aiware-sim';
 import type { ToolkitEmulator as Toolkit, WorkItem } from '@aiware-nodered/aiware-sim';
 import { captured, deploy, engine } from './support/engine';
-import { ReviewService, post, reviewFlow, words } from './support/review';
-import { startRunner, type RunnerProcess } from './support/runner';
+import { ReviewRunners, ReviewService, post, reviewFlow, words } from './support/review';
 
 /** The wake-up URL's `data` parameter. */
 function dataOf(url: string): string {
@@ -150,30 +147,12 @@ describe('aiware-pause-for-callback, platform mode', function () {
 
 describe('a runner woken from PAYLOAD_JSON', function () {
   this.timeout(60_000);
-  let toolkit: ToolkitEmulator;
-  let service: ReviewService;
-  let dir: string;
-  const runners: RunnerProcess[] = [];
-
-  before(async function () {
-    toolkit = await ToolkitEmulator.start({ enforceMaxTTL: false });
-    service = await ReviewService.start();
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aiware-payload-json-'));
-  });
-
-  after(async function () {
-    for (const runner of runners) await runner.kill();
-    await service.stop();
-    await toolkit.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const stage = new ReviewRunners('aiware-payload-json-');
 
   it('pauses in one engine, exits, and a new engine started with isCallback in PAYLOAD_JSON finishes the task', async function () {
+    const { toolkit, service } = stage;
     const { nodes } = reviewFlow({ mode: 'platform' });
-    const runtime = [{ id: 'tab', type: 'tab', label: 'review' }, ...nodes.map((n, i) => ({ z: 'tab', x: 100 + 150 * i, y: 100, ...n }))];
-    const port = await freePort();
-    const first = startRunner(runtime, { ENGINE_ID: 'engine-review' }, { dir, port, removeAtStop: [] });
-    runners.push(first);
+    const first = stage.start(nodes, { ENGINE_ID: 'engine-review' });
     const url = await first.ready();
     const item = toolkit.workItem({ payload: JSON.stringify({ callbackServiceUrl: service.url }) });
     assert.equal((await toolkit.process(`${url}/process`, item, { data: 'wake me', mimeType: 'text/plain' })).status, 200);
@@ -185,8 +164,7 @@ describe('a runner woken from PAYLOAD_JSON', function () {
 
     // aiWARE starts the engine again with the task in PAYLOAD_JSON (seed callbacks-aiware.md).
     const payload = { jobId: item.fields.internalJobId, taskId: item.taskId, token: item.fields.token, veritoneApiBaseUrl: toolkit.url, isCallback: true, data: dataOf(String(review.callbackUrl)) };
-    const second = startRunner(runtime, { ENGINE_ID: 'engine-review', PAYLOAD_JSON: JSON.stringify(payload) }, { dir, port, removeAtStop: [] });
-    runners.push(second);
+    const second = stage.start(nodes, { ENGINE_ID: 'engine-review', PAYLOAD_JSON: JSON.stringify(payload) });
     await second.waitForLog((line) => line.msg === 'woken from PAYLOAD_JSON', 20_000);
     const record = await toolkit.waitForTask(item.taskId);
     assert.equal(record.status, 'complete', record.failureMsg);

@@ -2,45 +2,19 @@
 // reviewers, starts again on the same work folder and port, and every task resumes exactly once
 // through the URL it handed out before the kill.
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { ToolkitEmulator, freePort } from '@aiware-nodered/aiware-sim';
-import { startRunner, type RunnerProcess } from './support/runner';
-import { ReviewService, post, reviewFlow, words } from './support/review';
+import { ReviewRunners, post, reviewFlow, words } from './support/review';
 
 const TASKS = 100;
 
 describe('aiware-pause-for-callback across a kill -9 of the runner', function () {
   this.timeout(120_000);
-  let toolkit: ToolkitEmulator;
-  let service: ReviewService;
-  let dir: string;
-  const runners: RunnerProcess[] = [];
-
-  before(async function () {
-    toolkit = await ToolkitEmulator.start({ enforceMaxTTL: false });
-    service = await ReviewService.start();
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aiware-pause-restart-'));
-  });
-
-  after(async function () {
-    for (const runner of runners) await runner.kill();
-    await service.stop();
-    await toolkit.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const stage = new ReviewRunners('aiware-pause-restart-');
 
   it('restores every waiting task with its webhooks, and each of the 100 resumes once', async function () {
+    const { toolkit, service } = stage;
     const { nodes } = reviewFlow();
-    const runtime = [{ id: 'tab', type: 'tab', label: 'review' }, ...nodes.map((n, i) => ({ z: 'tab', x: 100 + 150 * i, y: 100, ...n }))];
-    const port = await freePort();
     // The folder stays when the first runner is killed: the second one starts on it.
-    const start = () => {
-      const runner = startRunner(runtime, {}, { dir, port, removeAtStop: [] });
-      runners.push(runner);
-      return runner;
-    };
+    const start = () => stage.start(nodes);
     const first = start();
     const url = await first.ready();
 

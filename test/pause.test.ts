@@ -5,7 +5,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as jwt from 'jsonwebtoken';
-import { captured, captureHooks, deploy, engine } from './support/engine';
+import { captured, captureHooks, deploy, engine, onTestTab } from './support/engine';
 import { ReviewService, post, reviewFlow, words } from './support/review';
 import { unreachableBase } from '../core/pauses';
 import type { ToolkitEmulator, WorkItem } from '@aiware-nodered/aiware-sim';
@@ -233,7 +233,7 @@ describe('aiware-pause-for-callback, local mode', function () {
     const { item, review } = await pauseOne('redeploy me');
     const h = await engine();
     // The same flow again (a full deploy stops and starts every node).
-    await h.red.deploy([{ id: 'tab', type: 'tab', label: 'test' }, ...nodes.map((n, i) => ({ z: 'tab', x: 100 + 150 * i, y: 100, ...n }))]);
+    await h.red.deploy(onTestTab(nodes));
     assert.ok(pauseId);
     assert.equal((await post(String(review.callbackUrl), { words: [{ word: 'still', confidence: 1 }] })).status, 200);
     const record = await toolkit.waitForTask(item.taskId);

@@ -72,8 +72,13 @@ export async function deploy(nodes: FlowConfig): Promise<Harness> {
   captured.length = 0;
   logged.length = 0;
   captureHooks.onCapture = undefined;
-  await h.red.deploy([{ id: 'tab', type: 'tab', label: 'test' }, ...nodes.map((n, i) => ({ z: 'tab', x: 100 + 150 * i, y: 100, ...n }))]);
+  await h.red.deploy(onTestTab(nodes));
   return h;
+}
+
+/** A test flow's nodes on one tab, laid out in a row (the editor test shows them). */
+export function onTestTab(nodes: FlowConfig): FlowConfig {
+  return [{ id: 'tab', type: 'tab', label: 'test' }, ...nodes.map((n, i) => ({ z: 'tab', x: 100 + 150 * i, y: 100, ...n }))];
 }
 
 export async function stopEngine(): Promise<void> {

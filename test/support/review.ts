@@ -1,10 +1,14 @@
 // The human-review story's parts for the pause-for-callback tests: the outside service (a small
 // loopback server that records the callback URLs a flow sends it) and the engine's flow.
+import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import type { TaskRecord } from '@aiware-nodered/aiware-sim';
-import { fn, heartbeat, processIn, resultOut } from './engine';
+import { ToolkitEmulator, freePort, type TaskRecord } from '@aiware-nodered/aiware-sim';
+import { fn, heartbeat, onTestTab, processIn, resultOut } from './engine';
+import { startRunner, type RunnerProcess } from './runner';
 
 /** The outside service: records what the flow sends it (the callback URLs) and answers 202. */
 export class ReviewService {
@@ -106,4 +110,39 @@ return msg;`,
 export function words(record: TaskRecord, index = 0): string[] {
   const output = record.results[index].output as { series: { words: { word: string }[] }[] };
   return output.series.flatMap((s) => s.words.map((w) => w.word));
+}
+
+/**
+ * For a describe block whose runners pause for a reviewer and outlive one another: an emulator,
+ * the review service, and one work folder and port every runner it starts shares (made before the
+ * block, removed after it, each runner killed).
+ */
+export class ReviewRunners {
+  toolkit!: ToolkitEmulator;
+  service!: ReviewService;
+  private dir = '';
+  private port = 0;
+  private readonly runners: RunnerProcess[] = [];
+
+  constructor(prefix: string) {
+    before(async () => {
+      this.toolkit = await ToolkitEmulator.start({ enforceMaxTTL: false });
+      this.service = await ReviewService.start();
+      this.dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+      this.port = await freePort();
+    });
+    after(async () => {
+      for (const runner of this.runners) await runner.kill();
+      await this.service.stop();
+      await this.toolkit.stop();
+      fs.rmSync(this.dir, { recursive: true, force: true });
+    });
+  }
+
+  /** A runner of `nodes` on the shared folder and port (the folder stays when it stops: the next one starts on it). */
+  start(nodes: Record<string, unknown>[], env: Record<string, string> = {}): RunnerProcess {
+    const runner = startRunner(onTestTab(nodes), env, { dir: this.dir, port: this.port, removeAtStop: [] });
+    this.runners.push(runner);
+    return runner;
+  }
 }
