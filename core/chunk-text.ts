@@ -30,7 +30,8 @@ export function isTextMimeType(mimeType: string | undefined): boolean {
 
 const decoders = new Map<string, TextDecoder | null>();
 
-function decoderFor(label: string): TextDecoder | null {
+/** The decoder for a charset label (lower case), null for UTF-8 and for labels TextDecoder does not know (read as UTF-8). */
+export function decoderFor(label: string): TextDecoder | null {
   let decoder = decoders.get(label);
   if (decoder === undefined) {
     try {

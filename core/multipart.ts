@@ -1,91 +1,28 @@
-// multipart/form-data as Engine Toolkit sends it (Go's multipart writer), read with multipasta:
-// text fields bounded one by one, and the `chunk` file part in memory up to `memoryChunkBytes`,
-// past that streamed to a temp file with backpressure all the way back to the socket.
-//
-// multipasta finds boundaries with Buffer#indexOf (native code) and hands each part's bytes to a
-// callback as views of the socket's pieces: ~0.3 ms less CPU than busboy for a 4 MiB chunk in the
-// runner's profile (busboy's boundary search is JavaScript, and each part is a Readable of its own).
+// multipart/form-data as Engine Toolkit sends it (Go's multipart writer), read with the pack's own
+// parser (core/multipart-parser.ts: native searches, no per-part streams): text fields bounded one
+// by one, and the `chunk` file part in memory up to `memoryChunkBytes`, past that streamed to a
+// temp file with backpressure all the way back to the socket.
 import type * as http from 'node:http';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as Multipasta from 'multipasta';
 import { ProtocolError } from './errors';
 import { CHUNK_FIELD, bodyTooLarge, disconnected, fieldTooLarge, tooManyFields, type BodyLimits } from './body-limits';
 import { removeQuietly, spillDir, tempName, writeError } from './chunk-file';
 import { joinParts, ownBufferFrom } from './own-buffer';
 import type { ReceivedBody, ReceivedChunk } from './body';
 import type { ChunkPool } from './chunk-pool';
-
-/** What multipasta hands a part's callback: a piece of its bytes, or null at its end. */
-type PartSink = (piece: Uint8Array | null) => void;
+import { decoderFor } from './chunk-text';
+import { MultipartParser, boundaryOf, type PartInfo, type PartSink } from './multipart-parser';
 
 /** A part read past: a file part other than `chunk`, or any part after the body was refused. */
 const ignorePart: PartSink = () => undefined;
 
-const DASH = 0x2d;
-const EMPTY = new Uint8Array(0);
-const UTF8 = /^utf-?8$/i;
+const EMPTY = Buffer.alloc(0);
 
-/** `bytes` as UTF-8 text: the parser's pieces are Buffers (views of the socket's), its own copies plain Uint8Arrays. */
-function utf8(bytes: Uint8Array): string {
-  return (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)).toString();
-}
-
-/**
- * Feeds multipasta around two of its habits:
- * - it takes the closing boundary's `--` for the start of another part's headers when the two
- *   dashes come in separate writes (the body is then refused as malformed), and a socket read can
- *   end between them: no write here ends with a '-'. A trailing run of dashes is held back and
- *   written with the next piece (a copy of that piece; about one piece in 256 of random bytes ends
- *   with a dash) or at the end;
- * - it copies its first write whole behind a CR LF of its own (so that a body may open with the
- *   boundary line): the first write here is only the opening `--boundary`, so what is copied is
- *   that line, not the first 64 KiB of the body.
- */
-class MultipartFeed {
-  private held?: Uint8Array;
-  private first = true;
-
-  constructor(
-    private readonly parser: Multipasta.Parser,
-    /** `--` and the boundary: how a body opens. */
-    private readonly opening: number,
-  ) {}
-
-  write(data: Uint8Array): void {
-    let piece = this.held ? Buffer.concat([this.held, data]) : data;
-    this.held = undefined;
-    if (this.first && piece.length > this.opening) {
-      this.first = false;
-      this.writeSafe(piece.subarray(0, this.opening));
-      piece = this.held ? Buffer.concat([this.held, piece.subarray(this.opening)]) : piece.subarray(this.opening);
-      this.held = undefined;
-    }
-    this.writeSafe(piece);
-  }
-
-  /** Writes `piece` but for a trailing run of dashes, which it holds. */
-  private writeSafe(piece: Uint8Array): void {
-    let end = piece.length;
-    while (end > 0 && piece[end - 1] === DASH) end--;
-    if (end < piece.length) this.held = piece.subarray(end);
-    if (end > 0) this.parser.write(end === piece.length ? piece : piece.subarray(0, end));
-  }
-
-  end(): void {
-    if (this.held) this.parser.write(this.held);
-    this.held = undefined;
-    this.parser.end();
-  }
-}
-
-/** A filename as Go's multipart writer quoted it: `\"` and `\\` back to `"` and `\` (multipasta leaves them). */
-function unquoteFilename(info: Multipasta.PartInfo): string | undefined {
-  const filename = info.filename;
-  if (!filename?.includes('\\')) return filename;
-  const disposition = info.headers['content-disposition'];
-  const quoted = typeof disposition === 'string' && /filename\s*=\s*"/i.test(disposition);
-  return quoted ? filename.replace(/\\(.)/g, '$1') : filename;
+/** A field's bytes as text: UTF-8 (ET's every field) straight from the bytes, another charset by its TextDecoder. */
+function fieldText(bytes: Buffer, charset: string | undefined): string {
+  const decoder = charset === undefined ? null : decoderFor(charset.toLowerCase());
+  return decoder ? decoder.decode(bytes) : bytes.toString();
 }
 
 /**
@@ -102,7 +39,6 @@ export function readMultipart(req: http.IncomingMessage, l: BodyLimits, declared
     /** Bytes given to the parser before the write it is parsing now: a part starting in it has at most `declared - fed`. */
     let fed = 0;
     let settled = false;
-    let parsed = false; // the parser has seen the closing boundary
     let chunk: ReceivedChunk | undefined;
     let receiving: ChunkReceiver | undefined; // the chunk part, until it is complete
     let fields = 0;
@@ -111,13 +47,12 @@ export function readMultipart(req: http.IncomingMessage, l: BodyLimits, declared
     const onData = (data: Buffer): void => {
       bytesRead += data.length;
       if (bytesRead > l.maxBodyBytes) return fail(bodyTooLarge(l.maxBodyBytes));
-      if (parsed) return; // an epilogue after the closing boundary: read past
-      feed.write(data);
+      if (parser.done) return; // an epilogue after the closing boundary: read past
+      parser.write(data);
+      fed += data.length;
     };
     const onEnd = (): void => {
-      if (settled) return;
-      if (!parsed) feed.end();
-      if (!parsed) fail(truncated());
+      if (!parser.done) fail(truncated());
     };
     const onReqError = (): void => fail(disconnected());
     const onReqClose = (): void => {
@@ -136,6 +71,7 @@ export function readMultipart(req: http.IncomingMessage, l: BodyLimits, declared
     const fail = (err: ProtocolError): void => {
       if (settled) return;
       settled = true;
+      parser.stop();
       detach();
       const pending = receiving;
       receiving = undefined;
@@ -147,7 +83,7 @@ export function readMultipart(req: http.IncomingMessage, l: BodyLimits, declared
     };
 
     const succeed = (): void => {
-      if (settled || !parsed || receiving) return;
+      if (settled || !parser.done || receiving) return;
       settled = true;
       detach();
       resolve({ raw, chunk, bytesRead });
@@ -160,10 +96,10 @@ export function readMultipart(req: http.IncomingMessage, l: BodyLimits, declared
     };
 
     /** A text field: its pieces kept (views of the socket's) until its end, within maxFieldBytes. */
-    const fieldPart = (info: Multipasta.PartInfo): PartSink => {
+    const fieldPart = (info: PartInfo): PartSink => {
       // Most fields are one piece: an array only for the others.
-      let first: Uint8Array | undefined;
-      let more: Uint8Array[] | undefined;
+      let first: Buffer | undefined;
+      let more: Buffer[] | undefined;
       let size = 0;
       return (piece) => {
         if (settled) return;
@@ -175,9 +111,7 @@ export function readMultipart(req: http.IncomingMessage, l: BodyLimits, declared
           return;
         }
         const bytes = more ? Buffer.concat(more, size) : (first ?? EMPTY);
-        const charset = info.contentTypeParameters.charset;
-        // UTF-8 (ET's every field) straight from the bytes: TextDecoder costs more for short values.
-        const value = charset === undefined || UTF8.test(charset) ? utf8(bytes) : Multipasta.decodeField(info, bytes);
+        const value = fieldText(bytes, info.charset);
         if (info.name !== CHUNK_FIELD) {
           raw[info.name] = value;
           return;
@@ -189,7 +123,7 @@ export function readMultipart(req: http.IncomingMessage, l: BodyLimits, declared
       };
     };
 
-    const openPart = (info: Multipasta.PartInfo): PartSink => {
+    const openPart = (info: PartInfo): PartSink => {
       if (settled) return ignorePart;
       if (info.filename === undefined) {
         if (++fields > l.maxFields) {
@@ -211,48 +145,28 @@ export function readMultipart(req: http.IncomingMessage, l: BodyLimits, declared
       // The part ends before the body does: with a Content-Length, its size has a bound.
       const bound = declared < 0 || spillAtOnce ? undefined : declared - fed;
       const flow = { pause: () => req.pause(), resume: () => settled || req.resume() };
-      receiving = new ChunkReceiver(unquoteFilename(info), info.contentType, l, spillAtOnce, bound, raw, flow, setChunk, fail, pool);
+      receiving = new ChunkReceiver(info.filename, info.contentType, l, spillAtOnce, bound, raw, flow, setChunk, fail, pool);
       return receiving.write;
     };
 
-    const parser = Multipasta.make({
-      headers: { 'content-type': req.headers['content-type'] ?? '' },
-      // Every part comes through openPart, which tells fields from files (by filename, as busboy
-      // did) and bounds each field by its own name.
-      isFile: () => true,
-      onFile: openPart,
-      onField: () => undefined, // never called: every part is a "file" (isFile)
-      onError: (err) => {
-        if (!parsed) fail(multipartError(err));
-      },
-      onDone: () => {
-        parsed = true;
-        succeed();
-      },
+    const boundary = boundaryOf(req.headers['content-type']);
+    if (boundary === undefined) {
+      settled = true;
+      return reject(new ProtocolError(400, 'multipart/form-data request has no boundary: its Content-Type must name one (multipart/form-data; boundary=...)'));
+    }
+    // Every part comes through openPart, which tells fields from files (by filename, as busboy
+    // does) and bounds each field by its own name.
+    const parser = new MultipartParser(boundary, {
+      onPart: openPart,
+      onDone: succeed,
+      onError: (reason) => fail(new ProtocolError(400, `multipart body is malformed: ${reason}`)),
     });
-    if (settled) return; // no boundary: refused by make() itself
-    const feed = new MultipartFeed(
-      {
-        write: (data) => {
-          parser.write(data);
-          fed += data.length;
-        },
-        end: () => parser.end(),
-      },
-      2 + boundaryOf(req.headers['content-type']).length,
-    );
 
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onReqError);
     req.on('close', onReqClose);
   });
-}
-
-/** The boundary parameter's value ('' when there is none: the parser has refused the body then). */
-function boundaryOf(contentType: string | undefined): string {
-  const match = /;\s*boundary\s*=\s*(?:"([^"]*)"|([^;\s]*))/i.exec(contentType ?? '');
-  return match ? (match[1] ?? match[2]) : '';
 }
 
 function secondChunk(): ProtocolError {
@@ -263,21 +177,6 @@ function secondChunk(): ProtocolError {
 
 function truncated(): ProtocolError {
   return new ProtocolError(400, 'multipart body is truncated: it ended before the closing boundary; check the Content-Length and that the client sent the whole body');
-}
-
-function multipartError(err: Multipasta.MultipartError): ProtocolError {
-  switch (err._tag) {
-    case 'InvalidBoundary':
-      return new ProtocolError(400, 'multipart/form-data request has no boundary: its Content-Type must name one (multipart/form-data; boundary=...)');
-    case 'EndNotReached':
-      return truncated();
-    case 'BadHeaders':
-      return new ProtocolError(400, `multipart body is malformed: a part's headers are invalid (${err.error.reason})`);
-    case 'InvalidDisposition':
-      return new ProtocolError(400, "multipart body is malformed: a part's Content-Disposition has no name");
-    case 'ReachedLimit':
-      return new ProtocolError(413, `multipart body is past a limit (${err.limit})`);
-  }
 }
 
 /**
@@ -340,14 +239,13 @@ class ChunkReceiver {
   private pooled = false;
 
   /** The part's bytes as the parser finds them (views of the socket's pieces), then null at its end. */
-  write = (piece: Uint8Array | null): void => {
+  write = (piece: Buffer | null): void => {
     if (piece === null) this.onEnd();
     else this.onData(piece);
   };
 
-  private onData(piece: Uint8Array): void {
+  private onData(data: Buffer): void {
     if (this.discarded) return;
-    const data = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.length);
     const at = this.size;
     this.size += data.length;
     if (this.out) {

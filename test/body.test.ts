@@ -418,6 +418,16 @@ describe('core/body: reading /process bodies', function () {
       }
     });
 
+    it("reads a part's header block however the socket cuts it around its blank line", async function () {
+      const body = Buffer.concat([fieldPart('chunkContext', 'ctx'), fieldPart('payload', '{}'), CLOSING]);
+      const head = body.indexOf('\r\n\r\n', body.indexOf('payload'));
+      for (let cut = head - 3; cut <= head + 4; cut++) {
+        const outcome = engine.next();
+        const answer = await postInPieces(body, [cut]);
+        assert.equal(answer.status, 200, `cut at ${cut}: ${JSON.stringify(answer.json)}`);
+        assert.deepEqual((await outcome).body!.raw, { chunkContext: 'ctx', payload: '{}' });
+      }
+    });
     it('decodes a text field by the charset of its part, UTF-8 when it names none', async function () {
       const body = Buffer.concat([
         Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="latin"\r\nContent-Type: text/plain; charset=ISO-8859-1\r\n\r\n`),
@@ -451,6 +461,30 @@ describe('core/body: reading /process bodies', function () {
     });
   });
 
+  describe('parts headed otherwise than Go heads them', function () {
+    it('reads a preamble, padding, lower-case and folded headers, unquoted and RFC 5987 values, and an epilogue', async function () {
+      const data = randomBytes(200);
+      const body = Buffer.concat([
+        Buffer.from('This is the preamble: read past.\r\n'),
+        Buffer.from(`--${BOUNDARY} \t\r\ncontent-disposition:form-data;name=plain\r\nX-Other: ignored\r\n\r\nunquoted\r\n`),
+        Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data;\r\n  name="folded"\r\n\r\nfolded line\r\n`),
+        Buffer.from(`--${BOUNDARY}\r\nCONTENT-TYPE: Text/Plain; charset="UTF-8"\r\nContent-Disposition: form-data; name="typed"\r\n\r\nhéllo\r\n`),
+        Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="empty"\r\n\r\n\r\n`),
+        Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="chunk"; filename="fallback.wav"; filename*=UTF-8''%C3%A9t%C3%A9.wav\r\n\r\n`),
+        data,
+        Buffer.from(`\r\n--${BOUNDARY}--\r\nThis is the epilogue: read past.\r\n`),
+      ]);
+      const outcome = engine.next();
+      const answer = await post(port, { 'Content-Type': `multipart/form-data; boundary="${BOUNDARY}"` }, body);
+      assert.equal(answer.status, 200, JSON.stringify(answer.json));
+      const got = await outcome;
+      assert.deepEqual(got.body!.raw, { plain: 'unquoted', folded: 'folded line', typed: 'héllo', empty: '' });
+      assert.equal(got.body!.chunk!.filename, 'été.wav');
+      assert.equal(got.body!.chunk!.mimeType, 'application/octet-stream', 'a file part with no Content-Type');
+      assert.ok(got.body!.chunk!.buffer!.equals(data));
+    });
+  });
+
   describe('bad bodies get a 4xx, and the server keeps serving', function () {
     const wrongTypes: [string, http.OutgoingHttpHeaders][] = [
       ['text/plain', { 'Content-Type': 'text/plain' }],
@@ -480,6 +514,23 @@ describe('core/body: reading /process bodies', function () {
       await assertRefused(post(port, { 'Content-Type': 'multipart/form-data' }, multipart(TASK)), 400, /^multipart\/form-data request has no boundary/);
       await assertStillServes();
     });
+
+    const malformed: [string, Buffer, RegExp][] = [
+      ['a header line with no colon', Buffer.from(`--${BOUNDARY}\r\nContent-Disposition form-data; name="a"\r\n\r\nx\r\n`), /headers are invalid/],
+      ['a part with no Content-Disposition', Buffer.from(`--${BOUNDARY}\r\nContent-Type: text/plain\r\n\r\nx\r\n`), /has no Content-Disposition/],
+      ['a Content-Disposition with no name', Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; filename="a.wav"\r\n\r\nx\r\n`), /Content-Disposition has no name/],
+      ['a Content-Disposition whose parameters do not parse', Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="a"junk\r\n\r\nx\r\n`), /Content-Disposition has no name/],
+      ['headers longer than 16 KiB', Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="a"\r\nX-Long: ${'y'.repeat(16 * KiB)}\r\n\r\nx\r\n`), /headers are longer than 16384 bytes/],
+      ['a boundary line with more after it', Buffer.from(`--${BOUNDARY}X\r\nContent-Disposition: form-data; name="a"\r\n\r\nx\r\n`), /boundary line is not followed by CR LF/],
+      ['a boundary line ended by a bare CR', Buffer.from(`--${BOUNDARY}\rContent-Disposition: form-data; name="a"\r\n\r\nx\r\n`), /boundary line is not followed by CR LF/],
+      ['a closing boundary with one dash', Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="a"\r\n\r\nx\r\n--${BOUNDARY}-\r\n`), /boundary line is not followed by CR LF/],
+    ];
+    for (const [title, part, says] of malformed) {
+      it(`refuses ${title} with 400`, async function () {
+        await assertRefused(post(port, { 'Content-Type': MULTIPART }, Buffer.concat([part, multipart(TASK)])), 400, new RegExp(`^multipart body is malformed: .*${says.source}`));
+        await assertStillServes();
+      });
+    }
 
     it('refuses a second chunk part with 400', async function () {
       const chunk = Buffer.concat([fileHead('chunk', 'a.bin', 'application/octet-stream'), randomBytes(100), Buffer.from('\r\n')]);
