@@ -181,6 +181,17 @@ export class EmbeddedNodeRed {
 }
 
 /**
+ * Node-RED takes a node with no `x` and `y` for a config node: it is created, but a wire into it
+ * may find a config node on the way and stop start-up ("Circular config node dependency"), or the
+ * node never gets a message. Hand-written runtime files leave positions out, so a node with
+ * `wires` (no config node has them) and no position gets one.
+ */
+export function withPositions(flows: FlowConfig): FlowConfig {
+  let row = 0;
+  return flows.map((n) => (Array.isArray(n.wires) && (n.x === undefined || n.y === undefined) ? { x: 200, y: 40 * ++row, ...n } : n));
+}
+
+/**
  * An exported flow ready to deploy: nodes exported without their tab (as the editor's
  * Import > Examples gives them) are put on one.
  */

@@ -9,6 +9,7 @@ export {
   initNodeRed,
   nodeRedSettings,
   onOneTab,
+  withPositions,
   MissingTypesError,
   type EmbeddedOptions,
   type FlowConfig,

@@ -82,6 +82,21 @@ describe('the runner', function () {
       assert.equal((await toolkit.process(`${twoUrl}/process`, toolkit.workItem(), { data: 'the one on /process', mimeType: 'text/plain' })).body, 'the one on /process');
     });
 
+    it('a hand-written runtime file whose nodes have no x and y, joined by link nodes: it runs', async function () {
+      // Node-RED takes a node without a position for a config node, and two that name each other
+      // (a link out and its link in) for a circular dependency that stops the flows (runner/embedded.ts withPositions).
+      const runner = start([
+        { id: 'p', type: 'aiware-process-in', url: '/process', engineType: 'chunk', wires: [['out']] },
+        { id: 'out', type: 'link out', mode: 'link', links: ['in'], wires: [] },
+        { id: 'in', type: 'link in', links: ['out'], wires: [['f']] },
+        { id: 'f', type: 'function', func: "msg.payload = 'linked: ' + msg.payload; return msg;", outputs: 1, wires: [['r']] },
+        { id: 'r', type: 'aiware-result-out', validate: false, wires: [] },
+      ]);
+      const url = await runner.ready();
+      const answer = await toolkit.process(`${url}/process`, toolkit.workItem(), { data: 'a chunk', mimeType: 'text/plain' });
+      assert.deepEqual([answer.status, answer.body], [200, 'linked: a chunk']);
+    });
+
     it('a stream engine, from the object form {flows, settings}', async function () {
       const runner = start({ flows: example('stream-lines-from-cache.json'), settings: { functionTimeout: 5 } });
       const url = await runner.ready();
