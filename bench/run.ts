@@ -276,7 +276,11 @@ function signed(value: number, digits: number): string {
 function coldStartSection(samples: StartSample[]): string[] {
   const of = (kind: StartKind) => samples.filter((s) => s.kind === kind);
   const how: Record<StartKind, [string, string, string]> = {
-    runner: ['runner', '`node runner/main.js`, AIWARE_BUILD_RUNTIME = the example file, fresh RUNNER_WORKDIR', "off (RUNNER_EDITOR unset: the runner's default); /readyz is the runner's own"],
+    runner: [
+      'runner',
+      '`node --initial-old-space-size=128 runner/main.js` (as the image), AIWARE_BUILD_RUNTIME = the example file, fresh RUNNER_WORKDIR',
+      "off (RUNNER_EDITOR unset: the runner's default); /readyz is the runner's own",
+    ],
     plain: [
       'plain Node-RED',
       '`node node_modules/node-red/red.js --userDir <fresh> --settings <userDir>/settings.js`',
@@ -471,7 +475,7 @@ function report(
     '  - bare: node:http + busboy, all fields and the chunk into memory, answers the transcript JSON;',
     '  - http in: Node-RED `http in` (POST, upload on → multer memoryStorage) → function → `http response`;',
     '  - aiware: `aiware-process-in` (chunk, sync) → function → `aiware-result-out` (validates against the VTN schemas), default `aiware` settings, Node-RED embedded by runner/embedded.ts (EmbeddedNodeRed) in a bench child;',
-    "  - runner: the production entry point `node runner/main.js` (spawned with only its environment: AIWARE_BUILD_RUNTIME, VERITONE_WEBHOOK_PROCESS/READY on 127.0.0.1, RUNNER_WORKDIR, ENGINE_ID, BUILD_ID; log level info, its default) on a runtime file holding the aiware server's very flow (bench/servers/flows.ts);",
+    "  - runner: the production entry point as the image starts it, `node --initial-old-space-size=128 runner/main.js` (RUNNER_NODE_FLAGS; spawned with only its environment: AIWARE_BUILD_RUNTIME, VERITONE_WEBHOOK_PROCESS/READY on 127.0.0.1, RUNNER_WORKDIR, ENGINE_ID, BUILD_ID; log level info, its default) on a runtime file holding the aiware server's very flow (bench/servers/flows.ts);",
     '  - aiware, recycleChunks and runner, RUNNER_RECYCLE_CHUNKS=1: the same two with chunk memory used again (an opt-in setting: a chunk is valid until its task ends).',
     '  All six build the same one-word VTN transcript naming the chunk size (bench/servers/work.ts); each size is checked once to answer 200 with it before the load.',
     '- CPU and RSS in the throughput table are read by the bench from /proc for all six servers (bench/procstat.ts): CPU = utime + stime of /proc/<pid>/stat over the measured run ÷ answered requests,',

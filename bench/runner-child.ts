@@ -66,7 +66,7 @@ export interface RunnerOptions {
   /** 0 (default) lets the runner pick a free port; it logs the one it got. */
   port?: number;
   /** Node options before main.js (e.g. --cpu-prof: not allowed in NODE_OPTIONS on Node 20). */
-  execArgv?: string[];
+  execArgv?: readonly string[];
   env?: Record<string, string>;
   /** Everything the runner prints is also appended here (its lines stay readable after `countOnly()`). */
   logFile?: string;

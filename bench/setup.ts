@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import type { ProcessFieldName } from '../core/fields';
 import { CHUNK_METADATA_PREFIX } from '../core/protocol';
 import { ServerChild, type BenchServer } from './lib';
+import { RUNNER_NODE_FLAGS } from '@aiware-nodered/node-red-runner';
 import { RunnerChild } from './runner-child';
 import { flowsFor } from './servers/flows';
 
@@ -42,9 +43,19 @@ function startRunner(env: Record<string, string> = {}): ServerSpec['start'] {
   return (root, options) => {
     const runtimeFile = path.join(root, 'runner-runtime.json');
     fs.writeFileSync(runtimeFile, JSON.stringify(flowsFor('aiware')));
+    // As the image starts it (RUNNER_NODE_FLAGS), and under the profiler when asked.
     const execArgv = options.cpuProfile
-      ? ['--cpu-prof', '--cpu-prof-dir', path.dirname(options.cpuProfile), '--cpu-prof-name', path.basename(options.cpuProfile), '--cpu-prof-interval', String(PROFILE_INTERVAL_US)]
-      : [];
+      ? [
+          ...RUNNER_NODE_FLAGS,
+          '--cpu-prof',
+          '--cpu-prof-dir',
+          path.dirname(options.cpuProfile),
+          '--cpu-prof-name',
+          path.basename(options.cpuProfile),
+          '--cpu-prof-interval',
+          String(PROFILE_INTERVAL_US),
+        ]
+      : RUNNER_NODE_FLAGS;
     return RunnerChild.start('runner', { runtimeFile, workDir: fs.mkdtempSync(path.join(root, 'runner-work-')), execArgv, env });
   };
 }

@@ -19,7 +19,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ToolkitEmulator, within, type TaskRecord, type WorkItem } from '@aiware-nodered/aiware-sim';
-import type { FlowConfig } from '@aiware-nodered/node-red-runner';
+import { RUNNER_NODE_FLAGS, type FlowConfig } from '@aiware-nodered/node-red-runner';
 import { sleep } from '@aiware-nodered/node-red-aiware';
 import { cleanup, envNumber, fixed, installCleanup, mib, percentile, table, tempDir } from './lib';
 import { OutsideWindow, cpuTimes, rss } from './procstat';
@@ -507,7 +507,7 @@ async function main(): Promise<boolean> {
       workDir: fs.mkdtempSync(path.join(root, 'runner-work-')),
       env: { RUNNER_GRACE_SECONDS: '5' },
       logFile,
-      execArgv: CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(CPU_PROF_DIR)] : [],
+      execArgv: CPU_PROF_DIR ? [...RUNNER_NODE_FLAGS, '--cpu-prof', '--cpu-prof-dir', path.resolve(CPU_PROF_DIR)] : RUNNER_NODE_FLAGS,
     });
     const pid = runner.pid;
     const ready = snapshot(pid);

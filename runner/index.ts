@@ -18,3 +18,4 @@ export {
 } from './embedded';
 export { readRuntimeFile, RuntimeFileError, typesUsed, type BuildRuntime } from './runtime-file';
 export { coreNodeFiles, unusedCoreNodeFiles } from './core-nodes';
+export { RUNNER_NODE_FLAGS } from './node-flags';

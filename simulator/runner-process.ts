@@ -9,6 +9,8 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { errorMessage } from '@aiware-nodered/node-red-aiware';
+// The constant alone: the runner's index would load its logger, metrics and Node-RED glue.
+import { RUNNER_NODE_FLAGS } from '@aiware-nodered/node-red-runner/dist/node-flags';
 
 /** `main.js` of the installed runner package. */
 export function defaultRunnerScript(): string {
@@ -59,8 +61,8 @@ export interface RunnerProcessOptions {
   runtimeFile: string;
   /** The entry to run; default `main.js` of the runner package. */
   script?: string;
-  /** Node options before the script (e.g. --cpu-prof, which NODE_OPTIONS may not carry). */
-  execArgv?: string[];
+  /** Node options before the script; default the image's own (RUNNER_NODE_FLAGS). Give them too when adding others (--cpu-prof, which NODE_OPTIONS may not carry). */
+  execArgv?: readonly string[];
   /** RUNNER_WORKDIR; default a temp folder, removed at stop. */
   workDir?: string;
   /** AIWARE_AUTOMATE_SHARE_FOLDER; unset when absent. */
@@ -164,7 +166,7 @@ export class RunnerProcess {
     }
     const port = options.port ?? 0;
     const base: NodeJS.ProcessEnv = options.inheritEnv ? { ...process.env } : machineEnv();
-    const child = spawn(process.execPath, [...(options.execArgv ?? []), script], {
+    const child = spawn(process.execPath, [...(options.execArgv ?? RUNNER_NODE_FLAGS), script], {
       // A work folder of its own is where it runs; a given one may not exist until the runner makes it.
       cwd: options.cwd ?? (tempDirs.includes(workDir) ? workDir : undefined),
       stdio: ['ignore', 'pipe', 'pipe'],

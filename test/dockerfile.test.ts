@@ -3,7 +3,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PACK_DIR } from '@aiware-nodered/node-red-runner';
+import { PACK_DIR, RUNNER_NODE_FLAGS } from '@aiware-nodered/node-red-runner';
 import { commands, copies, dockerfile, entrypoint, env, stage, stages } from './support/dockerfile';
 
 const RUNNER_MAIN = 'node_modules/@aiware-nodered/node-red-runner/main.js';
@@ -21,10 +21,11 @@ describe('the Dockerfile', function () {
       'runs as a non-root user',
     );
     assert.ok(local.lines.some((l) => l.startsWith('HEALTHCHECK') && l.includes('VERITONE_WEBHOOK_READY')));
-    assert.deepEqual(entrypoint(local), ['node', RUNNER_MAIN]);
+    // Node's flags are the runner's own (RUNNER_NODE_FLAGS), which the simulator and the bench start it with too.
+    assert.deepEqual(entrypoint(local), ['node', ...RUNNER_NODE_FLAGS, RUNNER_MAIN]);
     const engine = stage('engine');
     assert.ok(engine.lines.includes('COPY --from=toolkit /opt/aiware/engine /app/engine'));
-    assert.deepEqual(entrypoint(engine), ['/app/engine', 'node', RUNNER_MAIN]);
+    assert.deepEqual(entrypoint(engine), ['/app/engine', 'node', ...RUNNER_NODE_FLAGS, RUNNER_MAIN]);
     assert.match(dockerfile, /^ARG TOOLKIT_IMAGE=/m);
   });
 

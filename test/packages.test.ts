@@ -150,10 +150,13 @@ describe('the packages as installed', function () {
     await npmInstall(app, args, { NODE_ENV: imageEnv.NODE_ENV });
     assert.ok(installed(app).includes('node-red'), 'node-red is installed because the runner depends on it');
 
-    const [, main] = entrypoint(local);
+    // The image's command: node, its flags, main.js.
+    const [, ...flags] = entrypoint(local);
+    const main = flags.pop()!;
     const toolkit = await ToolkitEmulator.start();
     const runner = RunnerProcess.start({
       script: path.join(app, main),
+      execArgv: flags,
       cwd: app,
       runtimeFile: path.join(app, 'node_modules', packed.pack.manifest.name, 'examples', 'chunk-text-to-transcript.json'),
       workDir: path.join(work, 'engine-work'),
@@ -190,7 +193,7 @@ describe('the packages as installed', function () {
         try {
           const url = await runner.ready(60000);
           const answer = await toolkit.process(url + '/process', toolkit.workItem(), { data: 'installed words', mimeType: 'text/plain' });
-          console.log(JSON.stringify({ status: answer.status, body: answer.body, script: runner.child.spawnargs[1] }));
+          console.log(JSON.stringify({ status: answer.status, body: answer.body, script: runner.child.spawnargs.at(-1) }));
         } finally {
           await runner.stop();
           await toolkit.stop();
