@@ -7,6 +7,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
+import busboy from 'busboy';
 import { EventEmitter, once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { readProcessBody, type ReceivedBody } from '../core/body';
@@ -160,6 +161,36 @@ function multipart(fields: Record<string, string>, chunk?: { data: Buffer; type:
   if (chunk) parts.push(fileHead('chunk', chunk.filename ?? 'chunk.bin', chunk.type), chunk.data, Buffer.from('\r\n'));
   parts.push(CLOSING);
   return Buffer.concat(parts);
+}
+
+/** A seeded generator (mulberry32): the same bodies on every run, and a failing seed can be replayed. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** What busboy, a parser the field trusts, reads from `body`: the oracle for the pack's own. */
+function readWithBusboy(body: Buffer): Promise<{ fields: Record<string, string>; chunk?: { data: Buffer; filename?: string; mimeType: string } }> {
+  return new Promise((resolve, reject) => {
+    const parser = busboy({ headers: { 'content-type': MULTIPART }, defParamCharset: 'utf8', limits: { fieldSize: MiB } });
+    const fields: Record<string, string> = {};
+    let chunk: { data: Buffer; filename?: string; mimeType: string } | undefined;
+    parser.on('field', (name, value) => (fields[name] = value));
+    parser.on('file', (_name, stream, info) => {
+      const parts: Buffer[] = [];
+      stream.on('data', (part: Buffer) => parts.push(part));
+      stream.on('end', () => (chunk = { data: Buffer.concat(parts), filename: info.filename, mimeType: info.mimeType }));
+    });
+    parser.on('error', reject);
+    parser.on('close', () => resolve({ fields, chunk }));
+    parser.end(body);
+  });
 }
 
 function sha256(data: Buffer): string {
@@ -405,6 +436,46 @@ describe('core/body: reading /process bodies', function () {
         Array.from({ length: body.length - 1 }, (_, i) => i + 1),
         data,
       );
+    });
+
+    it('reads what busboy reads from 60 random bodies, cut at random, with values and chunks that look like the protocol', async function () {
+      this.timeout(60_000);
+      const random = seeded(12);
+      const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)];
+      const upTo = (n: number): number => Math.floor(random() * (n + 1));
+      // Pieces of values and chunks that a parser could take for its own syntax.
+      const tricky = ['\r\n', '--', '-', '\r\n--', `\r\n--${BOUNDARY.slice(0, 12)}`, `--${BOUNDARY}`.slice(0, -1), '\r', '\n\r\n', 'é', '✓', '"', ' ', 'a', '0'];
+      const text = (max: number): string => Array.from({ length: upTo(max) }, () => pick(tricky)).join('');
+      let chunks = 0;
+      for (let n = 0; n < 60; n++) {
+        const fields: Record<string, string> = {};
+        for (let f = upTo(12); f > 0; f--) fields[pick(['payload', 'chunkContext', 'startOffsetMS', 'x-extra', 'taskId', 'é-field'])] = text(40);
+        const bytes = Buffer.concat(Array.from({ length: upTo(30) }, () => (random() < 0.5 ? Buffer.from(pick(tricky)) : randomBytes(upTo(3000)))));
+        const withChunk = random() < 0.8;
+        const filename = pick(['chunk.bin', 'a b.wav', 'été.mp4', 'say "hi".txt']);
+        const type = pick(['application/octet-stream', 'audio/wav', 'text/plain; charset=utf-8']);
+        const body = Buffer.concat([
+          ...Object.entries(fields).map(([name, value]) => fieldPart(name, value)),
+          ...(withChunk ? [fileHead('chunk', filename.replace(/"/g, '\\"'), type), bytes, Buffer.from('\r\n')] : []),
+          CLOSING,
+        ]);
+        const cuts = Array.from({ length: upTo(5) }, () => 1 + upTo(body.length - 2)).sort((a, b) => a - b);
+        const expected = await readWithBusboy(body);
+        const outcome = engine.next();
+        const answer = await postInPieces(body, cuts);
+        const story = `body ${n} (seed 12), ${body.length} bytes cut at ${cuts.join(', ')}`;
+        assert.equal(answer.status, 200, `${story}: ${JSON.stringify(answer.json)}`);
+        const got = (await outcome).body!;
+        assert.deepEqual(got.raw, expected.fields, story);
+        assert.equal(got.chunk === undefined, expected.chunk === undefined, story);
+        if (expected.chunk) {
+          chunks++;
+          assert.ok(got.chunk!.buffer!.equals(expected.chunk.data), `${story}: the chunk differs`);
+          assert.equal(got.chunk!.filename, expected.chunk.filename, story);
+          assert.equal(got.chunk!.mimeType, expected.chunk.mimeType, story);
+        }
+      }
+      assert.ok(chunks >= 30, `only ${chunks} of the 60 bodies had a chunk`);
     });
 
     it('reads a chunk whose bytes end in dashes, with and without a Content-Length', async function () {
