@@ -22,6 +22,7 @@ export interface NodeRedModule {
   httpNode: Handler;
   httpAdmin: Handler;
   events: NodeJS.EventEmitter;
+  nodes: { getNode(id: string): unknown };
   runtime: { flows: { setFlows(opts: { flows: { flows: FlowConfig }; deploymentType?: string }): Promise<unknown> } };
 }
 
@@ -178,6 +179,18 @@ export class EmbeddedNodeRed {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/**
+ * The nodes of `flows` that Node-RED has not started. A flow whose start throws (two config nodes
+ * naming each other, say) is only printed by Node-RED, which then reports its flows started all the
+ * same; a node whose constructor throws is logged and left out. Disabled nodes, the nodes of disabled
+ * tabs and those inside subflow templates (started per instance) are not expected to run.
+ */
+export function nodesNotStarted(RED: NodeRedModule, flows: FlowConfig): FlowConfig {
+  const structural = new Set(['tab', 'subflow', 'group', 'junction']);
+  const idle = new Set(flows.filter((n) => n.type === 'subflow' || (n.type === 'tab' && n.disabled === true)).map((n) => n.id));
+  return flows.filter((n) => !structural.has(n.type as string) && n.d !== true && !idle.has(n.z) && !RED.nodes.getNode(n.id as string));
 }
 
 /**

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { RuntimeHandle, answerReady, errorMessage, refuseWork, secretsOf, sendJson, type EngineState, type Task, type TaskEnd } from '@aiware-nodered/node-red-aiware';
 import type { RunnerConfig } from './config';
 import { readRuntimeFile, RuntimeFileError, typesUsed, type BuildRuntime } from './runtime-file';
-import { flowsStarted, initNodeRed, MissingTypesError, nodeRedSettings, onOneTab, withPositions, type NodeRedModule } from './embedded';
+import { flowsStarted, initNodeRed, MissingTypesError, nodeRedSettings, nodesNotStarted, onOneTab, withPositions, type NodeRedModule } from './embedded';
 import { nodeRedLogging, type Logger } from './log';
 import { RunnerMetrics } from './metrics';
 import { createServer } from './http-server';
@@ -168,6 +168,14 @@ export class Runner {
         throw err;
       }
       if (this.handle.conflict) throw new RuntimeFileError(config.runtimeFile, this.handle.conflict.message);
+      const notStarted = nodesNotStarted(RED, runtime.flows);
+      if (notStarted.length > 0) {
+        const named = notStarted.slice(0, 5).map((n) => `${n.type as string} "${(n.name as string) || (n.id as string)}"`);
+        throw new RuntimeFileError(
+          config.runtimeFile,
+          `Node-RED did not start ${notStarted.length === 1 ? 'a node' : `${notStarted.length} nodes`} of its flows (${named.join(', ')}${notStarted.length > 5 ? ', …' : ''}): its log above says why (config nodes that name each other, a node that failed to construct)`,
+        );
+      }
       const processIn = this.chooseProcessRoute(runtime);
       this.watchTasks();
       this.state = 'ready';

@@ -97,6 +97,23 @@ describe('the runner', function () {
       assert.deepEqual([answer.status, answer.body], [200, 'linked: a chunk']);
     });
 
+    it('a build with a subflow, a disabled node and a disabled tab: all that should run is found started', async function () {
+      const runner = start([
+        { id: 't', type: 'tab' },
+        { id: 'off', type: 'tab', disabled: true },
+        { id: 'sf', type: 'subflow', name: 'upper', in: [{ x: 50, y: 30, wires: [{ id: 'sf-fn' }] }], out: [{ x: 300, y: 30, wires: [{ id: 'sf-fn', port: 0 }] }] },
+        { id: 'sf-fn', z: 'sf', type: 'function', func: 'msg.payload = String(msg.payload).toUpperCase(); return msg;', outputs: 1, wires: [[]], x: 150, y: 30 },
+        { id: 'p', z: 't', type: 'aiware-process-in', url: '/process', wires: [['inst']], x: 100, y: 40 },
+        { id: 'inst', z: 't', type: 'subflow:sf', wires: [['r']], x: 200, y: 40 },
+        { id: 'r', z: 't', type: 'aiware-result-out', validate: false, wires: [], x: 300, y: 40 },
+        { id: 'skipped', z: 't', type: 'function', func: 'return msg;', d: true, wires: [[]], x: 100, y: 100 },
+        { id: 'elsewhere', z: 'off', type: 'function', func: 'return msg;', wires: [[]], x: 100, y: 40 },
+      ]);
+      const url = await runner.ready();
+      const answer = await toolkit.process(`${url}/process`, toolkit.workItem(), { data: 'through a subflow', mimeType: 'text/plain' });
+      assert.deepEqual([answer.status, answer.body], [200, 'THROUGH A SUBFLOW']);
+    });
+
     it('a stream engine, from the object form {flows, settings}', async function () {
       const runner = start({ flows: example('stream-lines-from-cache.json'), settings: { functionTimeout: 5 } });
       const url = await runner.ready();
@@ -156,6 +173,18 @@ describe('the runner', function () {
           { id: 'p2', z: 't', type: 'aiware-process-in', url: '/two/process', wires: [[]] },
         ],
         problem: /no aiware-process-in serves POST \/process \(VERITONE_WEBHOOK_PROCESS\) and the build has 2 \(\/one\/process, \/two\/process\)/,
+      },
+      {
+        // Node-RED only prints the error of a flow it cannot start, and reports its flows started.
+        name: 'a flow Node-RED cannot start (two config nodes that name each other)',
+        runtime: [
+          { id: 't', type: 'tab' },
+          { id: 'p', z: 't', type: 'aiware-process-in', url: '/process', wires: [['r']], x: 100, y: 40 },
+          { id: 'r', z: 't', type: 'aiware-result-out', validate: false, wires: [], x: 300, y: 40 },
+          { id: 'tls-a', z: 't', type: 'tls-config', name: 'tls-b' },
+          { id: 'tls-b', z: 't', type: 'tls-config', name: 'tls-a' },
+        ],
+        problem: /Node-RED did not start 4 nodes of its flows \(aiware-process-in "p", aiware-result-out "r", tls-config "tls-b", tls-config "tls-a"\): its log above says why/,
       },
       {
         name: 'encrypted credentials without a secret',
