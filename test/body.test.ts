@@ -592,6 +592,11 @@ describe('core/body: reading /process bodies', function () {
       ['a Content-Disposition with no name', Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; filename="a.wav"\r\n\r\nx\r\n`), /Content-Disposition has no name/],
       ['a Content-Disposition whose parameters do not parse', Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="a"junk\r\n\r\nx\r\n`), /Content-Disposition has no name/],
       ['headers longer than 16 KiB', Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="a"\r\nX-Long: ${'y'.repeat(16 * KiB)}\r\n\r\nx\r\n`), /headers are longer than 16384 bytes/],
+      [
+        'a header line whose long runs of spaces end in a lone CR',
+        Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="a"\r\nX-Pad: a${' '.repeat(7000)}b${' '.repeat(7000)}\rz\r\n\r\nx\r\n`),
+        /headers are invalid/,
+      ],
       ['a boundary line with more after it', Buffer.from(`--${BOUNDARY}X\r\nContent-Disposition: form-data; name="a"\r\n\r\nx\r\n`), /boundary line is not followed by CR LF/],
       ['a boundary line ended by a bare CR', Buffer.from(`--${BOUNDARY}\rContent-Disposition: form-data; name="a"\r\n\r\nx\r\n`), /boundary line is not followed by CR LF/],
       ['a closing boundary with one dash', Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="a"\r\n\r\nx\r\n--${BOUNDARY}-\r\n`), /boundary line is not followed by CR LF/],
