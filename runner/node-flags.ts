@@ -4,9 +4,9 @@
 // V8 counts a chunk's memory (external, outside its heap) toward the old generation's limit and
 // runs a full collection whenever the limit is reached. The runner's heap is small (~25 MiB), so
 // the limit V8 derives from it is reached after a few 4 MiB chunks: a full collection every ~7
-// requests, and after an idle spell, when V8's memory reducer has lowered the limit further, one
-// every ~4. Starting the old generation's limit at 128 MiB (memory V8 may grow into, not memory
-// taken) halves them: at 4 MiB chunks, 13.2 → 8.1 ms of CPU a request, peak RSS 231 → 244 MiB;
+// requests, and after an idle spell, when V8's memory reducer has lowered the limit further, as
+// many even with recycled chunk memory. Starting the old generation's limit at 128 MiB (memory V8
+// may grow into, not memory taken) cuts them by a third: at 4 MiB chunks, 13.2 → 8.1 ms of CPU a request, peak RSS 231 → 244 MiB;
 // with recycleChunks, no full collection even after an idle spell (see the README). The flag
 // cannot be set once Node runs (v8.setFlagsFromString comes after the heap is configured) and
 // NODE_OPTIONS may not carry it.
