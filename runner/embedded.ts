@@ -10,6 +10,9 @@ import { RuntimeHandle, type AiwareSettings } from '@aiware-nodered/node-red-aiw
 /** A flow export: the array of node objects the editor's Export gives. */
 export type FlowConfig = Record<string, unknown>[];
 
+/** Flow entries that arrange nodes rather than run: no module provides them, and Node-RED starts none as a node. */
+export const STRUCTURAL_TYPES: ReadonlySet<string> = new Set(['tab', 'subflow', 'group', 'junction']);
+
 /** The pack's folder, wherever npm put it: Node-RED loads it as a node module through `nodesDir`. */
 export const PACK_DIR = path.dirname(require.resolve('@aiware-nodered/node-red-aiware/package.json'));
 
@@ -188,9 +191,8 @@ export class EmbeddedNodeRed {
  * tabs and those inside subflow templates (started per instance) are not expected to run.
  */
 export function nodesNotStarted(RED: NodeRedModule, flows: FlowConfig): FlowConfig {
-  const structural = new Set(['tab', 'subflow', 'group', 'junction']);
   const idle = new Set(flows.filter((n) => n.type === 'subflow' || (n.type === 'tab' && n.disabled === true)).map((n) => n.id));
-  return flows.filter((n) => !structural.has(n.type as string) && n.d !== true && !idle.has(n.z) && !RED.nodes.getNode(n.id as string));
+  return flows.filter((n) => !STRUCTURAL_TYPES.has(n.type as string) && n.d !== true && !idle.has(n.z) && !RED.nodes.getNode(n.id as string));
 }
 
 /**

@@ -2,7 +2,7 @@
 // nodes), or an object {flows, credentials?, modules?, settings?}. Read and checked by shape
 // before anything starts; every problem is one error naming the file.
 import * as fs from 'node:fs';
-import type { FlowConfig } from './embedded';
+import { STRUCTURAL_TYPES, type FlowConfig } from './embedded';
 
 export interface BuildRuntime {
   flows: FlowConfig;
@@ -90,7 +90,6 @@ function badFlows(flows: unknown[], where: string): string | undefined {
 
 /** Node types the flows use (a subflow instance's type is `subflow:<id>`, defined in the flows). */
 export function typesUsed(flows: FlowConfig): string[] {
-  const structural = new Set(['tab', 'subflow', 'group', 'junction']);
   const subflows = new Set(flows.filter((n) => n.type === 'subflow').map((n) => `subflow:${n.id as string}`));
-  return [...new Set(flows.map((n) => n.type as string))].filter((t) => !structural.has(t) && !subflows.has(t)).sort();
+  return [...new Set(flows.map((n) => n.type as string))].filter((t) => !STRUCTURAL_TYPES.has(t) && !subflows.has(t)).sort();
 }
