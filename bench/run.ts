@@ -369,6 +369,11 @@ function report(
     if (ratios.length === 0) return 'n/a';
     return `${fixed(median(ratios), 2)}× (${fixed(Math.min(...ratios), 2)}–${fixed(Math.max(...ratios), 2)})`;
   };
+  /** The runner ÷ bare target of this size and whether `vsBare` meets it. */
+  const runnerTarget = (vsBare: number, size: number): string => {
+    const target = TARGET_RUNNER_VS_BARE[size];
+    return target === undefined ? '(not a target)' : `≥ ${target}×: ${verdict(vsBare, target)}`;
+  };
   const ratioTable = table(
     ['chunk', 'aiware ÷ http in (req/s)', `target ≥ ${TARGET_VS_HTTPIN}×`, 'aiware ÷ bare (req/s)', 'per round', `target → ${TARGET_VS_BARE}×`, 'CPU/req aiware ÷ http in', 'CPU/req aiware ÷ bare'],
     SIZES.map((size) => {
@@ -408,7 +413,7 @@ function report(
         sizeLabel(size),
         `${fixed(vsBare, 2)}×`,
         perRound(runner, bare),
-        TARGET_RUNNER_VS_BARE[size] === undefined ? '(not a target)' : `≥ ${TARGET_RUNNER_VS_BARE[size]}×: ${verdict(vsBare, TARGET_RUNNER_VS_BARE[size])}`,
+        runnerTarget(vsBare, size),
         `${fixed(ratio(runner?.result.rps, httpin?.result.rps), 2)}×`,
         `${fixed(ratio(runner?.result.rps, aiware?.result.rps), 2)}×`,
         perRound(runner, aiware),
@@ -430,7 +435,7 @@ function report(
         verdict(vsHttpin, TARGET_VS_HTTPIN),
         `${fixed(vsBare, 2)}×`,
         perRound(runnerR, bare),
-        TARGET_RUNNER_VS_BARE[size] === undefined ? '(not a target)' : `≥ ${TARGET_RUNNER_VS_BARE[size]}×: ${verdict(vsBare, TARGET_RUNNER_VS_BARE[size])}`,
+        runnerTarget(vsBare, size),
         `${fixed(ratio(cpuPerRequest(aiwareR), cpuPerRequest(aiware)), 2)}× · ${fixed(ratio(cpuPerRequest(runnerR), cpuPerRequest(runner)), 2)}×`,
       ];
     }),
