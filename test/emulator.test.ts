@@ -9,40 +9,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import axios from 'axios';
-import busboy from 'busboy';
 import { PROCESS_FIELDS } from '../core/fields';
 import { CHUNK_METADATA_PREFIX } from '../core/protocol';
 import { ToolkitEmulator, encodeMultipart, multipartStream, type WorkItem } from '@aiware-nodered/aiware-sim';
-
-interface ParsedFile {
-  name: string;
-  filename: string;
-  mimeType: string;
-  data: Buffer;
-}
-
-interface ParsedMultipart {
-  fields: Record<string, string>;
-  files: ParsedFile[];
-}
-
-function parseMultipart(body: Readable | Buffer, contentType: string): Promise<ParsedMultipart> {
-  return new Promise((resolve, reject) => {
-    const fields: Record<string, string> = {};
-    const files: ParsedFile[] = [];
-    const parser = busboy({ headers: { 'content-type': contentType }, limits: { fieldSize: 16 * 1024 * 1024 } });
-    parser.on('field', (name, value) => (fields[name] = value));
-    parser.on('file', (name, stream, info) => {
-      const chunks: Buffer[] = [];
-      stream.on('data', (data: Buffer) => chunks.push(data));
-      stream.on('end', () => files.push({ name, filename: info.filename ?? '', mimeType: info.mimeType, data: Buffer.concat(chunks) }));
-    });
-    parser.on('close', () => resolve({ fields, files }));
-    parser.on('error', reject);
-    if (Buffer.isBuffer(body)) parser.end(body);
-    else body.pipe(parser);
-  });
-}
+import { parseMultipart, type ParsedMultipart } from './support/multipart';
 
 async function collect(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
