@@ -41,12 +41,15 @@ USER node
 EXPOSE 8888
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s \
   CMD ["node", "-e", "fetch(process.env.VERITONE_WEBHOOK_READY.replace('0.0.0.0','127.0.0.1')).then(r=>process.exit(r.status===200?0:1),()=>process.exit(1))"]
-# The Node flag is RUNNER_NODE_FLAGS (runner/node-flags.ts): the old generation's limit starts at 128 MiB.
-ENTRYPOINT ["node", "--initial-old-space-size=128", "node_modules/@aiware-nodered/node-red-runner/main.js"]
+# Node's flags are RUNNER_NODE_FLAGS (runner/node-flags.ts): the old generation's limit starts at
+# 128 MiB, and Node 20 gets ArrayBuffer.prototype.transfer (the request's pieces freed as soon as
+# read). With a NODE_IMAGE of Node 22 or later, drop --harmony-rab-gsab-transfer: it has the
+# feature and Node refuses the flag.
+ENTRYPOINT ["node", "--initial-old-space-size=128", "--harmony-rab-gsab-transfer", "node_modules/@aiware-nodered/node-red-runner/main.js"]
 
 FROM ${TOOLKIT_IMAGE} AS toolkit
 
 # The image Engine Toolkit runs: the toolkit binary in front of the runner.
 FROM local AS engine
 COPY --from=toolkit /opt/aiware/engine /app/engine
-ENTRYPOINT ["/app/engine", "node", "--initial-old-space-size=128", "node_modules/@aiware-nodered/node-red-runner/main.js"]
+ENTRYPOINT ["/app/engine", "node", "--initial-old-space-size=128", "--harmony-rab-gsab-transfer", "node_modules/@aiware-nodered/node-red-runner/main.js"]

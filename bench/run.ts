@@ -22,6 +22,8 @@ import { COLD_FLOWS, POLL_MS, coldStarts, type StartKind, type StartSample } fro
 import { measureOutside } from './procstat';
 import type { WindowStats } from './protocol';
 import { RunnerChild } from './runner-child';
+import { RUNNER_NODE_FLAGS } from '@aiware-nodered/node-red-runner';
+import { FREES_EARLY } from '../core/early-free';
 import { keyProxyCost, keySection, type KeyCostRow } from './keys';
 import { steadyLoad, steadySection, type SteadyRow } from './steady';
 import { pauseCost, pauseSection, type PauseCost } from './pause';
@@ -197,6 +199,7 @@ interface MemoryRun {
 const MEMORY_RUNS: MemoryRun[] = [
   { server: 'aiware', route: '/ignore', size: BIG_CHUNK, target: TARGET_RSS_GROWTH, note: 'spills to taskTmpDir; flow sets msg.ignoreChunk (204)' },
   { server: 'aiware', route: '/process', size: MEDIUM_CHUNK, note: 'spills; transcript flow (msg.payload is the path)' },
+  { server: 'runner', route: '/ignore', size: BIG_CHUNK, target: TARGET_RSS_GROWTH, note: 'the same flow in the runner, started as the image starts it' },
   { server: 'httpin', route: '/process', size: MEDIUM_CHUNK, note: 'multer memoryStorage: whole file in memory' },
   { server: 'bare', route: '/process', size: MEDIUM_CHUNK, note: 'buffers the chunk by design (capped at 200 MiB)' },
 ];
@@ -278,7 +281,7 @@ function coldStartSection(samples: StartSample[]): string[] {
   const how: Record<StartKind, [string, string, string]> = {
     runner: [
       'runner',
-      '`node --initial-old-space-size=128 runner/main.js` (as the image), AIWARE_BUILD_RUNTIME = the example file, fresh RUNNER_WORKDIR',
+      `\`node ${RUNNER_NODE_FLAGS.join(' ')} runner/main.js\` (as the image), AIWARE_BUILD_RUNTIME = the example file, fresh RUNNER_WORKDIR`,
       "off (RUNNER_EDITOR unset: the runner's default); /readyz is the runner's own",
     ],
     plain: [
@@ -480,7 +483,7 @@ function report(
     '  - bare: node:http + busboy, all fields and the chunk into memory, answers the transcript JSON;',
     '  - http in: Node-RED `http in` (POST, upload on → multer memoryStorage) → function → `http response`;',
     '  - aiware: `aiware-process-in` (chunk, sync) → function → `aiware-result-out` (validates against the VTN schemas), default `aiware` settings, Node-RED embedded by runner/embedded.ts (EmbeddedNodeRed) in a bench child;',
-    "  - runner: the production entry point as the image starts it, `node --initial-old-space-size=128 runner/main.js` (RUNNER_NODE_FLAGS; spawned with only its environment: AIWARE_BUILD_RUNTIME, VERITONE_WEBHOOK_PROCESS/READY on 127.0.0.1, RUNNER_WORKDIR, ENGINE_ID, BUILD_ID; log level info, its default) on a runtime file holding the aiware server's very flow (bench/servers/flows.ts);",
+    `  - runner: the production entry point as the image starts it, \`node ${RUNNER_NODE_FLAGS.join(' ')} runner/main.js\` (RUNNER_NODE_FLAGS; spawned with only its environment: AIWARE_BUILD_RUNTIME, VERITONE_WEBHOOK_PROCESS/READY on 127.0.0.1, RUNNER_WORKDIR, ENGINE_ID, BUILD_ID; log level info, its default) on a runtime file holding the aiware server's very flow (bench/servers/flows.ts);`,
     '  - aiware, recycleChunks and runner, RUNNER_RECYCLE_CHUNKS=1: the same two with chunk memory used again (an opt-in setting: a chunk is valid until its task ends).',
     '  All six build the same one-word VTN transcript naming the chunk size (bench/servers/work.ts); each size is checked once to answer 200 with it before the load.',
     '- CPU and RSS in the throughput table are read by the bench from /proc for all six servers (bench/procstat.ts): CPU = utime + stime of /proc/<pid>/stat over the measured run ÷ answered requests,',
@@ -516,8 +519,9 @@ function report(
     '',
     'Streamed by the bench from a sparse file (simulator/multipart multipartStream, Content-Length set), one request, in a fresh server process warmed with one 1 KiB request.',
     'aiware keeps a chunk up to memoryChunkBytes (default 8 MiB) in memory and then spills it to a temp file in taskTmpDir; the default maxBodyBytes is 4 GiB, so 1 GiB needs no setting.',
-    'RSS before is read right after a forced gc(); growth is the highest 50 ms RSS sample minus that. "Growth at ¼ · ½ · ¾" is the same peak read part-way through: a bounded server shows flat numbers, a buffering one numbers that rise with the bytes sent.',
-    "What a bounded server still grows by is the chunk held in memory before it spills (memoryChunkBytes) plus read buffers that wait for V8's next collection; it does not grow with the chunk.",
+    'RSS before is read right after a forced gc() (the runner, which cannot be made to collect, right after its warm-up request); growth is the highest 50 ms RSS sample minus that. "Growth at ¼ · ½ · ¾" is the same peak read part-way through: a bounded server shows flat numbers, a buffering one numbers that rise with the bytes sent.',
+    "What a bounded server still grows by is the chunk held in memory before it spills (memoryChunkBytes) plus the request's pieces that wait for V8's next young collection, which starts once 32 MiB of them have piled up.",
+    `The runner frees each piece as soon as it has read it (core/early-free.ts: ArrayBuffer.prototype.transfer, which Node 20 has with --harmony-rab-gsab-transfer, one of the runner's flags); the aiware server, a plain Node-RED on this Node ${process.version} without flags, ${FREES_EARLY ? 'has it too' : 'does not'}.`,
     '',
     memoryTable,
     '',

@@ -100,6 +100,7 @@ export class MultipartParser {
     return this.state === State.Done;
   }
 
+  /** Parses `piece`: part sinks get views of it (or of a copy joined to held bytes); the parser keeps none once this returns. */
   write(piece: Buffer): void {
     if (this.state === State.Done || this.state === State.Failed) return;
     // Held bytes are rare (a piece ending in what may start a delimiter, a header block cut in
@@ -228,8 +229,9 @@ export class MultipartParser {
     return this.state === State.Failed;
   }
 
+  /** Keeps the bytes from `from` on for the next piece: a copy (at most a header block), so no view of a piece outlives its write. */
   private hold(buf: Buffer, from: number): void {
-    if (from < buf.length) this.held = buf.subarray(from);
+    if (from < buf.length) this.held = Buffer.from(buf.subarray(from));
   }
 
   private fail(reason: Malformed): void {

@@ -12,6 +12,7 @@ import { joinParts, ownBufferFrom } from './own-buffer';
 import type { ReceivedBody, ReceivedChunk } from './body';
 import type { ChunkPool } from './chunk-pool';
 import { decoderFor } from './chunk-text';
+import { FREES_EARLY, PieceUses } from './early-free';
 import { MultipartParser, boundaryOf, type PartInfo, type PartSink } from './multipart-parser';
 
 /** A part read past: a file part other than `chunk`, or any part after the body was refused. */
@@ -44,11 +45,25 @@ export function readMultipart(req: http.IncomingMessage, l: BodyLimits, declared
     let fields = 0;
     let files = 0;
 
+    /** The piece being parsed, when its memory may be freed early (core/early-free.ts). */
+    let uses: PieceUses | undefined;
+    /** The part open now is a field holding views of the pieces it came in. */
+    let fieldHolds = false;
+    const piece = (): PieceUses | undefined => uses;
+
     const onData = (data: Buffer): void => {
       bytesRead += data.length;
       if (bytesRead > l.maxBodyBytes) return fail(bodyTooLarge(l.maxBodyBytes));
       if (parser.done) return; // an epilogue after the closing boundary: read past
+      // Freed early only when no other listener has the piece too.
+      const own = FREES_EARLY && req.listenerCount('data') === 1 ? new PieceUses(data) : undefined;
+      uses = own;
       parser.write(data);
+      uses = undefined;
+      if (own) {
+        if (fieldHolds) own.keep();
+        own.end();
+      }
       fed += data.length;
     };
     const onEnd = (): void => {
@@ -108,8 +123,10 @@ export function readMultipart(req: http.IncomingMessage, l: BodyLimits, declared
           if (size > l.maxFieldBytes) return fail(fieldTooLarge(info.name, l.maxFieldBytes));
           if (first === undefined) first = piece;
           else (more ??= [first]).push(piece);
+          fieldHolds = true;
           return;
         }
+        fieldHolds = false;
         const bytes = more ? Buffer.concat(more, size) : (first ?? EMPTY);
         const value = fieldText(bytes, info.charset);
         if (info.name !== CHUNK_FIELD) {
@@ -145,7 +162,7 @@ export function readMultipart(req: http.IncomingMessage, l: BodyLimits, declared
       // The part ends before the body does: with a Content-Length, its size has a bound.
       const bound = declared < 0 || spillAtOnce ? undefined : declared - fed;
       const flow = { pause: () => req.pause(), resume: () => settled || req.resume() };
-      receiving = new ChunkReceiver(info.filename, info.contentType, l, spillAtOnce, bound, raw, flow, setChunk, fail, pool);
+      receiving = new ChunkReceiver(info.filename, info.contentType, l, spillAtOnce, bound, raw, flow, setChunk, fail, piece, pool);
       return receiving.write;
     };
 
@@ -225,6 +242,8 @@ class ChunkReceiver {
     private readonly flow: { pause(): void; resume(): void },
     private readonly done: (chunk: ReceivedChunk) => void,
     private readonly fail: (err: ProtocolError) => void,
+    /** The request's piece `write` is given views of now, when it may be freed early. */
+    private readonly piece: () => PieceUses | undefined,
     private readonly pool?: ChunkPool,
   ) {
     // Memory of its own (allocUnsafeSlow, never Node's shared pool): a task's msg.payload shares
@@ -249,7 +268,7 @@ class ChunkReceiver {
     const at = this.size;
     this.size += data.length;
     if (this.out) {
-      if (!this.out.write(data)) this.flow.pause();
+      if (!this.out.write(data, this.piece()?.begin())) this.flow.pause();
       return;
     }
     const into = this.into;
@@ -262,6 +281,7 @@ class ChunkReceiver {
         this.into = undefined;
       }
       this.parts.push(data);
+      this.piece()?.keep();
     }
     if (this.opening === undefined && (this.spillAtOnce || this.size > this.limits.memoryChunkBytes)) {
       this.flow.pause();
