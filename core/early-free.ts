@@ -24,7 +24,11 @@ export const FREES_EARLY = typeof transfer === 'function';
 /** Pieces freed early since the process started (for tests and the bench). */
 export const earlyFreed = { pieces: 0, bytes: 0 };
 
-/** Frees the memory under `piece` now, if `piece` covers all of it (Node's HTTP pieces do); every view of it empties. */
+/**
+ * Frees the memory under `piece` now, if `piece` covers all of it; every view of it empties. Node's
+ * HTTP parser copies each piece into memory of its own, which nothing else holds once the 'data'
+ * event is over; a piece that is a view into bigger memory (a pool, a buffer being filled) is left alone.
+ */
 export function freeNow(piece: Buffer): void {
   const memory = piece.buffer;
   if (transfer === undefined || piece.byteOffset !== 0 || memory.byteLength !== piece.byteLength || !(memory instanceof ArrayBuffer)) return;

@@ -215,7 +215,8 @@ const KEEP_FILLED = 0.75;
  * Content-Length the part has a bound (`bound`), the buffer is allocated at it and every piece is
  * copied in as it arrives, so the socket's pieces die young instead of waiting, all of them, for a
  * join at the end (the garbage collector's work at 4 MiB chunks). Without a bound (chunked
- * transfer), or when the part outgrows it, the pieces are kept and joined once at the end.
+ * transfer), or when the part outgrows it, the pieces are kept and joined once at the end. Where
+ * Node can, a piece copied in (or written to the spill file) is freed at once (core/early-free.ts).
  */
 class ChunkReceiver {
   /** Pieces held in memory, when there is no preallocated buffer (or it was outgrown). */
