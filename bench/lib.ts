@@ -43,6 +43,12 @@ export function envNumber(name: string, fallback: number, unit: string): number 
   return value;
 }
 
+/**
+ * BENCH_CHILD_FLAGS: Node flags for the bench children (bare, http in, aiware), e.g. the runner's
+ * own to see what they do for a plain Node-RED; a run with them leaves bench/RESULTS.md alone.
+ */
+export const CHILD_FLAGS: readonly string[] = (process.env.BENCH_CHILD_FLAGS ?? '').split(/\s+/).filter(Boolean);
+
 export function tempDir(prefix: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   tempPaths.add(dir);
@@ -126,7 +132,7 @@ export class ServerChild implements BenchServer {
     const child = fork(path.join(__dirname, 'servers', script), args, {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       // gc() before each measurement window, so "RSS before" is a settled heap.
-      execArgv: ['--expose-gc'],
+      execArgv: ['--expose-gc', ...CHILD_FLAGS],
       env: { ...process.env, ...env },
     });
     children.add(child);

@@ -11,7 +11,9 @@
 // (bench/pause.ts). To measure one step quickly:
 // BENCH_PARTS (a comma list of throughput, steady, coldstart, memory, keys, pause; default all) and BENCH_SIZES
 // (chunk sizes in bytes for the throughput part, default 1024,65536,4194304). A run of only some
-// parts or sizes prints its tables and leaves bench/RESULTS.md alone.
+// parts or sizes prints its tables and leaves bench/RESULTS.md alone. BENCH_CHILD_FLAGS: Node flags for
+// the bench children (bench/lib.ts), e.g. `--initial-old-space-size=128 --harmony-rab-gsab-transfer`
+// to see what the runner's flags do for a plain Node-RED; such a run leaves bench/RESULTS.md alone too.
 // Where the CPU goes in one server: bench/profile.ts.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -28,7 +30,7 @@ import { keyProxyCost, keySection, type KeyCostRow } from './keys';
 import { steadyLoad, steadySection, type SteadyRow } from './steady';
 import { pauseCost, pauseSection, type PauseCost } from './pause';
 import { CHUNK_MIME, SERVERS, etFields, startServer, type ServerKey, type ServerSpec } from './setup';
-import { MiB, cleanup, envNumber, fixed, installCleanup, load, mergeLoads, mib, probe, sizeLabel, sparseFile, table, tempDir, upload, type BenchServer, type LoadResult } from './lib';
+import { CHILD_FLAGS, MiB, cleanup, envNumber, fixed, installCleanup, load, mergeLoads, mib, probe, sizeLabel, sparseFile, table, tempDir, upload, type BenchServer, type LoadResult } from './lib';
 
 const SECONDS = envNumber('BENCH_SECONDS', 5, 'seconds');
 const WARMUP = envNumber('BENCH_WARMUP', 2, 'seconds'); // Node-RED's handlers need a couple of seconds of JIT before they settle
@@ -487,7 +489,7 @@ function report(
     '  - aiware, recycleChunks and runner, RUNNER_RECYCLE_CHUNKS=1: the same two with chunk memory used again (an opt-in setting: a chunk is valid until its task ends).',
     '  All six build the same one-word VTN transcript naming the chunk size (bench/servers/work.ts); each size is checked once to answer 200 with it before the load.',
     '- CPU and RSS in the throughput table are read by the bench from /proc for all six servers (bench/procstat.ts): CPU = utime + stime of /proc/<pid>/stat over the measured run ÷ answered requests,',
-    '  RSS = the highest VmRSS of /proc/<pid>/status sampled every 50 ms. bare, http in and aiware are bench children (started with --expose-gc) that also measure themselves over IPC',
+    `  RSS = the highest VmRSS of /proc/<pid>/status sampled every 50 ms. bare, http in and aiware are bench children (started with ${['--expose-gc', ...CHILD_FLAGS].join(' ')}) that also measure themselves over IPC`,
     `  (process.cpuUsage()); their /proc CPU differs from that by ${crossCheck.length > 0 ? `${signed(100 * Math.min(...crossCheck), 1)} % to ${signed(100 * Math.max(...crossCheck), 1)} %` : 'n/a'} over the same windows.`,
     '  No server is made to collect garbage before a throughput window: the runner (the production entry point, no IPC) cannot be, and after a forced gc() the Node-RED children',
     '  went on to run a major collection every few hundred ms for the whole window (at 64 KiB: aiware about 2×, http in about 1.4× the CPU per request); the memory runs below still start with one.',
@@ -604,8 +606,8 @@ async function main(): Promise<void> {
     steadySection(steadyRows, '4 MiB', steadyOptions),
   );
   console.log(text);
-  if (!FULL_RUN) {
-    console.error('bench: BENCH_PARTS or BENCH_SIZES chose part of the bench: bench/RESULTS.md left as it was');
+  if (!FULL_RUN || CHILD_FLAGS.length > 0) {
+    console.error(`bench: ${CHILD_FLAGS.length > 0 ? 'BENCH_CHILD_FLAGS gave the children flags' : 'BENCH_PARTS or BENCH_SIZES chose part of the bench'}: bench/RESULTS.md left as it was`);
     return;
   }
   const out = path.resolve(__dirname, '..', '..', 'bench', 'RESULTS.md');
