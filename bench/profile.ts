@@ -10,7 +10,7 @@
 // the file when it exits after SIGTERM; the samples outside the window are dropped here (V8's
 // profile timestamps and process.hrtime() read the same monotonic clock).
 //
-// Env: BENCH_SECONDS (default 5). The profile itself (open it in Chrome DevTools) is kept only with --out.
+// Env: BENCH_SECONDS (default 5); BENCH_CHILD_FLAGS (Node flags for the bench children: bare, httpin, aiware). The profile itself (open it in Chrome DevTools) is kept only with --out.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -523,7 +523,7 @@ function report(
     'aiware keeps a chunk up to memoryChunkBytes (default 8 MiB) in memory and then spills it to a temp file in taskTmpDir; the default maxBodyBytes is 4 GiB, so 1 GiB needs no setting.',
     'RSS before is read right after a forced gc() (the runner, which cannot be made to collect, right after its warm-up request); growth is the highest 50 ms RSS sample minus that. "Growth at ¼ · ½ · ¾" is the same peak read part-way through: a bounded server shows flat numbers, a buffering one numbers that rise with the bytes sent.',
     "What a bounded server still grows by is the chunk held in memory before it spills (memoryChunkBytes) plus the request's pieces that wait for V8's next young collection, which starts once 32 MiB of them have piled up.",
-    `The runner frees each piece as soon as it has read it (core/early-free.ts: ArrayBuffer.prototype.transfer, which Node 20 has with --harmony-rab-gsab-transfer, one of the runner's flags); the aiware server, a plain Node-RED on this Node ${process.version} without flags, ${FREES_EARLY ? 'has it too' : 'does not'}.`,
+    `The runner frees each piece as soon as it has read it (core/early-free.ts: ArrayBuffer.prototype.transfer, which Node 20 has with --harmony-rab-gsab-transfer, one of the runner's flags); the aiware server, a plain Node-RED on this Node ${process.version}, ${CHILD_FLAGS.length > 0 ? `started with ${CHILD_FLAGS.join(' ')} (BENCH_CHILD_FLAGS)` : `without flags, ${FREES_EARLY ? 'has it too' : 'does not'}`}.`,
     '',
     memoryTable,
     '',
