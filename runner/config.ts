@@ -152,7 +152,7 @@ export function loadConfig(env: Env = process.env): RunnerConfig {
   }
   const engineId = env.ENGINE_ID || 'engine';
   const buildId = env.BUILD_ID || 'build';
-  const editor = /^(1|true|yes|on)$/i.test(env.RUNNER_EDITOR ?? '');
+  const editor = flag(env, 'RUNNER_EDITOR');
   const hash = env.RUNNER_EDITOR_PASSWORD_HASH;
   if (editor && (!hash || !BCRYPT.test(hash))) {
     throw new ConfigError('RUNNER_EDITOR_PASSWORD_HASH', 'the editor is on (RUNNER_EDITOR) but this is not a bcrypt hash: make one with `npx node-red admin hash-pw`');

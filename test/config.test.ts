@@ -42,6 +42,8 @@ describe('the runner configuration', function () {
     ['RUNNER_MAX_CONNECTIONS', { RUNNER_MAX_CONNECTIONS: 'many' }, /must be a whole number of connections above 0, got "many"/],
     ['RUNNER_EDITOR_PASSWORD_HASH', { RUNNER_EDITOR: 'true', RUNNER_EDITOR_PASSWORD_HASH: 'password' }, /not a bcrypt hash/],
     ['RUNNER_EDITOR_PASSWORD_HASH', { RUNNER_EDITOR: '1' }, /not a bcrypt hash/],
+    // An editor asked for in words the runner does not know is refused, not silently left off.
+    ['RUNNER_EDITOR', { RUNNER_EDITOR: 'enabled' }, /must be on or off \(1\/true\/yes\/on, 0\/false\/no\/off\), got "enabled"/],
     ['RUNNER_RECYCLE_CHUNKS', { RUNNER_RECYCLE_CHUNKS: 'sometimes' }, /must be on or off \(1\/true\/yes\/on, 0\/false\/no\/off\), got "sometimes"/],
   ];
   for (const [variable, env, message] of bad) {
