@@ -17,7 +17,7 @@
 // leaving up to 32 MiB of them to the garbage collector.
 
 /** V8 before 11.4 has ArrayBuffer.prototype.transfer only behind its flag. */
-function transferNeedsFlag(v8 = process.versions.v8): boolean {
+export function transferNeedsFlag(v8 = process.versions.v8): boolean {
   const [major, minor] = v8.split('.').map(Number);
   return major === 11 && minor < 4;
 }

@@ -11,6 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { RUNNER_NODE_FLAGS } from '@aiware-nodered/node-red-runner';
+import { transferNeedsFlag } from '@aiware-nodered/node-red-runner/dist/node-flags';
 import { readProcessBody, type ReceivedBody } from '../core/body';
 import type { BodyLimits } from '../core/body-limits';
 import { removeQuietly } from '../core/chunk-file';
@@ -113,8 +114,7 @@ describe('early freeing of request pieces (core/early-free)', function () {
     const script = `process.stdout.write(String(require(${JSON.stringify(require.resolve('../core/early-free'))}).FREES_EARLY))`;
     assert.equal(execFileSync(process.execPath, [...RUNNER_NODE_FLAGS, '-e', script], { encoding: 'utf8' }), 'true');
     const plain = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
-    const [major, minor] = process.versions.v8.split('.').map(Number);
-    assert.equal(plain, String(major > 11 || (major === 11 && minor >= 4)));
+    assert.equal(plain, String(!transferNeedsFlag()));
     assert.equal(RUNNER_NODE_FLAGS.includes('--harmony-rab-gsab-transfer'), plain === 'false');
   });
 });
