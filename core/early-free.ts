@@ -21,8 +21,8 @@ const transfer = (ArrayBuffer.prototype as { transfer?: Transfer }).transfer;
 /** This Node frees a piece's memory before the garbage collector would. */
 export const FREES_EARLY = typeof transfer === 'function';
 
-/** Pieces freed early since the process started (for tests and the bench). */
-export const earlyFreed = { pieces: 0, bytes: 0 };
+/** Pieces freed early since the process started (for tests). */
+export const earlyFreed = { pieces: 0 };
 
 /**
  * Frees the memory under `piece` now, if `piece` covers all of it; every view of it empties. Node's
@@ -32,10 +32,8 @@ export const earlyFreed = { pieces: 0, bytes: 0 };
 export function freeNow(piece: Buffer): void {
   const memory = piece.buffer;
   if (transfer === undefined || piece.byteOffset !== 0 || memory.byteLength !== piece.byteLength || !(memory instanceof ArrayBuffer)) return;
-  const bytes = piece.byteLength;
   transfer.call(memory, 0);
   earlyFreed.pieces++;
-  earlyFreed.bytes += bytes;
 }
 
 /**
