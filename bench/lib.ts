@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { multipartStream } from '@aiware-nodered/aiware-sim';
+import { RUNNER_NODE_FLAGS } from '@aiware-nodered/node-red-runner';
 import type { BenchCommand, BenchReport, WindowStats } from './protocol';
 
 // autocannon ships no types; this is the part of its API the bench uses.
@@ -48,6 +49,9 @@ export function envNumber(name: string, fallback: number, unit: string): number 
  * own to see what they do for a plain Node-RED; a run with them leaves bench/RESULTS.md alone.
  */
 export const CHILD_FLAGS: readonly string[] = (process.env.BENCH_CHILD_FLAGS ?? '').split(/\s+/).filter(Boolean);
+
+/** The runner's command line as the image has it (RUNNER_NODE_FLAGS), for the reports. */
+export const RUNNER_COMMAND = `node ${RUNNER_NODE_FLAGS.join(' ')} runner/main.js`;
 
 export function tempDir(prefix: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));

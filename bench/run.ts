@@ -24,13 +24,31 @@ import { COLD_FLOWS, POLL_MS, coldStarts, type StartKind, type StartSample } fro
 import { measureOutside } from './procstat';
 import type { WindowStats } from './protocol';
 import { RunnerChild } from './runner-child';
-import { RUNNER_NODE_FLAGS } from '@aiware-nodered/node-red-runner';
 import { FREES_EARLY } from '../core/early-free';
 import { keyProxyCost, keySection, type KeyCostRow } from './keys';
 import { steadyLoad, steadySection, type SteadyRow } from './steady';
 import { pauseCost, pauseSection, type PauseCost } from './pause';
 import { CHUNK_MIME, SERVERS, etFields, startServer, type ServerKey, type ServerSpec } from './setup';
-import { CHILD_FLAGS, MiB, cleanup, envNumber, fixed, installCleanup, load, mergeLoads, mib, probe, sizeLabel, sparseFile, table, tempDir, upload, type BenchServer, type LoadResult } from './lib';
+import {
+  CHILD_FLAGS,
+  MiB,
+  RUNNER_COMMAND,
+  cleanup,
+  envNumber,
+  fixed,
+  installCleanup,
+  load,
+  mergeLoads,
+  mib,
+  probe,
+  sizeLabel,
+  sparseFile,
+  table,
+  tempDir,
+  upload,
+  type BenchServer,
+  type LoadResult,
+} from './lib';
 
 const SECONDS = envNumber('BENCH_SECONDS', 5, 'seconds');
 const WARMUP = envNumber('BENCH_WARMUP', 2, 'seconds'); // Node-RED's handlers need a couple of seconds of JIT before they settle
@@ -283,7 +301,7 @@ function coldStartSection(samples: StartSample[]): string[] {
   const how: Record<StartKind, [string, string, string]> = {
     runner: [
       'runner',
-      `\`node ${RUNNER_NODE_FLAGS.join(' ')} runner/main.js\` (as the image), AIWARE_BUILD_RUNTIME = the example file, fresh RUNNER_WORKDIR`,
+      `\`${RUNNER_COMMAND}\` (as the image), AIWARE_BUILD_RUNTIME = the example file, fresh RUNNER_WORKDIR`,
       "off (RUNNER_EDITOR unset: the runner's default); /readyz is the runner's own",
     ],
     plain: [
@@ -485,7 +503,7 @@ function report(
     '  - bare: node:http + busboy, all fields and the chunk into memory, answers the transcript JSON;',
     '  - http in: Node-RED `http in` (POST, upload on → multer memoryStorage) → function → `http response`;',
     '  - aiware: `aiware-process-in` (chunk, sync) → function → `aiware-result-out` (validates against the VTN schemas), default `aiware` settings, Node-RED embedded by runner/embedded.ts (EmbeddedNodeRed) in a bench child;',
-    `  - runner: the production entry point as the image starts it, \`node ${RUNNER_NODE_FLAGS.join(' ')} runner/main.js\` (RUNNER_NODE_FLAGS; spawned with only its environment: AIWARE_BUILD_RUNTIME, VERITONE_WEBHOOK_PROCESS/READY on 127.0.0.1, RUNNER_WORKDIR, ENGINE_ID, BUILD_ID; log level info, its default) on a runtime file holding the aiware server's very flow (bench/servers/flows.ts);`,
+    `  - runner: the production entry point as the image starts it, \`${RUNNER_COMMAND}\` (RUNNER_NODE_FLAGS; spawned with only its environment: AIWARE_BUILD_RUNTIME, VERITONE_WEBHOOK_PROCESS/READY on 127.0.0.1, RUNNER_WORKDIR, ENGINE_ID, BUILD_ID; log level info, its default) on a runtime file holding the aiware server's very flow (bench/servers/flows.ts);`,
     '  - aiware, recycleChunks and runner, RUNNER_RECYCLE_CHUNKS=1: the same two with chunk memory used again (an opt-in setting: a chunk is valid until its task ends).',
     '  All six build the same one-word VTN transcript naming the chunk size (bench/servers/work.ts); each size is checked once to answer 200 with it before the load.',
     '- CPU and RSS in the throughput table are read by the bench from /proc for all six servers (bench/procstat.ts): CPU = utime + stime of /proc/<pid>/stat over the measured run ÷ answered requests,',

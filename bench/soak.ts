@@ -21,7 +21,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ToolkitEmulator, within, type TaskRecord, type WorkItem } from '@aiware-nodered/aiware-sim';
 import { RUNNER_NODE_FLAGS, type FlowConfig } from '@aiware-nodered/node-red-runner';
 import { sleep } from '@aiware-nodered/node-red-aiware';
-import { cleanup, envNumber, fixed, installCleanup, mib, percentile, table, tempDir } from './lib';
+import { RUNNER_COMMAND, cleanup, envNumber, fixed, installCleanup, mib, percentile, table, tempDir } from './lib';
 import { OutsideWindow, cpuTimes, rss } from './procstat';
 import type { WindowStats } from './protocol';
 import { RunnerChild } from './runner-child';
@@ -458,7 +458,7 @@ function report(run: Run): { text: string; ok: boolean } {
       .join(' / ')} when it ended`,
     `- Command: \`${command}\` (took ${fixed(run.elapsed, 0)} s)`,
     `- **N = ${TASKS}** tasks, each held open **T = ${HOLD_MS / 1000} s**; posted ${CONCURRENCY} at a time; running heartbeats every ${HEARTBEAT_MS} ms (the pack's default)`,
-    `- Runner: \`node ${RUNNER_NODE_FLAGS.join(' ')} runner/main.js\` (as the image starts it) in its own process (bench/runner-child.ts), log level info (its default), on the flow \`aiware-process-in\` (engineType stream: answers`,
+    `- Runner: \`${RUNNER_COMMAND}\` (as the image starts it) in its own process (bench/runner-child.ts), log level info (its default), on the flow \`aiware-process-in\` (engineType stream: answers`,
     '  `{estimatedProcessingTimeInSeconds}` at once) → function (setTimeout T, then one transcript with `msg.completeTask`) → `aiware-result-out` (VTN validation on).',
     "- Toolkit: the simulator's `ToolkitEmulator` in the bench process on 127.0.0.1 (heartbeat timeout off, maxTTL not enforced: they would only end tasks the soak",
     `  measures; the tasks' maxTTL is 3600 s). It posts the work items (no chunk) and records each heartbeat and result with its arrival time \`at\` (Date.now(), ms).`,
