@@ -8,7 +8,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { captured, captureHooks, deploy, fn, heartbeat, logged, processIn, resultOut } from './support/engine';
+import { captured, captureHooks, deploy, fn, heartbeat, keyNode, logged, modelNode, processIn, resultOut } from './support/engine';
 import { Conditions } from './support/conditions';
 import type { ToolkitEmulator } from '@aiware-nodered/aiware-sim';
 
@@ -20,24 +20,6 @@ msg.payload = {
   series: msg.words.map((word, i) => ({ startTimeMs: i * 100, stopTimeMs: (i + 1) * 100, words: [{ word, confidence: 1 }] })),
 };
 return msg;`;
-
-function keyNode(id: string, props: Record<string, unknown>, wires: string[][] = [[], []]): Record<string, unknown> {
-  return { id, type: 'aiware-keys', action: 'get', scope: 'job', key: 'wordCount', property: 'count', ttl: '', localStore: false, ...props, wires };
-}
-
-function modelNode(id: string, props: Record<string, unknown>, wires: string[][] = [[], []]): Record<string, unknown> {
-  return {
-    id,
-    type: 'aiware-library-model',
-    action: 'fetch',
-    source: 'url',
-    url: '{veritoneApiBaseUrl}/models/{libraryId}/{libraryEngineModelId}',
-    property: 'payload',
-    directory: '',
-    ...props,
-    wires,
-  };
-}
 
 /** get → add the chunk's words → set → answer: the running word count of the job. */
 function wordCountFlow(keyProps: Record<string, unknown> = {}): Record<string, unknown>[] {

@@ -110,6 +110,26 @@ export function heartbeat(id: string, props: Record<string, unknown> = {}, wires
   return { id, type: 'aiware-heartbeat', status: 'complete', failureReason: 'internal_error', ...props, wires: [wires] };
 }
 
+/** An aiware-keys node (get the job's `wordCount` into msg.count unless `props` say otherwise). */
+export function keyNode(id: string, props: Record<string, unknown>, wires: string[][] = [[], []]): Record<string, unknown> {
+  return { id, type: 'aiware-keys', action: 'get', scope: 'job', key: 'wordCount', property: 'count', ttl: '', localStore: false, ...props, wires };
+}
+
+/** An aiware-library-model node that fetches the task's model from the toolkit's model server unless `props` say otherwise. */
+export function modelNode(id: string, props: Record<string, unknown>, wires: string[][] = [[], []]): Record<string, unknown> {
+  return {
+    id,
+    type: 'aiware-library-model',
+    action: 'fetch',
+    source: 'url',
+    url: '{veritoneApiBaseUrl}/models/{libraryId}/{libraryEngineModelId}',
+    property: 'payload',
+    directory: '',
+    ...props,
+    wires,
+  };
+}
+
 /** A VTN-standard transcript output with one word, built inside a function node. */
 export const TRANSCRIPT_FROM_TEXT = `
 const text = Buffer.isBuffer(msg.payload) ? msg.payload.toString('utf8') : String(msg.payload);
