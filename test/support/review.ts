@@ -44,9 +44,13 @@ export class ReviewService {
     const deadline = Date.now() + timeoutMs;
     while (this.requests.length <= index) {
       if (Date.now() > deadline) throw new Error(`the review service got ${this.requests.length} requests, waited for ${index + 1}`);
-      await new Promise<Record<string, unknown>>((resolve) => {
-        this.waiters.push(resolve);
-        setTimeout(resolve, Math.max(1, deadline - Date.now()));
+      await new Promise<void>((resolve) => {
+        // The deadline's timer goes when the request comes, so it does not keep the run alive.
+        const timer = setTimeout(resolve, Math.max(1, deadline - Date.now()));
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
       });
     }
     return this.requests[index];
