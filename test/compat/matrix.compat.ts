@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { ToolkitEmulator, encodeMultipart, type TaskRecord } from '@aiware-nodered/aiware-sim';
 import { packPackage } from '../../scripts/pack';
 import { ReviewService } from '../support/review';
-import { REPO_DIR, cached, nodeBinary, nodeRedMain, type CachedName, type CachedPackage } from './cache';
+import { REPO_DIR, cached, nodeBinary, nodeRedMain, type CachedPackage } from './cache';
 import { BATCH_WORK_MS, PATHS, compatFlows } from './flows';
 import { writeMatrix, type CellReport } from './report';
 import { StockNodeRed, installPack } from './stock-node-red';
@@ -311,22 +311,9 @@ const STORIES: Story[] = [
   },
 ];
 
-/** Installs every cell's Node and Node-RED, two at a time (CI has two cores), in the order the cells need them. */
-function prepareCaches(): void {
-  const wanted: [CachedName, string][] = [];
-  for (const cell of CELLS) {
-    for (const entry of [['node-red', cell.nodeRed] as const, ['node', cell.node] as const]) {
-      if (!wanted.some(([name, range]) => name === entry[0] && range === entry[1])) wanted.push([...entry]);
-    }
-  }
-  const worker = async (): Promise<void> => {
-    for (let next = wanted.shift(); next; next = wanted.shift()) {
-      // A failed install is reported by the cell that needs it.
-      await cached(...next).catch(() => undefined);
-    }
-  };
-  void worker();
-  void worker();
+/** A cell's Node and Node-RED, from the cache or the registry (both at once). */
+function cellPackages(cell: (typeof CELLS)[number]): Promise<[CachedPackage, CachedPackage]> {
+  return Promise.all([cached('node', cell.node), cached('node-red', cell.nodeRed)]);
 }
 
 describe('the palette pack in a stock Node-RED', function () {
@@ -341,7 +328,6 @@ describe('the palette pack in a stock Node-RED', function () {
   before(async function () {
     this.timeout(120_000);
     started = Date.now();
-    prepareCaches();
     fs.rmSync(LOG_DIR, { recursive: true, force: true });
     fs.mkdirSync(LOG_DIR, { recursive: true });
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'aiware-compat-'));
@@ -375,7 +361,9 @@ describe('the palette pack in a stock Node-RED', function () {
         // A cold cache downloads Node and Node-RED first.
         this.timeout(15 * 60_000);
         try {
-          const [node, nodeRed] = await Promise.all([cached('node', cell.node), cached('node-red', cell.nodeRed)]);
+          // The next cell's installs (on a cold cache) go on while this one runs; a failed one is reported by that cell.
+          if (CELLS[index + 1]) void cellPackages(CELLS[index + 1]).catch(() => undefined);
+          const [node, nodeRed] = await cellPackages(cell);
           for (const p of [node, nodeRed]) if (!installs.includes(p)) installs.push(p);
           const userDir = path.join(work, cell.key);
           await installPack(userDir, tarball, nodeBinary(node));

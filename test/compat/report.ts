@@ -33,15 +33,17 @@ export function matrixMarkdown(cells: CellReport[], storyTitles: string[], total
     '',
     '| cell | Node | Node-RED | start-up | stories passed |',
     '| --- | --- | --- | --: | --: |',
-    ...cells.map((cell) =>
-      row([
+    ...cells.map((cell) => {
+      // A cell left out by --grep ran nothing; one whose start failed says so.
+      const missing = cell.error ? ' (did not start)' : ' (not run)';
+      return row([
         cell.title,
-        cell.reported?.node ?? `${cell.ranges.node} (did not start)`,
-        cell.reported?.nodeRed ?? `${cell.ranges.nodeRed} (did not start)`,
+        cell.reported?.node ?? `${cell.ranges.node}${missing}`,
+        cell.reported?.nodeRed ?? `${cell.ranges.nodeRed}${missing}`,
         cell.startMs === undefined ? '—' : seconds(cell.startMs),
         `${passed(cell)} of ${storyTitles.length}`,
-      ]),
-    ),
+      ]);
+    }),
     '',
     row(['story', ...cells.map((cell) => cell.title)]),
     row(['---', ...cells.map(() => ':-:')]),
