@@ -73,12 +73,18 @@ export class StockNodeRed {
       });
     }
     this.exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
-        this.exit = signal ? `signal ${signal}` : `code ${code}`;
+      const end = (how: string): void => {
+        if (this.exit) return;
+        this.exit = how;
         process.off('exit', this.killAtExit);
         for (const listener of this.listeners) listener();
         // Its pipes may still hold the last lines.
         void within(Promise.all([once(child.stdout!, 'close'), once(child.stderr!, 'close')]), 1000).then(() => log.end(() => resolve()));
+      };
+      child.once('exit', (code, signal) => end(signal ? `signal ${signal}` : `code ${code}`));
+      // A Node that cannot be spawned at all never exits.
+      child.on('error', (err) => {
+        if (child.pid === undefined) end(`it could not be started: ${err.message}`);
       });
     });
     // A test run that ends abruptly takes its Node-RED with it.
