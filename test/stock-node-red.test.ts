@@ -215,6 +215,11 @@ describe('the pack in a stock Node-RED (red.js, editor and admin API at /)', fun
       assert.deepEqual(JSON.parse(answer.body), { refusedBy: 'httpNodeMiddleware', path: '/process' });
       const ready = await fetch(`${red.url}/readyz`, { headers: { authorization: auth }, signal: AbortSignal.timeout(15_000) });
       assert.equal(ready.status, 403, 'readiness goes through the middleware too');
+      const callback = await post(`${red.url}/aiware/callback/not-a-token`, { 'Content-Type': 'application/json', authorization: auth }, '{}');
+      assert.equal(callback.status, 403, 'the callback URLs go through the middleware too');
+      const callbackLetIn = await post(`${red.url}/aiware/callback/not-a-token`, { 'Content-Type': 'application/json', authorization: auth, 'x-engine-key': 'k1' }, '{}');
+      assert.equal(callbackLetIn.status, 401, 'past the middleware, the pack refuses the token itself');
+      assert.match(callbackLetIn.type, /^application\/json/);
 
       const served = toolkit.workItem();
       const ok = await post(
