@@ -375,14 +375,24 @@ describe('the palette pack in a stock Node-RED', function () {
           assert.ok(start.reported.node.startsWith(`${cell.node}.`), `asked for Node ${cell.node}, it runs on ${start.reported.node}`);
           assert.ok(start.reported.nodeRed.startsWith(`${cell.nodeRed}.`), `asked for Node-RED ${cell.nodeRed}, it is ${start.reported.nodeRed}`);
         } catch (err) {
-          report.error = (err as Error).message;
+          report.error = `did not start: ${(err as Error).message}`;
           throw err;
         }
       });
 
-      afterEach(function () {
+      afterEach(async function () {
         const test = this.currentTest!;
         report.stories.set(test.title, test.state === 'passed' ? 'passed' : test.state === 'failed' ? 'failed' : 'not run');
+        if (test.state !== 'failed' || !red) return;
+        // A Node-RED that no longer answers at all would make every later story wait out its limit: they are not run.
+        const ready = await fetch(`${red.url}/readyz`, { signal: AbortSignal.timeout(5000) }).then(
+          (res) => res.status,
+          (err: Error) => err.message,
+        );
+        if (ready === 200) return;
+        report.error = `after "${test.title}" failed, /readyz answered ${ready}: the cell's later stories were not run`;
+        await red.stop();
+        red = undefined;
       });
 
       after(async function () {

@@ -15,7 +15,7 @@ export interface CellReport {
   reported?: { node: string; nodeRed: string };
   /** From spawning red.js to the flows started and /readyz 200. */
   startMs?: number;
-  /** Why the cell could not start, when it could not. */
+  /** Why the cell could not start, or stopped before its last story. */
   error?: string;
   stories: Map<string, StoryState>;
 }
@@ -50,7 +50,7 @@ export function matrixMarkdown(cells: CellReport[], storyTitles: string[], total
     ...storyTitles.map((title) => row([title, ...cells.map((cell) => MARK[cell.stories.get(title) ?? 'not run'])])),
   ];
   const errors = cells.filter((cell) => cell.error);
-  if (errors.length > 0) lines.push('', ...errors.map((cell) => `- ${cell.title} did not start: ${cell.error!.split('\n')[0]}`));
+  if (errors.length > 0) lines.push('', ...errors.map((cell) => `- ${cell.title}: ${cell.error!.split('\n')[0]}`));
   return `${lines.join('\n')}\n`;
 }
 
