@@ -5,14 +5,12 @@
 // behind the admin app that parses JSON and form bodies, and behind the settings' httpNodeAuth
 // and httpNodeMiddleware. test/compat runs the same path on every Node-RED and Node users have.
 import * as assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { once } from 'node:events';
 import { PACK_DIR, type FlowConfig } from '@aiware-nodered/node-red-runner';
 import { ToolkitEmulator } from '@aiware-nodered/aiware-sim';
+import { StockNodeRed } from './compat/stock-node-red';
 import { fn, onTestTab, processIn, resultOut, TRANSCRIPT_FROM_TEXT } from './support/engine';
 
 const NODE_RED_MAIN = require.resolve('node-red/red.js');
@@ -20,72 +18,21 @@ const PACK_NAME = '@aiware-nodered/node-red-aiware';
 /** bcrypt of "open sesame" (4 rounds), as `node-red admin hash-pw` makes a settings file's passwords. */
 const OPEN_SESAME_BCRYPT = '$2b$04$SBKOvhnKH5YrPOzx14S8aOFQ3g.yxpTD3gPvi/LoHu.QieViHAhqm';
 
-/** A free loopback port: red.js prints the port it was given, so it must be given one. */
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-interface StockNodeRed {
-  url: string;
-  userDir: string;
-  child: ChildProcess;
-  output: () => string;
-  stop(): Promise<void>;
-}
-
 /**
- * Starts red.js on `flows` with Node-RED's own defaults, only listening on loopback; `settings`
- * is the text of a settings file (module.exports = {...}) when the test needs one.
+ * Starts red.js on `flows` with Node-RED's own defaults (test/compat's StockNodeRed), the pack
+ * linked into its user directory as `npm install <folder>` there links it; `settings` is the text
+ * of a settings file when the test needs one.
  */
-async function startStockNodeRed(flows: FlowConfig, settings?: string): Promise<StockNodeRed> {
+async function startStockNodeRed(flows: FlowConfig, settings?: string, readyHeaders?: Record<string, string>): Promise<{ red: StockNodeRed; url: string; stop(): Promise<void> }> {
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'aiware-stock-nr-'));
   fs.mkdirSync(path.join(userDir, 'node_modules', '@aiware-nodered'), { recursive: true });
   fs.symlinkSync(PACK_DIR, path.join(userDir, 'node_modules', PACK_NAME), 'dir');
-  fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flows));
-  const port = await freePort();
-  const args = [NODE_RED_MAIN, '--userDir', userDir, '--port', String(port), '-D', 'uiHost=127.0.0.1'];
-  if (settings !== undefined) {
-    fs.writeFileSync(path.join(userDir, 'settings.js'), settings);
-    args.push('--settings', path.join(userDir, 'settings.js'));
-  }
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
-  let output = '';
-  // Started once Node-RED logs it; refused when it exits first or does not within a minute.
-  const started = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`Node-RED did not start its flows within 60 s:\n${output}`)), 60_000);
-    const read = (piece: Buffer) => {
-      output += piece.toString();
-      if (!output.includes('Started flows')) return;
-      clearTimeout(timer);
-      resolve();
-    };
-    child.stdout.on('data', read);
-    child.stderr.on('data', read);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`Node-RED exited (${code}) before its flows started:\n${output}`));
-    });
-  });
-  const exited = once(child, 'exit');
+  const { red } = await StockNodeRed.start({ node: process.execPath, redJs: NODE_RED_MAIN, userDir, flows, settings, readyHeaders, logFile: path.join(userDir, 'node-red.log') });
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await red.stop();
     fs.rmSync(userDir, { recursive: true, force: true });
   };
-  try {
-    await started;
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  return { url: `http://127.0.0.1:${port}`, userDir, child, output: () => output, stop };
+  return { red, url: red.url, stop };
 }
 
 interface Answer {
@@ -118,7 +65,7 @@ describe('the pack in a stock Node-RED (red.js, editor and admin API at /)', fun
   });
 
   describe('with Node-RED’s default settings', function () {
-    let red: StockNodeRed;
+    let red: Awaited<ReturnType<typeof startStockNodeRed>>;
 
     before(async function () {
       const echo = [
@@ -175,7 +122,7 @@ describe('the pack in a stock Node-RED (red.js, editor and admin API at /)', fun
   });
 
   describe('with httpNodeAuth and httpNodeMiddleware', function () {
-    let red: StockNodeRed;
+    let red: Awaited<ReturnType<typeof startStockNodeRed>>;
     const basic = (user: string, pass: string) => `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
 
     before(async function () {
@@ -191,7 +138,7 @@ describe('the pack in a stock Node-RED (red.js, editor and admin API at /)', fun
   ],
 };
 `;
-      red = await startStockNodeRed(ASYNC_CHUNK_ENGINE(), settings);
+      red = await startStockNodeRed(ASYNC_CHUNK_ENGINE(), settings, { authorization: basic('engine', 'open sesame'), 'x-engine-key': 'k1' });
     });
 
     after(async function () {

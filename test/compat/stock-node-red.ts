@@ -36,6 +36,10 @@ export interface StockOptions {
   flows: Record<string, unknown>[];
   /** Everything it prints is written here too. */
   logFile: string;
+  /** A settings file's text (`module.exports = {…}`), for a test of settings a user adds; none by default, as a fresh Node-RED has. */
+  settings?: string;
+  /** Headers the readiness check sends (credentials such settings ask for). */
+  readyHeaders?: Record<string, string>;
 }
 
 /** What the running Node-RED said about itself in its start-up lines. */
@@ -95,7 +99,12 @@ export class StockNodeRed {
   static async start(options: StockOptions): Promise<{ red: StockNodeRed; reported: Reported }> {
     fs.writeFileSync(path.join(options.userDir, 'flows.json'), `${JSON.stringify(options.flows, null, 4)}\n`);
     const port = await freePort();
-    const child = spawn(options.node, [options.redJs, '--userDir', options.userDir, '--port', String(port), '-D', 'uiHost=127.0.0.1'], {
+    const args = [options.redJs, '--userDir', options.userDir, '--port', String(port), '-D', 'uiHost=127.0.0.1'];
+    if (options.settings !== undefined) {
+      fs.writeFileSync(path.join(options.userDir, 'settings.js'), options.settings);
+      args.push('--settings', path.join(options.userDir, 'settings.js'));
+    }
+    const child = spawn(options.node, args, {
       cwd: options.userDir,
       stdio: ['ignore', 'pipe', 'pipe'],
       // The Node under test first on PATH, as in an image that has only that Node; nothing of this run's npm or Node options.
@@ -104,7 +113,7 @@ export class StockNodeRed {
     const red = new StockNodeRed(child, `http://127.0.0.1:${port}`, options.logFile);
     try {
       const [nodeRed, node] = await red.linesMatching([/Node-RED version: v(\S+)/, /Node\.js\s+version: v(\S+)/, /Server now running at /, /Started flows/], START_TIMEOUT_MS);
-      const ready = await fetch(`${red.url}/readyz`, { signal: AbortSignal.timeout(5000) });
+      const ready = await fetch(`${red.url}/readyz`, { headers: options.readyHeaders, signal: AbortSignal.timeout(5000) });
       if (ready.status !== 200) throw new Error(`/readyz answered ${ready.status} after the flows started`);
       return { red, reported: { nodeRed: nodeRed[1], node: node[1] } };
     } catch (err) {
