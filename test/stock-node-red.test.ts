@@ -11,6 +11,8 @@ import * as path from 'node:path';
 import { PACK_DIR, type FlowConfig } from '@aiware-nodered/node-red-runner';
 import { ToolkitEmulator } from '@aiware-nodered/aiware-sim';
 import { StockNodeRed } from './compat/stock-node-red';
+import { compatFlows, PATHS } from './compat/flows';
+import { ReviewService } from './support/review';
 import { fn, onTestTab, processIn, resultOut, TRANSCRIPT_FROM_TEXT } from './support/engine';
 
 const NODE_RED_MAIN = require.resolve('node-red/red.js');
@@ -23,11 +25,11 @@ const OPEN_SESAME_BCRYPT = '$2b$04$SBKOvhnKH5YrPOzx14S8aOFQ3g.yxpTD3gPvi/LoHu.Qi
  * linked into its user directory as `npm install <folder>` there links it; `settings` is the text
  * of a settings file when the test needs one.
  */
-async function startStockNodeRed(flows: FlowConfig, settings?: string, readyHeaders?: Record<string, string>): Promise<{ red: StockNodeRed; url: string; stop(): Promise<void> }> {
+async function startStockNodeRed(flows: FlowConfig, settings?: string, readyHeaders?: Record<string, string>, host?: string): Promise<{ red: StockNodeRed; url: string; stop(): Promise<void> }> {
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'aiware-stock-nr-'));
   fs.mkdirSync(path.join(userDir, 'node_modules', '@aiware-nodered'), { recursive: true });
   fs.symlinkSync(PACK_DIR, path.join(userDir, 'node_modules', PACK_NAME), 'dir');
-  const { red } = await StockNodeRed.start({ node: process.execPath, redJs: NODE_RED_MAIN, userDir, flows, settings, readyHeaders, logFile: path.join(userDir, 'node-red.log') });
+  const { red } = await StockNodeRed.start({ node: process.execPath, redJs: NODE_RED_MAIN, userDir, flows, settings, readyHeaders, host, logFile: path.join(userDir, 'node-red.log') });
   const stop = async () => {
     await red.stop();
     fs.rmSync(userDir, { recursive: true, force: true });
@@ -118,6 +120,33 @@ describe('the pack in a stock Node-RED (red.js, editor and admin API at /)', fun
       const answer = await post(`${red.url}/echo`, { 'Content-Type': 'application/json' }, JSON.stringify({ parsed: [1, 2] }));
       assert.equal(answer.status, 200, answer.body);
       assert.deepEqual(JSON.parse(answer.body), { got: { parsed: [1, 2] } });
+    });
+  });
+
+  describe('listening on one address (uiHost 127.0.0.2)', function () {
+    let red: Awaited<ReturnType<typeof startStockNodeRed>>;
+    let service: ReviewService;
+
+    before(async function () {
+      service = await ReviewService.start();
+      red = await startStockNodeRed(compatFlows(), undefined, undefined, '127.0.0.2');
+    });
+
+    after(async function () {
+      await red?.stop();
+      await service?.stop();
+    });
+
+    it('hands out callback URLs on the address and port Node-RED listens on, which take a JSON answer', async function () {
+      const item = toolkit.workItem({ payload: JSON.stringify({ callbackServiceUrl: service.url }), maxTTL: '120' });
+      assert.equal((await toolkit.process(red.url + PATHS.review, item, { data: 'unsure words', mimeType: 'text/plain' })).status, 200);
+      const callbackUrl = String((await service.request(0)).callbackUrl);
+      assert.ok(callbackUrl.startsWith(`${red.url}/aiware/callback/`), callbackUrl);
+      const answer = await post(callbackUrl, { 'Content-Type': 'application/json' }, JSON.stringify({ words: [{ word: 'reviewed', confidence: 1 }] }));
+      assert.equal(answer.status, 200, answer.body);
+      const record = await toolkit.waitForTask(item.taskId);
+      assert.equal(record.status, 'complete');
+      assert.deepEqual(words(record.results[0].output), ['reviewed']);
     });
   });
 

@@ -1,5 +1,6 @@
 // aiware-pause-for-callback: hands a task's work to a slow outside service and resumes the flow
 // exactly once when it calls back (SPEC §5). The node maps Node-RED's world onto core/pauses.ts.
+import type { AddressInfo } from 'node:net';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { ProtocolError, errorMessage } from '../../core/errors';
 import { unreachableBase, type WaitError, type PauseNode } from '../../core/pauses';
@@ -107,10 +108,7 @@ export = function register(RED: NodeAPI): void {
     }
 
     function defaultBaseUrl(): string {
-      const settings = RED.settings as unknown as { uiPort?: number; httpNodeRoot?: string | false };
-      if (pack.settings.callbackBaseUrl) return pack.settings.callbackBaseUrl;
-      const root = typeof settings.httpNodeRoot === 'string' ? settings.httpNodeRoot : '/';
-      return `http://127.0.0.1:${settings.uiPort ?? 1880}${root}`.replace(/\/+$/, '');
+      return pack.settings.callbackBaseUrl || localBaseUrl(RED);
     }
 
     async function pause(message: NodeMessage, send: (msgs: (NodeMessage | null)[]) => void): Promise<void> {
@@ -197,3 +195,19 @@ export = function register(RED: NodeAPI): void {
 
   RED.nodes.registerType(NODE_TYPES.pauseForCallback, PauseForCallbackNode);
 };
+
+/**
+ * Where this Node-RED's HTTP nodes are reached from this machine: the address and port its server
+ * really listens on (a `--port 0` or a `uiHost` of one interface included), or the settings' before
+ * it listens; a server on every interface is reached on loopback. Set `aiware.callbackBaseUrl` when
+ * the service that calls back is elsewhere.
+ */
+function localBaseUrl(RED: NodeAPI): string {
+  const settings = RED.settings as unknown as { uiPort?: number; uiHost?: string; https?: unknown; httpNodeRoot?: string | false };
+  const address = (RED.server as { address?(): AddressInfo | string | null } | undefined)?.address?.();
+  const listening = address !== null && typeof address === 'object' ? address : undefined;
+  const bound = listening?.address ?? settings.uiHost;
+  const host = bound === undefined || bound === '' || bound === '0.0.0.0' || bound === '::' ? '127.0.0.1' : bound.includes(':') ? `[${bound}]` : bound;
+  const root = typeof settings.httpNodeRoot === 'string' ? settings.httpNodeRoot : '/';
+  return `${settings.https ? 'https' : 'http'}://${host}:${listening?.port ?? settings.uiPort ?? 1880}${root}`.replace(/\/+$/, '');
+}

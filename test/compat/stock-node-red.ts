@@ -38,6 +38,8 @@ export interface StockOptions {
   logFile: string;
   /** A settings file's text (`module.exports = {…}`), for a test of settings a user adds; none by default, as a fresh Node-RED has. */
   settings?: string;
+  /** The loopback address it listens on (its `uiHost`); 127.0.0.1 by default. */
+  host?: string;
   /** Headers the readiness check sends (credentials such settings ask for). */
   readyHeaders?: Record<string, string>;
 }
@@ -99,7 +101,7 @@ export class StockNodeRed {
   static async start(options: StockOptions): Promise<{ red: StockNodeRed; reported: Reported }> {
     fs.writeFileSync(path.join(options.userDir, 'flows.json'), `${JSON.stringify(options.flows, null, 4)}\n`);
     const port = await freePort();
-    const args = [options.redJs, '--userDir', options.userDir, '--port', String(port), '-D', 'uiHost=127.0.0.1'];
+    const args = [options.redJs, '--userDir', options.userDir, '--port', String(port), '-D', `uiHost=${options.host ?? '127.0.0.1'}`];
     if (options.settings !== undefined) {
       fs.writeFileSync(path.join(options.userDir, 'settings.js'), options.settings);
       args.push('--settings', path.join(options.userDir, 'settings.js'));
@@ -110,7 +112,7 @@ export class StockNodeRed {
       // The Node under test first on PATH, as in an image that has only that Node; nothing of this run's npm or Node options.
       env: { PATH: `${path.dirname(options.node)}${path.delimiter}${process.env.PATH ?? ''}`, HOME: process.env.HOME ?? options.userDir },
     });
-    const red = new StockNodeRed(child, `http://127.0.0.1:${port}`, options.logFile);
+    const red = new StockNodeRed(child, `http://${options.host ?? '127.0.0.1'}:${port}`, options.logFile);
     try {
       const [nodeRed, node] = await red.linesMatching([/Node-RED version: v(\S+)/, /Node\.js\s+version: v(\S+)/, /Server now running at /, /Started flows/], START_TIMEOUT_MS);
       const ready = await fetch(`${red.url}/readyz`, { headers: options.readyHeaders, signal: AbortSignal.timeout(5000) });
