@@ -1,7 +1,11 @@
 // Packs the packages as they are published and as the image installs them:
 //   node dist/scripts/pack.js <destination> [pack] [runner] [simulator]
-// In the repository the runner and the simulator name the pack `file:..` (the only way npm links
-// the workspace root); their tarballs name its version, as an install from the registry needs.
+// Each is packed from a copy of the files it publishes, with its manifest made for the registry:
+// - no `scripts`: each of them builds, tests or runs from the repository (`prepare` would even
+//   build on an install from a folder or git); a published tarball runs nothing. No `workspaces`
+//   either: the folders the pack names are packages of their own;
+// - the pack named by version: in the repository the runner and the simulator name it `file:..`,
+//   the only way npm links the workspace root.
 // Prints a JSON array: for each package, its name, tarball path and packed files.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -15,6 +19,8 @@ type PackageKey = keyof typeof FOLDERS;
 interface Manifest {
   name: string;
   version: string;
+  scripts?: Record<string, string>;
+  workspaces?: string[];
   dependencies?: Record<string, string>;
 }
 
@@ -25,37 +31,51 @@ export interface PackedPackage {
   files: string[];
 }
 
+interface NpmPackResult {
+  filename: string;
+  files: { path: string }[];
+}
+
 const readManifest = (dir: string): Manifest => JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as Manifest;
 
-function npmPack(dir: string, destination: string): { filename: string; files: { path: string }[] } {
-  const out = execFileSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', destination], { cwd: dir, encoding: 'utf8' });
-  return (JSON.parse(out) as { filename: string; files: { path: string }[] }[])[0];
+function npmPack(dir: string, destination: string | undefined): NpmPackResult {
+  const where = destination === undefined ? ['--dry-run'] : ['--pack-destination', destination];
+  const out = execFileSync('npm', ['pack', '--json', '--ignore-scripts', ...where], { cwd: dir, encoding: 'utf8' });
+  return (JSON.parse(out) as NpmPackResult[])[0];
+}
+
+/** The manifest as published: no scripts, the pack by version. */
+function publishedManifest(manifest: Manifest): Manifest {
+  const pack = readManifest(ROOT);
+  const published = { ...manifest };
+  delete published.scripts;
+  delete published.workspaces;
+  const dependencies = { ...manifest.dependencies };
+  for (const [name, spec] of Object.entries(dependencies)) {
+    if (!spec.startsWith('file:')) continue;
+    if (name !== pack.name) throw new Error(`${manifest.name}: ${name}@${spec} is not the pack; only the pack may be named by path`);
+    dependencies[name] = `^${pack.version}`;
+  }
+  return { ...published, dependencies };
 }
 
 export function packPackage(key: PackageKey, destination: string): PackedPackage {
-  const pack = readManifest(ROOT);
   const dir = path.join(ROOT, FOLDERS[key]);
-  let staging: string | undefined;
-  let from = dir;
-  const manifest = readManifest(dir);
-  const local = Object.entries(manifest.dependencies ?? {}).filter(([, spec]) => spec.startsWith('file:'));
-  if (local.length > 0) {
-    // A copy of the package with the pack named by version (npm applies "files" when packing it).
-    staging = fs.mkdtempSync(path.join(os.tmpdir(), `aiware-pack-${key}-`));
-    fs.cpSync(dir, staging, { recursive: true, filter: (src) => path.basename(src) !== 'node_modules' });
-    for (const [name, spec] of local) {
-      if (name !== pack.name) throw new Error(`${manifest.name}: ${name}@${spec} is not the pack; only the pack may be named by path`);
-      manifest.dependencies![name] = `^${pack.version}`;
-    }
-    fs.writeFileSync(path.join(staging, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-    fs.copyFileSync(path.join(ROOT, 'LICENSE'), path.join(staging, 'LICENSE'));
-    from = staging;
-  }
+  const staging = fs.mkdtempSync(path.join(os.tmpdir(), `aiware-pack-${key}-`));
   try {
-    const result = npmPack(from, destination);
+    // Exactly the files npm would pack from the folder ("files", README, LICENSE)…
+    for (const { path: file } of npmPack(dir, undefined).files) {
+      fs.mkdirSync(path.dirname(path.join(staging, file)), { recursive: true });
+      fs.copyFileSync(path.join(dir, file), path.join(staging, file));
+    }
+    if (!fs.existsSync(path.join(staging, 'LICENSE'))) fs.copyFileSync(path.join(ROOT, 'LICENSE'), path.join(staging, 'LICENSE'));
+    // …and the manifest for the registry.
+    const manifest = publishedManifest(readManifest(dir));
+    fs.writeFileSync(path.join(staging, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    const result = npmPack(staging, destination);
     return { key, name: manifest.name, tarball: path.join(destination, path.basename(result.filename)), files: result.files.map((f) => f.path) };
   } finally {
-    if (staging) fs.rmSync(staging, { recursive: true, force: true });
+    fs.rmSync(staging, { recursive: true, force: true });
   }
 }
 

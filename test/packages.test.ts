@@ -25,6 +25,8 @@ interface Manifest {
   bin?: Record<string, string>;
   'node-red'?: { nodes: Record<string, string>; version: string };
   engines: { node: string };
+  scripts?: Record<string, string>;
+  workspaces?: string[];
   keywords?: string[];
   license: string;
   repository?: { url: string };
@@ -93,6 +95,14 @@ describe('the packages as installed', function () {
       for (const [name, spec] of Object.entries(manifest.dependencies)) assert.ok(!spec.startsWith('file:'), `${name}@${spec}: an install from the registry cannot resolve a path`);
     });
   }
+
+  it('no packed manifest runs a script: nothing to build on install (no prepare), nothing that needs the repository', function () {
+    for (const key of Object.keys(PACKAGES) as PackageKey[]) {
+      const { manifest } = packed[key];
+      assert.deepEqual(manifest.scripts, undefined, `${manifest.name}: ${JSON.stringify(manifest.scripts)}`);
+      assert.equal(manifest.workspaces, undefined, `${manifest.name} names workspaces it does not hold`);
+    }
+  });
 
   it('the palette pack holds each node compiled beside its .html and messages, the examples, and no runner or CLI code', function () {
     const { manifest, files } = packed.pack;
