@@ -57,6 +57,12 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    // Its parent died: nobody is left to send the SIGTERM, so the runner stops as if it had. The
+    // parent read its stdout too: whether that pipe died with it is learnt before anything else.
+    parent?.onGone(() => {
+      log.warn({}, 'the process that started the runner is gone (its IPC channel closed): stopping as on SIGTERM');
+      flushLogsNow(() => onSignal('SIGTERM'));
+    });
   });
   process.on('uncaughtException', (err) => {
     log.fatal({ err: errorMessage(err), stack: err.stack }, 'uncaught exception: exiting');

@@ -2,7 +2,8 @@
 // its own, configured only through its environment. One class for the CLI, the tests and the
 // bench: it collects the runner's JSON log lines and stops it as ET does (SIGTERM, then SIGKILL).
 // It also gives the runner an IPC channel (which ET does not): the runner reports its port and
-// readiness there, whatever its log level (the runner's parent.ts).
+// readiness there, whatever its log level, and stops by itself when the channel closes, so a
+// runner never outlives the process that started it (the runner's parent.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
