@@ -115,7 +115,7 @@ export class RunnerChild implements BenchServer {
     const runner = startRunner(options);
     const output = (): string => runner.tail().join('\n');
     try {
-      // With a port of its own choosing, the runner logs it (at info: a higher RUNNER_LOG_LEVEL needs a fixed port).
+      // With a port of its own choosing, the runner reports it to RunnerProcess, whatever RUNNER_LOG_LEVEL.
       const url = options.port ? `http://127.0.0.1:${options.port}` : await runner.url(timeoutMs);
       await untilOk(`${url}/readyz`, runner.child, output, timeoutMs, 50);
       runner.countOnly();

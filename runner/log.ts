@@ -35,6 +35,16 @@ export function flushLogs(): void {
   }
 }
 
+/**
+ * Writes out what the logger holds now, without waiting for the buffer to fill, then calls `done`
+ * (also when the write failed). A broken pipe found this way turns the log off (pino's rule for
+ * EPIPE); found first by `flushLogs` at exit it would be retried for ever (sonic-boom's flushSync
+ * retries every error), and the process would never end.
+ */
+export function flushLogsNow(done: () => void): void {
+  stdout.flush(() => done());
+}
+
 /** Node-RED log levels (its `log.*` numbers) as pino's. */
 const LEVELS: Record<number, pino.Level> = { 10: 'fatal', 20: 'error', 30: 'warn', 40: 'info', 50: 'debug', 60: 'trace' };
 

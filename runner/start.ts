@@ -1,8 +1,10 @@
 // The runner's entry (`node main.js`): configuration from the environment, one Runner, the
-// signals. Exit codes: 0 after a drain, 1 when start-up failed for good (after /readyz has
-// answered 500 for RUNNER_FAIL_LINGER_SECONDS), 130/143 on a second signal.
+// signals, and the parent's IPC channel when it was started with one (parent.ts). Exit codes: 0
+// after a drain, 1 when start-up failed for good (after /readyz has answered 500 for
+// RUNNER_FAIL_LINGER_SECONDS), 130/143 on a second signal.
 import { loadConfig, ConfigError } from './config';
-import { createLogger, flushLogs } from './log';
+import { createLogger, flushLogs, flushLogsNow } from './log';
+import { ParentChannel, type RunnerReport } from './parent';
 import { Runner } from './runner';
 import { RuntimeFileError } from './runtime-file';
 import { errorMessage } from '@aiware-nodered/node-red-aiware';
@@ -21,6 +23,12 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
   }
   const log = createLogger({ engineId: config.engineId, buildId: config.buildId, level: config.logLevel });
   const runner = new Runner(config, log);
+  const parent = ParentChannel.open();
+  runner.server.once('listening', () => parent?.report({ state: runner.state, port: runner.port }));
+  /** Tells the parent once every line logged so far is written: who hears `ready` finds the start-up's lines. */
+  const tellParent = (report: RunnerReport['aiwareRunner']): void => {
+    if (parent) flushLogsNow(() => parent.report(report));
+  };
 
   let signals = 0;
   const stopped = new Promise<number>((resolve) => {
@@ -49,6 +57,12 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    // Its parent died: nobody is left to send the SIGTERM, so the runner stops as if it had. The
+    // parent read its stdout too: whether that pipe died with it is learnt before anything else.
+    parent?.onGone(() => {
+      log.warn({}, 'the process that started the runner is gone (its IPC channel closed): stopping as on SIGTERM');
+      flushLogsNow(() => onSignal('SIGTERM'));
+    });
   });
   process.on('uncaughtException', (err) => {
     log.fatal({ err: errorMessage(err), stack: err.stack }, 'uncaught exception: exiting');
@@ -58,10 +72,12 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
 
   try {
     await runner.start();
+    tellParent({ state: runner.state, port: runner.port });
   } catch (err) {
     if (runner.state !== 'failed') runner.state = 'failed';
     const fields = err instanceof RuntimeFileError ? { file: err.file, missingTypes: err.missingTypes } : {};
     log.fatal({ ...fields, lingerMs: config.failLingerMs }, errorMessage(err));
+    tellParent({ state: 'failed', port: runner.server.listening ? runner.port : undefined, failure: runner.failure ?? errorMessage(err) });
     // ET polls readiness: a 500 for a while tells it this engine will not come up.
     const linger = new Promise<void>((resolve) => setTimeout(resolve, config.failLingerMs).unref());
     await Promise.race([linger, stopped]);

@@ -1,7 +1,9 @@
 // The runner as Engine Toolkit starts it: `node main.js` of the runner package, in a process of
 // its own, configured only through its environment. One class for the CLI, the tests and the
-// bench: it learns the port from the runner's `listening` line, collects its JSON log lines, and
-// stops it as ET does (SIGTERM, then SIGKILL).
+// bench: it collects the runner's JSON log lines and stops it as ET does (SIGTERM, then SIGKILL).
+// It also gives the runner an IPC channel (which ET does not): the runner reports its port and
+// readiness there, whatever its log level, and stops by itself when the channel closes, so a
+// runner never outlives the process that started it (the runner's parent.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
@@ -11,13 +13,14 @@ import * as path from 'node:path';
 import { errorMessage } from '@aiware-nodered/node-red-aiware';
 // The constant alone: the runner's index would load its logger, metrics and Node-RED glue.
 import { RUNNER_NODE_FLAGS } from '@aiware-nodered/node-red-runner/dist/node-flags';
+import { isRunnerReport, type RunnerReport } from '@aiware-nodered/node-red-runner/dist/parent';
 
 /** `main.js` of the installed runner package. */
 export function defaultRunnerScript(): string {
   return require.resolve('@aiware-nodered/node-red-runner/main.js');
 }
 
-/** A port free on loopback now, for a caller that must fix the port (a runner logging below info). */
+/** A port free on loopback now, for a caller that must fix the port (a `--runner` script that reports nothing). */
 export async function freePort(): Promise<number> {
   const server = net.createServer();
   server.listen(0, '127.0.0.1');
@@ -67,7 +70,7 @@ export interface RunnerProcessOptions {
   workDir?: string;
   /** AIWARE_AUTOMATE_SHARE_FOLDER; unset when absent. */
   shareFolder?: string;
-  /** 0 (default): the runner picks a free port and logs it (at info level). */
+  /** 0 (default): the runner picks a free port and reports it. */
   port?: number;
   ENGINE_ID?: string;
   BUILD_ID?: string;
@@ -104,6 +107,8 @@ export class RunnerProcess {
   /** Resolves with how the child ended, whenever it does. */
   readonly exited: Promise<RunnerExit>;
   private exit?: RunnerExit;
+  /** What the runner last reported on its IPC channel. */
+  private report?: RunnerReport['aiwareRunner'];
   private readonly lastLines: string[] = [];
   private waiters: (() => void)[] = [];
   private counting = false;
@@ -137,6 +142,11 @@ export class RunnerProcess {
         this.notify();
       });
     }
+    child.on('message', (message) => {
+      if (!isRunnerReport(message)) return;
+      this.report = message.aiwareRunner;
+      this.notify();
+    });
     this.exited = new Promise((resolve) => {
       const end = (code: number | null, signal: NodeJS.Signals | null): void => {
         if (this.exit) return;
@@ -169,7 +179,7 @@ export class RunnerProcess {
     const child = spawn(process.execPath, [...(options.execArgv ?? RUNNER_NODE_FLAGS), script], {
       // A work folder of its own is where it runs; a given one may not exist until the runner makes it.
       cwd: options.cwd ?? (tempDirs.includes(workDir) ? workDir : undefined),
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: {
         ...base,
         AIWARE_BUILD_RUNTIME: options.runtimeFile,
@@ -219,34 +229,27 @@ export class RunnerProcess {
 
   /** Resolves with the first log line that matches; rejects if the runner exits or time runs out. */
   waitForLog(predicate: (line: LogLine) => boolean, timeoutMs = 30_000): Promise<LogLine> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => finish(new Error(`no such runner log line within ${timeoutMs} ms; its last lines:\n${this.tail().join('\n')}`)), timeoutMs);
-      const check = (): void => {
-        const line = this.lines.find(predicate);
-        if (line) return finish(undefined, line);
-        if (this.exit) finish(new Error(`the runner exited (${describeExit(this.exit)}) first; its last lines:\n${this.tail().join('\n')}`));
-      };
-      const finish = (err?: Error, line?: LogLine): void => {
-        clearTimeout(timer);
-        this.waiters = this.waiters.filter((w) => w !== check);
-        if (err) reject(err);
-        else resolve(line!);
-      };
-      this.waiters.push(check);
-      check();
-    });
+    return this.until(() => this.lines.find(predicate), 'no such runner log line', timeoutMs);
   }
 
   /** The base URL (`http://127.0.0.1:port`), once the runner listens. */
-  async url(timeoutMs?: number): Promise<string> {
-    const line = await this.waitForLog((l) => l.msg === 'listening' && typeof l.port === 'number', timeoutMs);
-    return `http://127.0.0.1:${line.port as number}`;
+  url(timeoutMs = 30_000): Promise<string> {
+    return this.until(() => this.baseUrl(), 'the runner did not report its port', timeoutMs);
   }
 
-  /** The base URL, once the runner has logged `ready`. */
-  async ready(timeoutMs?: number): Promise<string> {
-    await this.waitForLog((l) => l.msg === 'ready', timeoutMs);
-    return this.url();
+  /**
+   * The base URL, once the runner is ready (its /readyz answers 200); rejects as soon as its start-up
+   * has failed. The runner writes out its log before it says so: its start-up lines are in `lines`.
+   */
+  ready(timeoutMs = 30_000): Promise<string> {
+    return this.until(
+      () => {
+        if (this.report?.state === 'failed') throw new Error(`the runner failed to start: ${this.report.failure ?? 'it did not say why'}`);
+        return this.report?.state === 'ready' ? this.baseUrl() : undefined;
+      },
+      'the runner was not ready',
+      timeoutMs,
+    );
   }
 
   /** Resolves with the exit code once it has exited; rejects after `timeoutMs`. */
@@ -285,6 +288,44 @@ export class RunnerProcess {
     await within(Promise.all([this.child.stdout, this.child.stderr].map((s) => (s && !s.readableEnded ? once(s, 'close') : Promise.resolve()))), 1000);
     if (this.log) await new Promise<void>((resolve) => this.log!.end(resolve));
     for (const dir of this.tempDirs) fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  private baseUrl(): string | undefined {
+    return this.report?.port === undefined ? undefined : `http://127.0.0.1:${this.report.port}`;
+  }
+
+  /**
+   * Resolves with what `probe` gives once it gives something (it is asked again at each line and
+   * report); rejects when it throws, when the runner exits first, or after `timeoutMs` (saying `what`).
+   */
+  private until<T>(probe: () => T | undefined, what: string, timeoutMs: number): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => finish(this.failure(`${what} within ${timeoutMs} ms`)), timeoutMs);
+      const check = (): void => {
+        let value: T | undefined;
+        try {
+          value = probe();
+        } catch (err) {
+          return finish(this.failure(errorMessage(err)));
+        }
+        if (value !== undefined) return finish(undefined, value);
+        if (this.exit) finish(this.failure(`the runner exited (${describeExit(this.exit)}) first`));
+      };
+      const finish = (err?: Error, value?: T): void => {
+        clearTimeout(timer);
+        this.waiters = this.waiters.filter((w) => w !== check);
+        if (err) reject(err);
+        else resolve(value!);
+      };
+      this.waiters.push(check);
+      check();
+    });
+  }
+
+  /** An error saying `what`, with the runner's last lines when it printed any. */
+  private failure(what: string): Error {
+    const lines = this.tail();
+    return new Error(lines.length > 0 ? `${what}; its last lines:\n${lines.join('\n')}` : what);
   }
 
   private line(text: string, onLine?: (text: string) => void): void {

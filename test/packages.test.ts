@@ -1,8 +1,9 @@
 // The three packages as their users get them: each packed tarball installed into an empty folder
 // with --omit=dev, as a palette install and the image do. The palette pack alone registers its
 // nodes and brings nothing of the runner or the CLI; the image's install (replayed from the
-// Dockerfile) starts an engine and answers through it; the simulator, installed, is a library
-// with types and a CLI that runs an example engine to the end.
+// Dockerfile) starts an engine and answers through it; the simulator's tarball, installed alone
+// as an engine author installs it, is a library with types and a CLI that runs an example engine
+// to the end. No tarball runs a script of the repository's.
 import * as assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -25,6 +26,9 @@ interface Manifest {
   bin?: Record<string, string>;
   'node-red'?: { nodes: Record<string, string>; version: string };
   engines: { node: string };
+  scripts?: Record<string, string>;
+  workspaces?: string[];
+  bundleDependencies?: string[];
   keywords?: string[];
   license: string;
   repository?: { url: string };
@@ -37,6 +41,7 @@ interface Packed {
   manifest: Manifest;
   tarball: string;
   files: string[];
+  bundled: string[];
 }
 
 const PACKAGES = { pack: '.', runner: 'runner', simulator: 'simulator' } as const;
@@ -67,7 +72,7 @@ describe('the packages as installed', function () {
     for (const [key, dir] of Object.entries(PACKAGES) as [PackageKey, string][]) {
       const result = packPackage(key, work);
       const manifest = JSON.parse((await run('tar', ['-xOzf', result.tarball, 'package/package.json'])).stdout) as Manifest;
-      packed[key] = { dir: path.join(PACK_DIR, dir), manifest, tarball: result.tarball, files: result.files };
+      packed[key] = { dir: path.join(PACK_DIR, dir), manifest, tarball: result.tarball, files: result.files, bundled: result.bundled };
     }
   });
 
@@ -93,6 +98,14 @@ describe('the packages as installed', function () {
       for (const [name, spec] of Object.entries(manifest.dependencies)) assert.ok(!spec.startsWith('file:'), `${name}@${spec}: an install from the registry cannot resolve a path`);
     });
   }
+
+  it('no packed manifest runs a script: nothing to build on install (no prepare), nothing that needs the repository', function () {
+    for (const key of Object.keys(PACKAGES) as PackageKey[]) {
+      const { manifest } = packed[key];
+      assert.deepEqual(manifest.scripts, undefined, `${manifest.name}: ${JSON.stringify(manifest.scripts)}`);
+      assert.equal(manifest.workspaces, undefined, `${manifest.name} names workspaces it does not hold`);
+    }
+  });
 
   it('the palette pack holds each node compiled beside its .html and messages, the examples, and no runner or CLI code', function () {
     const { manifest, files } = packed.pack;
@@ -179,11 +192,34 @@ describe('the packages as installed', function () {
     }
   });
 
-  it('the simulator installed: its library drives the installed runner, and aiware-sim runs an example to exit 0', async function () {
+  it('the simulator bundles the pack and the runner as packed, and names their dependencies as its own, in a tarball of reasonable size', function () {
+    const { manifest, bundled, tarball } = packed.simulator;
+    const inner = [packed.pack.manifest, packed.runner.manifest];
+    assert.deepEqual([...bundled].sort(), inner.map((m) => m.name).sort());
+    assert.deepEqual([...(manifest.bundleDependencies ?? [])].sort(), inner.map((m) => m.name).sort());
+    for (const { name, version, dependencies } of inner) {
+      assert.equal(manifest.dependencies[name], version, `${name} is the bundled version`);
+      // npm installs no dependency of a bundled package: the simulator's own bring them.
+      for (const [dependency, spec] of Object.entries(dependencies)) if (!bundled.includes(dependency)) assert.equal(manifest.dependencies[dependency], spec, `${name} needs ${dependency}`);
+    }
+    const size = fs.statSync(tarball).size;
+    assert.ok(size < 2 * 1024 * 1024, `${path.basename(tarball)} is ${size} bytes: no dependency of theirs is bundled`);
+  });
+
+  it('the simulator installed alone: aiware-sim --version, its library drives its runner, and aiware-sim runs an example to exit 0', async function () {
     const dir = path.join(work, 'sim');
-    await npmInstall(dir, ['--omit=dev', packed.pack.tarball, packed.runner.tarball, packed.simulator.tarball]);
-    assert.ok(fs.existsSync(path.join(dir, 'node_modules', packed.simulator.manifest.name, packed.simulator.manifest.types)), 'the library has types');
-    const example = path.join(dir, 'node_modules', packed.pack.manifest.name, 'examples', 'chunk-text-to-transcript.json');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'my-engine', private: true }));
+    // As an engine author installs it: the one tarball, from an empty folder (npm would fetch the pack and the runner from the registry, where they are not).
+    await npmInstall(dir, ['--omit=dev', packed.simulator.tarball]);
+    const sim = path.join(dir, 'node_modules', packed.simulator.manifest.name);
+    assert.ok(fs.existsSync(path.join(sim, packed.simulator.manifest.types)), 'the library has types');
+    assert.ok(installed(dir).includes('node-red'), "the runner's node-red is installed");
+    const version = await run(path.join(dir, 'node_modules', '.bin', 'aiware-sim'), ['--version'], { cwd: dir });
+    assert.equal(version.stdout.trim(), packed.simulator.manifest.version);
+
+    const bundledDir = (name: string) => path.dirname(require.resolve(`${name}/package.json`, { paths: [sim] }));
+    const example = path.join(bundledDir(packed.pack.manifest.name), 'examples', 'chunk-text-to-transcript.json');
     // The library as a user's test would use it: an emulator and the runner it finds installed.
     const script = `
       const { ToolkitEmulator, RunnerProcess } = require('${packed.simulator.manifest.name}');
@@ -203,7 +239,7 @@ describe('the packages as installed', function () {
     const seen = JSON.parse(stdout) as { status: number; body: unknown; script: string };
     assert.equal(seen.status, 200, JSON.stringify(seen.body));
     assert.match(JSON.stringify(seen.body), /installed/);
-    assert.equal(fs.realpathSync(seen.script), fs.realpathSync(path.join(dir, 'node_modules', packed.runner.manifest.name, 'main.js')), 'the installed runner');
+    assert.equal(fs.realpathSync(seen.script), fs.realpathSync(path.join(sim, 'node_modules', packed.runner.manifest.name, 'main.js')), 'the runner it brought');
 
     const inputs = path.join(dir, 'inputs');
     fs.mkdirSync(inputs);
