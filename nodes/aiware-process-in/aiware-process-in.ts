@@ -78,7 +78,7 @@ export = function register(RED: NodeAPI): void {
   const pack = packRuntime(RED);
 
   const readiness = sharedReadiness(pack);
-  const tryTargets = installTryIt(RED);
+  const tryTargets = installTryIt(RED, pack);
 
   function ProcessInNode(this: Node, config: ProcessInDef): void {
     RED.nodes.createNode(this, config);
