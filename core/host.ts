@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BodyLimits } from './body-limits';
 import type { ChunkPool } from './chunk-pool';
+import type { FlowEndWatch } from './flow-end';
 import type { PauseService } from './pauses';
 import type { TaskRegistry, TaskSettings } from './tasks';
 import type { RetryPolicy } from './webhooks';
@@ -29,6 +30,12 @@ export interface AiwareSettings extends Partial<TaskSettings>, Partial<BodyLimit
    * empties then). Default false.
    */
   recycleChunks?: boolean;
+  /**
+   * How long an open task may have no message in flight (the flow dropped its last one without
+   * ending it) before it fails with `internal_error`; `false` or 0: not watched, maxTTL applies.
+   * Default 5000.
+   */
+  flowEndGraceMs?: number | false;
   /** Set by a host that embeds Node-RED, never in a settings file. */
   host?: PackHost;
 }
@@ -44,6 +51,8 @@ export interface PackRuntime {
   readonly registry: TaskRegistry;
   /** The pause-for-callback waits: saved, served, resumed. */
   readonly pauses: PauseService;
+  /** Each task's messages in flight: a task the flow forgot to end, a result that came after the end. */
+  readonly flowEnd: FlowEndWatch;
   readonly settings: AiwareSettings;
   /** Pooled chunk memory, when `recycleChunks` is on. */
   readonly chunkPool?: ChunkPool;

@@ -10,6 +10,7 @@ export * from './chunk-text';
 export { chunkToFile, removeQuietly } from './chunk-file';
 export * from './answer';
 export * from './tasks';
+export * from './flow-end';
 export * from './webhooks';
 export * from './vtn';
 export * from './webhook-bodies';

@@ -81,6 +81,26 @@ export interface ResultOptions {
   endOffsetMs?: number;
   /** The task is complete once this result is delivered. */
   complete?: boolean;
+  /** The node sending the result: it ends the task when the result completes it. */
+  by?: TaskEnder;
+}
+
+/** A node of a flow, as Node-RED's nodes have it (they are such objects). */
+export interface FlowNode {
+  readonly id: string;
+  readonly type: string;
+  readonly name?: string;
+}
+
+/** How the pack names a node in its messages: `name (type id)`, or `type id` for a node with no name. */
+export function nodeLabel(node: FlowNode): string {
+  return node.name ? `${node.name} (${node.type} ${node.id})` : `${node.type} ${node.id}`;
+}
+
+/** The node whose message ended a task, and the node that had sent it that message: who to name when a message comes too late. */
+export interface TaskEnder {
+  node: FlowNode;
+  from?: FlowNode;
 }
 
 export interface Failure {
@@ -90,6 +110,8 @@ export interface Failure {
   node?: string;
   /** The status of a synchronous answer: 500 ("try again") unless the failure is known to be final. */
   status?: number;
+  /** The node that ended the task with it (none when the pack itself fails it: maxTTL, a redeploy). */
+  by?: TaskEnder;
 }
 
 /** Sent with each result post: the same for every retry of one result. */
@@ -121,6 +143,14 @@ export class Task {
   private running?: Promise<void>;
   /** Cancels posts still under way when the task fails; made on first use (sync tasks never post). */
   private controller?: AbortController;
+  /** Who ended it, kept after the end: a result or heartbeat that comes later names them. */
+  private ender?: TaskEnder;
+  /** The failure's message, once failed. */
+  private endText?: string;
+  /** Results and heartbeats that reached the task after it had ended. */
+  private lateCount = 0;
+  /** What the pack has to say of the task (the flow forgot it): the automatic heartbeats carry it while set. */
+  private noticeText?: string;
 
   constructor(
     private readonly registry: TaskRegistry,
@@ -172,10 +202,10 @@ export class Task {
    * The task leaves this process with its state saved: no final heartbeat (another process, or
    * aiWARE's wake-up, carries it on). Posts already queued still go out.
    */
-  pause(progress: Progress = {}): void {
+  pause(progress: Progress = {}, by?: TaskEnder): void {
     if (!this.isOpen) return;
     if (progress.infoMsg !== undefined || progress.counters) this.update(progress);
-    this.end({ state: 'paused' });
+    this.end({ state: 'paused' }, by);
   }
 
   /** What a restored copy of this task needs (with `fields`, `chunkMetadata`, `extra`). */
@@ -195,6 +225,36 @@ export class Task {
   /** The info message the task's heartbeats carry: the latest one the flow gave. */
   get infoMsg(): string | undefined {
     return this.info;
+  }
+
+  /** The pack's own word on the task, carried by the automatic `running` heartbeats instead of the flow's `infoMsg` while set. */
+  get notice(): string | undefined {
+    return this.noticeText;
+  }
+
+  setNotice(text: string | undefined): void {
+    this.noticeText = text === undefined ? undefined : scrubSecrets(text, secretsOf(this.fields));
+  }
+
+  /** The node whose message ended the task (and who sent it that message); undefined while open, or when the pack ended it. */
+  get endedBy(): TaskEnder | undefined {
+    return this.ender;
+  }
+
+  /** The message the task failed with, once it has. */
+  get endedMessage(): string | undefined {
+    return this.endText;
+  }
+
+  /** How many results and heartbeats reached the task after it had ended: flow errors (see `flowError`). */
+  get flowErrors(): number {
+    return this.lateCount;
+  }
+
+  /** A result or heartbeat reached the task after it had ended: counted, and the registry emits `flowError` (task, text). */
+  flowError(text: string): void {
+    this.lateCount++;
+    this.registry.emit('flowError', this, text);
   }
 
   get counters(): Readonly<Counters> {
@@ -223,7 +283,7 @@ export class Task {
     this.assertOpen();
     if (this.isSync) {
       this.resultCount++;
-      this.end({ state: 'complete' }, 200, output);
+      this.end({ state: 'complete' }, options.by, 200, output);
       return Promise.resolve();
     }
     const body: ResultBody = {
@@ -249,7 +309,7 @@ export class Task {
     });
     const done = delivered.then(
       () => {
-        if (options.complete) this.complete();
+        if (options.complete) this.complete({}, options.by);
       },
       (err: unknown) => {
         const reason = err instanceof WebhookError ? err.reason : 'internal_error';
@@ -261,10 +321,10 @@ export class Task {
   }
 
   /** Answers 204 to a synchronous /process: ET treats the chunk as "nothing to do". */
-  ignore(): void {
+  ignore(by?: TaskEnder): void {
     this.assertOpen();
-    if (this.isSync) this.end({ state: 'ignored' }, 204, undefined);
-    else this.complete();
+    if (this.isSync) this.end({ state: 'ignored' }, by, 204, undefined);
+    else this.complete({}, by);
   }
 
   /** A `running` heartbeat now, with an info message and counters the flow knows. */
@@ -282,15 +342,15 @@ export class Task {
   }
 
   /** Ends the task well: after every result already handed over, a `complete` heartbeat. */
-  complete(progress: Progress = {}): void {
+  complete(progress: Progress = {}, by?: TaskEnder): void {
     if (!this.isOpen) return;
     this.note(progress);
     if (this.isSync) {
       // A synchronous chunk that completes without output answers 204 (nothing to say).
-      this.end({ state: 'ignored' }, 204, undefined);
+      this.end({ state: 'ignored' }, by, 204, undefined);
       return;
     }
-    this.end({ state: 'complete' });
+    this.end({ state: 'complete' }, by);
     this.finalHeartbeat({ status: 'complete' });
   }
 
@@ -302,10 +362,10 @@ export class Task {
     failure = { ...failure, message: scrubSecrets(failure.message, secretsOf(this.fields)) };
     if (this.isSync) {
       const body = { error: failure.message, failureReason: failure.reason, ...(failure.node ? { node: failure.node } : {}) };
-      this.end({ state: 'failed', reason: failure.reason, message: failure.message }, failure.status ?? 500, body);
+      this.end({ state: 'failed', reason: failure.reason, message: failure.message }, failure.by, failure.status ?? 500, body);
       return;
     }
-    this.end({ state: 'failed', reason: failure.reason, message: failure.message });
+    this.end({ state: 'failed', reason: failure.reason, message: failure.message }, failure.by);
     // Results still on their way are dropped: the task has failed and says why.
     this.controller?.abort();
     this.finalHeartbeat({ status: 'failed', failureReason: failure.reason, failureMsg: failure.message });
@@ -315,7 +375,7 @@ export class Task {
   abandon(): void {
     if (!this.isOpen) return;
     this.reply = undefined;
-    this.end({ state: 'failed', reason: 'internal_error', message: 'the toolkit closed the /process request before it was answered' });
+    this.end({ state: 'failed', reason: 'internal_error', message: 'the toolkit closed the /process request before it was answered' }, undefined);
   }
 
   /** Resolves once every post queued so far has settled. */
@@ -327,7 +387,7 @@ export class Task {
   sendRunning(): void {
     const url = this.fields.heartbeatWebhook;
     if (!url || this.running || !this.isOpen) return;
-    const heartbeat: Heartbeat = { status: 'running', ...this.counters, infoMsg: this.infoMsg };
+    const heartbeat: Heartbeat = { status: 'running', ...this.counters, infoMsg: this.noticeText ?? this.infoMsg };
     // A running heartbeat is informative: one that fails is not retried past the next tick.
     const deadline = Math.min(this.deadline, Date.now() + this.registry.settings.heartbeatIntervalMs);
     this.running = this.registry.client
@@ -372,8 +432,12 @@ export class Task {
     Object.assign(this.count, progress.counters);
   }
 
-  private end(end: Omit<TaskEnd, 'task'>, status?: number, body?: unknown): void {
+  private end(end: Omit<TaskEnd, 'task'>, by: TaskEnder | undefined, status?: number, body?: unknown): void {
     this.current = end.state;
+    this.endText = end.message;
+    this.noticeText = undefined;
+    // Plain copies: an ended task is remembered a while, the nodes of a redeployed flow need not be.
+    if (by) this.ender = { node: plainNode(by.node), from: by.from && plainNode(by.from) };
     const reply = this.reply;
     this.reply = undefined;
     if (reply && status !== undefined) reply(status, body);
@@ -389,9 +453,14 @@ export class Task {
   }
 }
 
+function plainNode(node: FlowNode): FlowNode {
+  return { id: node.id, type: node.type, name: node.name || undefined };
+}
+
 /**
- * Every open task of this process. Emits `open` (task), `end` (TaskEnd) and
- * `warning` (task, text) — the last for problems that have no message to report them on.
+ * Every open task of this process. Emits `open` (task), `end` (TaskEnd),
+ * `warning` (task, text) — for problems that have no message to report them on — and
+ * `flowError` (task, text): a result or heartbeat reached the task after it had ended.
  */
 export class TaskRegistry extends EventEmitter {
   readonly settings: TaskSettings;

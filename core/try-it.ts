@@ -20,6 +20,8 @@ export interface TrySample {
 }
 
 export interface TryRequest {
+  /** The task's `internalTaskId`, for the engine to find the run by; one is made when absent. */
+  internalTaskId?: string;
   /** The engine's /process URL. */
   processUrl: string;
   engineType: EngineType;
@@ -54,7 +56,7 @@ const MAX_WEBHOOK_BODY = 16 * 1024 * 1024;
 
 /** The work item's fields, as ET fills them, for the try-it webhooks at `base`. */
 export function tryFields(request: TryRequest, base: string): Record<string, string> {
-  const taskId = `try-${crypto.randomBytes(6).toString('hex')}`;
+  const taskId = request.internalTaskId ?? `try-${crypto.randomBytes(6).toString('hex')}`;
   const fields: Record<string, string> = {
     chunkContext: `try-${crypto.randomUUID()}`,
     heartbeatWebhook: `${base}/heartbeat`,

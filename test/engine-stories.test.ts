@@ -158,8 +158,13 @@ return [lines.map((line, i) => ({
     assert.match(body.node, /boom/);
   });
 
-  it('fails a task the flow never ends once maxTTL passes', async function () {
-    const { toolkit, processUrl } = await deploy([processIn({ engineType: 'batch' }, ['nothing']), fn('nothing', 'return null;')]);
+  it('fails a task whose message the flow still holds once maxTTL passes', async function () {
+    // Held in a delay, the message is still in flight: the task is the flow's until maxTTL (a dropped one fails sooner: flow-end.test).
+    const { toolkit, processUrl } = await deploy([
+      processIn({ engineType: 'batch' }, ['hold']),
+      { id: 'hold', type: 'delay', pauseType: 'delay', timeout: '60', timeoutUnits: 'seconds', wires: [['done']] },
+      heartbeat('done', { status: 'complete' }),
+    ]);
     const item = toolkit.workItem({ maxTTL: '1' });
     const answer = await toolkit.process(processUrl, item);
     assert.deepEqual(answer.body, { estimatedProcessingTimeInSeconds: 1 });

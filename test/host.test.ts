@@ -8,6 +8,7 @@ import { RuntimeHandle, TwoPacksError, type PackRuntime } from '../core/host';
 import { TaskRegistry } from '../core/tasks';
 import { sendJson } from '../core/answer';
 import { PauseService } from '../core/pauses';
+import { FlowEndWatch } from '../core/flow-end';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -17,6 +18,7 @@ function runtime(origin: string, routes: Record<string, (res: http.ServerRespons
     origin,
     registry,
     pauses: new PauseService({ registry, stateDir: path.join(os.tmpdir(), 'aiware-host-test-unused'), flowsStarted: () => true, warn: () => undefined }),
+    flowEnd: new FlowEndWatch(registry, false),
     settings: {},
     flowsStarted: () => true,
     claim: () => undefined,

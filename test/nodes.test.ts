@@ -288,7 +288,11 @@ const helperSuite = describe('aiware-result-out and aiware-heartbeat under node-
   describe('aiware-result-out given a bad message', function () {
     const cases: { name: string; error: RegExp; message: (task: Task, ended: Task) => Record<string, unknown>; reply?: [number, string] }[] = [
       { name: 'no msg.aiware', error: /^msg\.aiware\.taskId is missing: the message must come from aiware-process-in/, message: () => ({ payload: OUTPUT('a') }) },
-      { name: 'a task already ended', error: /^task [0-9a-f-]+ is not open: it has already ended/, message: (_task, ended) => ({ payload: OUTPUT('a'), aiware: describeTask(ended) }) },
+      {
+        name: 'a task already ended (a flow error)',
+        error: /^task [0-9a-f-]+: the task had already ended \(ignored\) before aiware-result-out out got its message$/,
+        message: (_task, ended) => ({ payload: OUTPUT('a'), aiware: describeTask(ended) }),
+      },
       {
         name: 'a startOffsetMs that is not an integer',
         error: /^msg\.startOffsetMs must be an integer, got 1\.5$/,
@@ -340,7 +344,11 @@ const helperSuite = describe('aiware-result-out and aiware-heartbeat under node-
   describe('aiware-heartbeat given a bad message', function () {
     const cases: { name: string; error: RegExp; message: (task: Task, ended: Task) => Record<string, unknown> }[] = [
       { name: 'no msg.aiware', error: /^msg\.aiware\.taskId is missing/, message: () => ({ heartbeat: { status: 'running' } }) },
-      { name: 'a task already ended', error: /is not open: it has already ended/, message: (_task, ended) => ({ aiware: describeTask(ended) }) },
+      {
+        name: 'a task already ended (a flow error)',
+        error: /^task [0-9a-f-]+: the task had already ended \(ignored\) before aiware-heartbeat beat got its message$/,
+        message: (_task, ended) => ({ aiware: describeTask(ended) }),
+      },
       {
         name: 'an unknown status',
         error: /^heartbeat status must be running, complete or failed, got "paused"$/,

@@ -5,7 +5,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PACK_DIR, type FlowConfig } from '@aiware-nodered/node-red-runner';
-import { ADMIN_ROOT, deploy, engine, fn, processIn, resultOut } from './support/engine';
+import { ADMIN_ROOT, deploy, engine, fn, heartbeat, processIn, resultOut, TRANSCRIPT_FROM_TEXT } from './support/engine';
 import { CommsClient, type CommsMessage } from './support/comms';
 
 const example = (file: string) => JSON.parse(fs.readFileSync(path.join(PACK_DIR, 'examples', file), 'utf8')) as FlowConfig;
@@ -84,6 +84,37 @@ describe('try it: the aiware-process-in button', function () {
     assert.match(String(end.data.msg), /invalid_data/);
     const shown = await comms.waitFor(statusOf(String(node.id), /^try it: failed/), 20_000, 'the status');
     assert.deepEqual([shown.data.fill, shown.data.shape], ['red', 'ring']);
+  });
+
+  it('shows a result that came after the end as a flow error, counted in the outcome, the status red', async function () {
+    const node = processIn({ url: '/try-late/process', engineType: 'chunk', respond: 'async', trySample: 'late words' }, ['both']);
+    await deploy([
+      node,
+      // Wired to the complete heartbeat first: the result comes too late.
+      fn('both', TRANSCRIPT_FROM_TEXT, [['done', 'out']], { name: 'make words' }),
+      heartbeat('done', { status: 'complete', name: 'finished' }),
+      resultOut('out', { name: 'send words' }),
+    ]);
+    await press(String(node.id));
+    const error = await comms.waitFor(debugFrom(String(node.id), 'try it: flow error'), 20_000, 'the flow error');
+    assert.match(
+      String(error.data.msg),
+      /finished \(aiware-heartbeat done\) ended the task \(complete\) before send words \(aiware-result-out out\) got its message: make words \(function both\) is wired to both/,
+    );
+    const end = await comms.waitFor(debugFrom(String(node.id), 'try it: complete'), 20_000, 'the outcome');
+    assert.match(String(end.data.msg), /"flowErrors":1/);
+    const shown = await comms.waitFor(statusOf(String(node.id), /^try it: complete, 0 result\(s\), 1 flow error\(s\)/), 20_000, 'the status');
+    assert.deepEqual([shown.data.fill, shown.data.shape], ['red', 'ring']);
+  });
+
+  it('shows the warning of a task the flow forgot, then its failure', async function () {
+    const node = processIn({ url: '/try-forgot/process', engineType: 'batch' }, ['nothing']);
+    await deploy([node, fn('nothing', 'return null;', [[]], { name: 'forgets' })]);
+    await press(String(node.id));
+    const warning = await comms.waitFor(debugFrom(String(node.id), 'try it: warning'), 20_000, 'the warning');
+    assert.match(String(warning.data.msg), /forgets \(function nothing\) finished with the last one and nothing ended the task/);
+    const end = await comms.waitFor(debugFrom(String(node.id), 'try it: failed'), 20_000, 'the failure');
+    assert.match(String(end.data.msg), /forgets \(function nothing\) finished with the task's last message/);
   });
 
   it('sends a file from the user directory, with the payload, offsets and chunk metadata set on the node', async function () {

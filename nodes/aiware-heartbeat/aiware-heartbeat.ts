@@ -7,6 +7,7 @@ import { isHeartbeatCount, isHeartbeatStatus } from '../../core/webhook-bodies';
 import type { Counters } from '../../core/tasks';
 import { packRuntime } from '../shared/runtime';
 import { taskIdOf, taskOf } from '../shared/message';
+import { lateMessage } from '../shared/node-failure';
 import { StatusBoard, status } from '../shared/status';
 import { NODE_TYPES } from '../shared/types';
 
@@ -60,7 +61,14 @@ export = function register(RED: NodeAPI): void {
           done();
           return;
         }
+        const late = lateMessage(pack, node, msg);
+        if (late) {
+          board.now(status.failed(RED._('aiware-heartbeat.status.late')));
+          done(late);
+          return;
+        }
         const task = taskOf(pack.registry, msg);
+        const by = pack.flowEnd.ender(node, msg);
         const overrides = msg.heartbeat ?? {};
         const chosen = text(overrides.status) ?? (config.status === 'msg' ? undefined : config.status) ?? 'running';
         if (!isHeartbeatStatus(chosen)) {
@@ -81,7 +89,7 @@ export = function register(RED: NodeAPI): void {
           task.update({ infoMsg, counters });
           board.set(() => status.inFlight(infoMsg ?? RED._('aiware-heartbeat.status.running')));
         } else if (chosen === 'complete') {
-          task.complete({ infoMsg, counters });
+          task.complete({ infoMsg, counters }, by);
           board.set(() => status.done(RED._('aiware-heartbeat.status.complete')));
         } else {
           const reasonText = text(overrides.failureReason) ?? text(config.failureReason) ?? (msg.error ? 'internal_error' : 'other');
@@ -90,7 +98,7 @@ export = function register(RED: NodeAPI): void {
           }
           const failureMsg = text(overrides.failureMsg) ?? text(config.failureMsg) ?? text(msg.error?.message) ?? RED._('aiware-heartbeat.status.failed');
           const source = msg.error?.source;
-          task.fail({ reason: reasonText, message: failureMsg, node: source?.id ? `${source.name || source.type} ${source.id}` : undefined }, { infoMsg, counters });
+          task.fail({ reason: reasonText, message: failureMsg, node: source?.id ? `${source.name || source.type} ${source.id}` : undefined, by }, { infoMsg, counters });
           board.set(() => status.failed(`${reasonText}: ${failureMsg}`.slice(0, 60)));
         }
         send(msg);

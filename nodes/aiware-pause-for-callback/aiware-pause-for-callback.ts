@@ -81,12 +81,15 @@ export = function register(RED: NodeAPI): void {
         const msg = restored(wait, task);
         msg.callback = callback;
         node.send([null, msg, null]);
+        // Output 2 wired to nothing: the flow has nothing of the task now.
+        pack.flowEnd.handedOver(task, node);
       },
       failed(wait, task, error: WaitError) {
         if (!failureWired) return false;
         const msg = restored(wait, task);
         msg.error = { message: error.message, kind: error.kind, body: error.body, source: { id: node.id, type: node.type, name: node.name } };
         node.send([null, null, msg]);
+        pack.flowEnd.handedOver(task, node);
         return true;
       },
       changed: showStatus,
@@ -171,7 +174,7 @@ export = function register(RED: NodeAPI): void {
       board.set(() => status.done(RED._('aiware-pause-for-callback.status.paused')));
       send([msg, null, null]);
       // aiWARE has the task as `paused`: this engine is free (the wake-up may reach another instance).
-      task.pause({ infoMsg: RED._('aiware-pause-for-callback.status.paused') });
+      task.pause({ infoMsg: RED._('aiware-pause-for-callback.status.paused') }, pack.flowEnd.ender(node, message));
     }
 
     node.on('input', (msg: NodeMessage, send: (msgs: (NodeMessage | null)[]) => void, done: (err?: Error) => void) => {

@@ -10,7 +10,8 @@ import { answerReady, refuseWork } from '../../core/readiness';
 import { parseProcessFields } from '../../core/fields';
 import { FieldError, ProtocolError, errorMessage } from '../../core/errors';
 import { ENGINE_TYPES, MODE_LIBRARY_TRAIN, RESPOND_MODES, type EngineType, type RespondMode } from '../../core/protocol';
-import type { Task, TaskEnd } from '../../core/tasks';
+import { nodeLabel, type Task, type TaskEnd } from '../../core/tasks';
+import type { Idle } from '../../core/flow-end';
 import type { Wake } from '../../core/pauses';
 import type { PackRuntime } from '../../core/host';
 import { packRuntime } from '../shared/runtime';
@@ -77,7 +78,7 @@ export = function register(RED: NodeAPI): void {
   const pack = packRuntime(RED);
 
   const readiness = sharedReadiness(pack);
-  const tryTargets = installTryIt(RED);
+  const tryTargets = installTryIt(RED, pack);
 
   function ProcessInNode(this: Node, config: ProcessInDef): void {
     RED.nodes.createNode(this, config);
@@ -196,6 +197,8 @@ export = function register(RED: NodeAPI): void {
         }
         const msg = { _msgid: RED.util.generateId(), payload, aiware } as NodeMessage;
         node.send(msg);
+        // Wired to nothing (or to nodes not there): the flow has nothing of the task.
+        pack.flowEnd.handedOver(task, node);
       } catch (err) {
         task.fail({ reason: 'file_write_error', message: `could not hand the chunk to the flow: ${errorMessage(err)}`, node: node.id });
       }
@@ -233,8 +236,18 @@ export = function register(RED: NodeAPI): void {
       if (failure) board.set(() => status.failed(failure.slice(0, 60)));
       else showOpen();
     };
+    // A task the flow forgot to end shows here until it ends or a message of it comes back.
+    const onIdle = (task: Task, idle: Idle) => {
+      if (task.owner !== node.id) return;
+      board.now(status.warning(RED._('aiware-process-in.status.noMessage', { node: nodeLabel(idle.node), seconds: Math.ceil(idle.graceMs / 1000) })));
+    };
+    const onBusy = (task: Task) => {
+      if (task.owner === node.id) showOpen();
+    };
     pack.registry.on('open', onOpen);
     pack.registry.on('end', onEnd);
+    pack.flowEnd.on('idle', onIdle);
+    pack.flowEnd.on('busy', onBusy);
 
     node.on('close', (_removed: boolean, done: () => void) => {
       closed = true;
@@ -250,6 +263,8 @@ export = function register(RED: NodeAPI): void {
       readiness.leave(readyPath, node.id);
       pack.registry.off('open', onOpen);
       pack.registry.off('end', onEnd);
+      pack.flowEnd.off('idle', onIdle);
+      pack.flowEnd.off('busy', onBusy);
       // A task waiting for a callback is saved: it outlives the flow (its pause node resumes it).
       for (const task of pack.registry.list(node.id)) {
         if (task.waiting) continue;

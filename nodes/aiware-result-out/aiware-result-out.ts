@@ -5,7 +5,7 @@ import { validateVtn, describeVtnIssues } from '../../core/vtn';
 import { ProtocolError, errorMessage } from '../../core/errors';
 import { isResultOffset } from '../../core/webhook-bodies';
 import { packRuntime } from '../shared/runtime';
-import { taskOfInput } from '../shared/node-failure';
+import { lateMessage, taskOfInput } from '../shared/node-failure';
 import { StatusBoard, status } from '../shared/status';
 import { NODE_TYPES } from '../shared/types';
 
@@ -48,11 +48,18 @@ export = function register(RED: NodeAPI): void {
 
     node.on('input', (message: NodeMessage, _send: unknown, done: (err?: Error) => void) => {
       const msg = message as ResultMessage;
+      const late = lateMessage(pack, node, msg);
+      if (late) {
+        board.now(status.failed(RED._('aiware-result-out.status.late')));
+        done(late);
+        return;
+      }
       const task = taskOfInput(pack.registry, msg, board, done);
       if (!task) return;
+      const by = pack.flowEnd.ender(node, msg);
       try {
         if (msg.ignoreChunk === true) {
-          task.ignore();
+          task.ignore(by);
           board.set(() => status.done(RED._('aiware-result-out.status.ignored')));
           done();
           return;
@@ -74,6 +81,7 @@ export = function register(RED: NodeAPI): void {
           startOffsetMs: optionalInt(msg.startOffsetMs, 'startOffsetMs'),
           endOffsetMs: optionalInt(msg.endOffsetMs, 'endOffsetMs'),
           complete: completes,
+          by,
         });
         const index = task.resultsSent;
         board.set(() => status.inFlight(RED._('aiware-result-out.status.sending', { index })));
@@ -91,7 +99,7 @@ export = function register(RED: NodeAPI): void {
       } catch (err) {
         const failure = err instanceof ProtocolError ? err : new ProtocolError(500, errorMessage(err));
         // The task fails with this node's reason first; the done(err) hook then finds it ended.
-        task.fail({ reason: failure.reason, message: `${label}: ${failure.message}`, node: label, status: failure.status });
+        task.fail({ reason: failure.reason, message: `${label}: ${failure.message}`, node: label, status: failure.status, by });
         board.now(status.failed(failure.message.slice(0, 60)));
         done(failure);
       }

@@ -1,12 +1,14 @@
 // What the pack's nodes share inside one Node-RED: the task registry, the readiness of the
-// flows, the /process routes, and the message hook that fails a task when a node fails. A host
-// that embeds Node-RED gets this runtime through the handle it puts in the settings (core/host).
+// flows, the /process routes, and the message hooks that fail a task when a node fails and count
+// each task's messages in flight. A host that embeds Node-RED gets this runtime through the handle
+// it puts in the settings (core/host).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { NodeAPI, NodeMessage } from 'node-red';
-import { TaskRegistry } from '../../core/tasks';
+import type { Node, NodeAPI, NodeMessage } from 'node-red';
+import { nodeLabel, TaskRegistry, type Task } from '../../core/tasks';
+import { FlowEndWatch, flowEndGrace, taskName, type Idle } from '../../core/flow-end';
 import { ChunkPool } from '../../core/chunk-pool';
 import { DEFAULT_LIMITS } from '../../core/body-limits';
 import { errorMessage, ProtocolError } from '../../core/errors';
@@ -70,6 +72,12 @@ function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): voi
     }),
   });
   registry.on('warning', (task: { id: string }, text: string) => RED.log.warn(`[aiware] task ${task.id}: ${text}`));
+  const grace = flowEndGrace(settings.flowEndGraceMs);
+  if (grace.problem) RED.log.warn(`[aiware] ${grace.problem}`);
+  const flowEnd = new FlowEndWatch<Node>(registry, grace.graceMs);
+  // Said by the node that dropped the last message: the debug sidebar links to it.
+  flowEnd.on('idle', (_task: Task, idle: Idle<Node>) => idle.node.warn(idle.text));
+  flowEnd.on('busy', (task: Task, node: Node) => node.log(`${taskName(task)}: a message of it is back in the flow at ${nodeLabel(node)}: the warning is withdrawn`));
 
   let started = false;
   const pauses = new PauseService({
@@ -94,7 +102,7 @@ function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): voi
     RED.events.on('flows:stopping', () => {
       started = false;
     });
-    installFailureHook(RED, registry);
+    installMessageHooks(RED, registry, flowEnd);
     // The callback URLs, for a Node-RED whose HTTP nodes express serves (a host may dispatch them first).
     const callbackRoute = new RegExp(`^${CALLBACK_PATH.replace(/\//g, '\\/')}.+`);
     RED.httpNode.get(callbackRoute, ...middleware, serveCallback);
@@ -112,6 +120,7 @@ function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): voi
     origin: ORIGIN,
     registry,
     pauses,
+    flowEnd,
     settings,
     chunkPool: settings.recycleChunks === true ? new ChunkPool({ maxIdleBytes: 8 * (settings.memoryChunkBytes ?? DEFAULT_LIMITS.memoryChunkBytes) }) : undefined,
     flowsStarted: () => started,
@@ -219,32 +228,95 @@ function keepBodiesFromParsers(RED: NodeAPI, owns: (path: string) => boolean): v
   if (Array.isArray(stack)) stack.unshift(stack.pop());
 }
 
+/** The node as the message hooks see it: Node-RED's own fields for its input handlers. */
+type HookNode = Node & { _expectedDoneCount?: number; _inputCallback?: unknown; _inputCallbacks?: unknown };
+
 interface CompleteEvent {
   msg: NodeMessage;
   error?: unknown;
-  node: { id: string; node: { type: string; name?: string } };
+  node: { id: string; node: HookNode };
+}
+
+interface SendEvent {
+  msg: NodeMessage;
+  source: { node: HookNode };
+}
+
+interface ReceiveEvent {
+  msg: NodeMessage;
+  destination: { node: HookNode };
 }
 
 /**
- * A node that calls `done(err)` on a task's message fails that task with `internal_error`.
- * Node-RED runs the `onComplete` hook for `done(err)`; a node that throws from its input handler
- * is reported only through `node.error`, which no hook sees: such a task fails when its time runs
- * out, or at once when a Catch node is wired to an `aiware-heartbeat` (see the README).
+ * Nodes whose input handler takes no `done` and has finished with the message when it returns:
+ * core's switch and rbe, a subflow's instance and status nodes (which pass it on at once), and a
+ * node with no input handler at all. Any other such node keeps the message in flight for good: it
+ * may still send it on later, so its task is left to maxTTL rather than failed for a slow node.
  */
-function installFailureHook(RED: NodeAPI, registry: TaskRegistry): void {
-  const hooks = (RED as unknown as { hooks?: { add(name: string, fn: (event: CompleteEvent) => void): void } }).hooks;
+function completesOnReturn(node: HookNode): boolean {
+  if (node._expectedDoneCount !== 0) return false;
+  const type = String(node.type);
+  return type === 'switch' || type === 'rbe' || type.startsWith('subflow:') || type === 'subflow-status' || (!node._inputCallback && !node._inputCallbacks);
+}
+
+/**
+ * The message hooks. A node that calls `done(err)` on a task's message fails that task with
+ * `internal_error`: Node-RED runs the `onComplete` hook for `done(err)`; a node that throws from its
+ * input handler is reported only through `node.error`, which no hook sees: such a task fails when
+ * its time runs out, or at once when a Catch node is wired to an `aiware-heartbeat` (see the
+ * README). And each task message's deliveries (`preDeliver`, after the clone for a second wire),
+ * receptions (`onReceive`) and completions (`onComplete`) go to `flowEnd`; a message with no task
+ * costs one property read. A hook never throws: an error in it would drop the user's message.
+ */
+function installMessageHooks(RED: NodeAPI, registry: TaskRegistry, flowEnd: FlowEndWatch<Node>): void {
+  const hooks = (RED as unknown as { hooks?: { add(name: string, fn: (event: never) => void): void } }).hooks;
   if (!hooks) {
-    RED.log.warn('[aiware] RED.hooks is not available: a node that fails a message fails its task only when maxTTL passes');
+    RED.log.warn('[aiware] RED.hooks is not available: a node that fails a message fails its task only when maxTTL passes, and so does a flow that forgets to end one');
     return;
   }
-  hooks.add('onComplete.aiware', (event: CompleteEvent) => {
-    if (event.error === undefined || event.error === null) return;
-    const task = registry.get(taskIdOf(event.msg));
-    if (!task) return;
-    const node = event.node.node;
-    const label = node.name ? `${node.name} (${node.type} ${event.node.id})` : `${node.type} ${event.node.id}`;
-    // An error that names its failure reason (a ProtocolError from the pack) keeps it.
-    const named = (event.error as { reason?: unknown }).reason;
-    task.fail({ reason: isFailureReason(named) ? named : 'internal_error', message: `${label}: ${errorMessage(event.error)}`, node: label });
-  });
+  const guarded =
+    <E>(fn: (event: E) => void) =>
+    (event: E): void => {
+      try {
+        fn(event);
+      } catch (err) {
+        RED.log.debug(`[aiware] message hook: ${errorMessage(err)}`);
+      }
+    };
+  hooks.add(
+    'preDeliver.aiware',
+    guarded((event: SendEvent) => {
+      const taskId = taskIdOf(event.msg);
+      if (taskId !== undefined) flowEnd.delivered(event.msg, taskId, event.source.node);
+    }),
+  );
+  hooks.add(
+    'onReceive.aiware',
+    guarded((event: ReceiveEvent) => {
+      const taskId = taskIdOf(event.msg);
+      if (taskId !== undefined) flowEnd.received(event.msg, taskId, event.destination.node);
+    }),
+  );
+  hooks.add(
+    'postReceive.aiware',
+    guarded((event: ReceiveEvent) => {
+      if (completesOnReturn(event.destination.node)) flowEnd.completed(event.msg, event.destination.node);
+    }),
+  );
+  hooks.add(
+    'onComplete.aiware',
+    guarded((event: CompleteEvent) => {
+      if (event.error !== undefined && event.error !== null) failTask(registry, flowEnd, event);
+      flowEnd.completed(event.msg, event.node.node);
+    }),
+  );
+}
+
+function failTask(registry: TaskRegistry, flowEnd: FlowEndWatch<Node>, event: CompleteEvent): void {
+  const task = registry.get(taskIdOf(event.msg));
+  if (!task) return;
+  const label = nodeLabel(event.node.node);
+  // An error that names its failure reason (a ProtocolError from the pack) keeps it.
+  const named = (event.error as { reason?: unknown }).reason;
+  task.fail({ reason: isFailureReason(named) ? named : 'internal_error', message: `${label}: ${errorMessage(event.error)}`, node: label, by: flowEnd.ender(event.node.node, event.msg) });
 }

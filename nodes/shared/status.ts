@@ -1,11 +1,12 @@
 // One status vocabulary for every node: yellow dot in flight, blue dot with a count waiting,
-// green dot done, red ring failed, {} to clear.
+// green dot done, yellow ring a warning (it fails unless something changes), red ring failed, {} to clear.
 import type { Node, NodeStatus } from 'node-red';
 
 export const status = {
   inFlight: (text: string): NodeStatus => ({ fill: 'yellow', shape: 'dot', text }),
   waiting: (text: string): NodeStatus => ({ fill: 'blue', shape: 'dot', text }),
   done: (text: string): NodeStatus => ({ fill: 'green', shape: 'dot', text }),
+  warning: (text: string): NodeStatus => ({ fill: 'yellow', shape: 'ring', text }),
   failed: (text: string): NodeStatus => ({ fill: 'red', shape: 'ring', text }),
   clear: (): NodeStatus => ({}),
 };

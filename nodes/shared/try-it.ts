@@ -1,12 +1,17 @@
 // "Try it" on aiware-process-in: the editor's button posts to an admin route, which sends the node's
 // sample to the node's own /process through the pack's small toolkit (core/try-it) and shows the
-// answer, heartbeats, results and outcome in the debug sidebar and the node's status. Admin only,
-// with the permission pattern of inject's button; not installed where the editor is off.
+// answer, heartbeats, results and outcome in the debug sidebar and the node's status, with the flow's
+// mistakes the pack saw in the run (a result after the task's end, a task left with no message).
+// Admin only, with the permission pattern of inject's button; not installed where the editor is off.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Request, Response } from 'express';
+import * as crypto from 'node:crypto';
 import type { Node, NodeAPI, NodeStatus } from 'node-red';
 import { decodeSample, mimeTypeOf, runTry, type TryEvent, type TryOutcome, type TrySample } from '../../core/try-it';
+import type { PackRuntime } from '../../core/host';
+import type { Idle } from '../../core/flow-end';
+import type { Task } from '../../core/tasks';
 import type { EngineType } from '../../core/protocol';
 import { errorMessage } from '../../core/errors';
 import { status } from './status';
@@ -34,12 +39,14 @@ export interface TryTarget {
 
 /** How long a try may take: sent as maxTTL. */
 const TRY_MAX_TTL_SECONDS = 60;
+/** How long the outcome waits for the run's messages still in flight after the task's end (a late result's error). */
+const SETTLE_MS = 2000;
 const MAX_FILE_BYTES = 16 * 1024 * 1024;
 
 class TryConfigError extends Error {}
 
 /** The targets by node id, and the route, when the editor is on; else a registry that serves nothing. */
-export function installTryIt(RED: NodeAPI): Map<string, TryTarget> {
+export function installTryIt(RED: NodeAPI, pack: PackRuntime): Map<string, TryTarget> {
   const targets = new Map<string, TryTarget>();
   const settings = RED.settings as unknown as { httpAdminRoot?: string | false; disableEditor?: boolean; userDir?: string };
   if (settings.httpAdminRoot === false || settings.disableEditor === true || !RED.httpAdmin) return targets;
@@ -53,6 +60,7 @@ export function installTryIt(RED: NodeAPI): Map<string, TryTarget> {
     let request: Parameters<typeof runTry>[0];
     try {
       request = {
+        internalTaskId: `try-${crypto.randomBytes(6).toString('hex')}`,
         processUrl: ownProcessUrl(req, target.processPath, RED),
         engineType: target.engineType,
         sample: sampleOf(target.config, settings.userDir),
@@ -69,20 +77,71 @@ export function installTryIt(RED: NodeAPI): Map<string, TryTarget> {
     res.json({ engineType: target.engineType, path: target.processPath });
     const publish = (topic: string, value: unknown) => publishDebug(RED, target, topic, value);
     target.show(status.inFlight(RED._('aiware-process-in.try.running')));
+    const mistakes = watchMistakes(RED, pack, request.internalTaskId!, publish);
     runTry(request, (event: TryEvent) => publish(topicOf(RED, event), event.kind === 'answer' ? (event.body ?? null) : event.body))
-      .then((outcome: TryOutcome) => {
-        publish(RED._('aiware-process-in.try.topicEnd', { status: outcome.status }), outcome);
-        const text = RED._('aiware-process-in.try.ended', { status: outcome.status, results: outcome.results, ms: outcome.ms });
+      .then(async (outcome: TryOutcome) => {
+        await mistakes.settled();
+        const flowErrors = mistakes.flowErrors();
+        publish(RED._('aiware-process-in.try.topicEnd', { status: outcome.status }), { ...outcome, flowErrors });
+        const text = RED._(flowErrors > 0 ? 'aiware-process-in.try.endedWithErrors' : 'aiware-process-in.try.ended', {
+          status: outcome.status,
+          results: outcome.results,
+          ms: outcome.ms,
+          errors: flowErrors,
+        });
         target.show(
-          outcome.status === 'failed' || outcome.status === 'timeout' ? status.failed(`${text}: ${outcome.failureReason ?? ''} ${outcome.failureMsg ?? ''}`.trim().slice(0, 80)) : status.done(text),
+          outcome.status === 'failed' || outcome.status === 'timeout'
+            ? status.failed(`${text}: ${outcome.failureReason ?? ''} ${outcome.failureMsg ?? ''}`.trim().slice(0, 80))
+            : flowErrors > 0
+              ? status.failed(text)
+              : status.done(text),
         );
       })
       .catch((err: unknown) => {
         publish(RED._('aiware-process-in.try.topicEnd', { status: 'error' }), errorMessage(err));
         target.show(status.failed(errorMessage(err).slice(0, 60)));
-      });
+      })
+      .finally(() => mistakes.stop());
   });
   return targets;
+}
+
+/**
+ * The flow's mistakes in one run, shown in the debug sidebar as they happen: a result or heartbeat
+ * after the task's end (flow errors, counted), a task left with no message in flight (a warning).
+ * The run's task is the one opened with the run's `internalTaskId`.
+ */
+function watchMistakes(RED: NodeAPI, pack: PackRuntime, internalTaskId: string, publish: (topic: string, value: unknown) => void): { flowErrors(): number; settled(): Promise<void>; stop(): void } {
+  let task: Task | undefined;
+  const onOpen = (opened: Task) => {
+    if (opened.fields.internalTaskId === internalTaskId) task = opened;
+  };
+  const onFlowError = (late: Task, text: string) => {
+    if (late === task) publish(RED._('aiware-process-in.try.topicFlowError'), text);
+  };
+  const onIdle = (idle: Task, what: Idle) => {
+    if (idle === task) publish(RED._('aiware-process-in.try.topicWarning'), what.text);
+  };
+  pack.registry.on('open', onOpen);
+  pack.registry.on('flowError', onFlowError);
+  pack.flowEnd.on('idle', onIdle);
+  return {
+    flowErrors: () => task?.flowErrors ?? 0,
+    async settled() {
+      if (!task) return;
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, SETTLE_MS);
+      });
+      await Promise.race([pack.flowEnd.whenSettled(task.id), bound]);
+      clearTimeout(timer);
+    },
+    stop() {
+      pack.registry.off('open', onOpen);
+      pack.registry.off('flowError', onFlowError);
+      pack.flowEnd.off('idle', onIdle);
+    },
+  };
 }
 
 /** This Node-RED's own address for `processPath`: the server that took the admin request serves the nodes too. */

@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { EmbeddedNodeRed, type FlowConfig } from '@aiware-nodered/node-red-runner';
 import { ToolkitEmulator } from '@aiware-nodered/aiware-sim';
+import { Conditions } from './conditions';
 
 /** What function nodes in test flows can reach: `global.get('capture')(msg)`. */
 export const captured: Record<string, unknown>[] = [];
@@ -13,10 +14,19 @@ export const captureHooks: { onCapture?: (msg: Record<string, unknown>) => void 
 
 /** What Node-RED logged at warn or worse: `{ level, id, type, msg }` (20 error, 30 warn). */
 export const logged: { level: number; id?: string; type?: string; msg: unknown }[] = [];
+/** Checked on each line logged: `loggedWhen(holds)` waits for a line. */
+const logConditions = new Conditions();
+export const loggedWhen = (holds: () => boolean): Promise<void> => logConditions.when(holds);
 
-/** Settings that keep tests quick: heartbeats every 100 ms, retries from 20 ms. */
+/**
+ * Settings that keep tests quick: heartbeats every 100 ms, retries from 20 ms, a task the flow
+ * forgets failed 300 ms after its last message (every suite runs with it: a flow of any test that
+ * the pack took for one that forgot its task would fail that test).
+ */
+export const FLOW_END_GRACE_MS = 300;
 export const TEST_AIWARE = {
   heartbeatIntervalMs: 100,
+  flowEndGraceMs: FLOW_END_GRACE_MS,
   finalHeartbeatGraceMs: 2000,
   retry: { initialDelayMs: 20, maxDelayMs: 200, requestTimeoutMs: 5000 },
   memoryChunkBytes: 256 * 1024,
@@ -50,7 +60,15 @@ export function engine(): Promise<Harness> {
         telemetry: { enabled: false, updateNotification: false },
         logging: {
           console: { level: process.env.NODE_RED_LOG ?? 'off', metrics: false, audit: false },
-          capture: { level: 'warn', metrics: false, audit: false, handler: () => (entry: (typeof logged)[number]) => logged.push(entry) },
+          capture: {
+            level: 'warn',
+            metrics: false,
+            audit: false,
+            handler: () => (entry: (typeof logged)[number]) => {
+              logged.push(entry);
+              logConditions.check();
+            },
+          },
         },
         functionGlobalContext: {
           capture: (msg: Record<string, unknown>) => {
