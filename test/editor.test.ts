@@ -1,4 +1,5 @@
-// The pack in Node-RED's real editor, in headless Chromium: the palette's labels, every example imported
+// The pack in Node-RED's real editor, in headless Chromium: the palette's labels, every example laid out
+// with no node over another (opened from a flow file, and imported against the canvas's edge), imported
 // together and deployed, the try-it button pressed on each with its result in the debug sidebar, no node
 // invalid or red, and a bad value in the process-in dialog shown with the validator's translated message.
 // Skipped, saying so, where Chromium is not installed.
@@ -8,7 +9,21 @@ import * as path from 'node:path';
 import type { Browser, Page } from 'puppeteer-core';
 import { PACK_DIR } from '@aiware-nodered/node-red-runner';
 import { ADMIN_ROOT, deploy as deployFlows, engine } from './support/engine';
-import { chromiumMissing, debugMessage, deploy, exampleTree, importExamples, invalidNodes, launch, openEditor, pressButton, redStatuses, type EditorRED } from './support/editor';
+import {
+  chromiumMissing,
+  debugMessage,
+  deploy,
+  exampleTree,
+  importExamples,
+  invalidNodes,
+  launch,
+  layoutProblems,
+  openEditor,
+  pressButton,
+  redStatuses,
+  reloadEditor,
+  type EditorRED,
+} from './support/editor';
 
 const EXAMPLES = fs
   .readdirSync(path.join(PACK_DIR, 'examples'))
@@ -52,8 +67,44 @@ describe('the editor, in headless Chromium', function () {
     assert.deepEqual(tree.map((e) => (typeof e === 'string' ? e : e.fn)).sort(), EXAMPLES);
   });
 
-  it('imports every example together, deploys with no node invalid or red, and tries each process-in from its button', async function () {
-    await importExamples(page, EXAMPLES);
+  /** The nodes whose status the last check with statuses measured. */
+  const measuredStatuses: string[] = [];
+  /** The layout problems of each example on its tab; only the examples that have some. */
+  async function problemsByExample(tabs: string[], options?: { statuses?: boolean }): Promise<Record<string, string[]>> {
+    const found: Record<string, string[]> = {};
+    measuredStatuses.length = 0;
+    for (const [i, tab] of tabs.entries()) {
+      const { problems, statuses } = await layoutProblems(page, tab, options);
+      if (problems.length > 0) found[EXAMPLES[i]] = problems;
+      measuredStatuses.push(...statuses);
+    }
+    return found;
+  }
+
+  it('opens every example from a flow file (as the runner runs it) with no node over another, no label cut, each button on the canvas', async function () {
+    const { red } = await engine();
+    const tabs = EXAMPLES.map((name) => `tab-${name}`);
+    const example = (name: string) => JSON.parse(fs.readFileSync(path.join(PACK_DIR, 'examples', `${name}.json`), 'utf8')) as Record<string, unknown>[];
+    const flows = EXAMPLES.map((name, i) => example(name).map((n) => ({ ...n, z: tabs[i] })));
+    await red.deploy(flows.flatMap((nodes, i) => [{ id: tabs[i], type: 'tab', label: EXAMPLES[i] }, ...nodes]));
+    try {
+      await reloadEditor(page);
+      await page.waitForFunction(
+        (ids, counts) => ids.every((z, i) => (window as unknown as { RED: EditorRED }).RED.nodes.filterNodes({ z }).length === counts[i]),
+        { timeout: 10_000 },
+        tabs,
+        flows.map((nodes) => nodes.length),
+      );
+      assert.deepEqual(await problemsByExample(tabs), {});
+    } finally {
+      await deployFlows([]);
+      await reloadEditor(page);
+    }
+  });
+
+  it('imports every example together at the canvas edge with nothing over anything, deploys with no node invalid or red, and tries each process-in from its button', async function () {
+    const tabs = await importExamples(page, EXAMPLES);
+    assert.deepEqual(await problemsByExample(tabs), {});
     assert.deepEqual(await invalidNodes(page), []);
     await deploy(page);
     const processIns = await page.evaluate(() =>
@@ -82,6 +133,9 @@ describe('the editor, in headless Chromium', function () {
       await page.waitForFunction((id) => ((window as unknown as { RED: EditorRED }).RED.nodes.node(id)?.status?.text ?? '').startsWith('try it: complete'), { timeout: 10_000 }, node.id);
     }
     assert.deepEqual(await redStatuses(page), []);
+    // The statuses the tries left (the pause's waiting count among them) run under no other node.
+    assert.deepEqual(await problemsByExample(tabs, { statuses: true }), {});
+    assert.ok(measuredStatuses.includes('aiware-pause-for-callback "wait for the reviewer"'), `the pause's status was measured: ${measuredStatuses.join(', ')}`);
     assert.deepEqual((page as Page & { pageErrors?: string[] }).pageErrors, []);
   });
 
