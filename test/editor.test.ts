@@ -11,6 +11,8 @@ import { PACK_DIR } from '@aiware-nodered/node-red-runner';
 import { ADMIN_ROOT, deploy as deployFlows, engine } from './support/engine';
 import {
   chromiumMissing,
+  closeDialogs,
+  cutInDialog,
   debugMessage,
   deploy,
   exampleTree,
@@ -46,6 +48,9 @@ describe('the editor, in headless Chromium', function () {
     await deployFlows([]);
     browser = await launch();
     page = await openEditor(browser, `${red.url}${ADMIN_ROOT}`);
+  });
+  afterEach(async function () {
+    if (browser) await closeDialogs(page);
   });
   after(async function () {
     await browser?.close();
@@ -202,6 +207,37 @@ describe('the editor, in headless Chromium', function () {
     await check('#node-input-url', 'process', /the path must start with \//);
     await check('#node-input-tryPayload', '{bad', /not JSON/);
     await page.click('#node-dialog-cancel');
+  });
+
+  it('opens the pause dialog with nothing cut off: options, placeholders, labels', async function () {
+    const types = ['aiware-pause-for-callback'];
+    const found: Record<string, string[]> = {};
+    for (const type of types) {
+      await page.evaluate((t) => {
+        const RED = (window as unknown as { RED: EditorRED }).RED;
+        const node = RED.nodes.filterNodes({ type: t })[0];
+        RED.workspaces.show(node.z);
+        RED.editor.edit(node);
+      }, type);
+      await page.waitForSelector('.red-ui-tray #node-input-name', { visible: true, timeout: 10_000 });
+      const cut = await cutInDialog(page);
+      if (cut.problems.length > 0) found[type] = cut.problems;
+      await closeDialogs(page);
+    }
+    assert.deepEqual(found, {});
+  });
+
+  it("shows the pause's callback base as the runtime has it: this Node-RED's own port, not 1880", async function () {
+    const { red } = await engine();
+    await page.evaluate(() => {
+      const RED = (window as unknown as { RED: EditorRED }).RED;
+      const node = RED.nodes.filterNodes({ type: 'aiware-pause-for-callback' })[0];
+      RED.workspaces.show(node.z);
+      RED.editor.edit(node);
+    });
+    await page.waitForSelector('#node-input-baseUrl', { visible: true, timeout: 10_000 });
+    const placeholder = await page.$eval('#node-input-baseUrl', (el) => (el as HTMLInputElement).placeholder);
+    assert.equal(placeholder, `blank: ${red.url}`);
   });
 
   it('marks an imported process-in with an unknown engine type invalid, saying why', async function () {

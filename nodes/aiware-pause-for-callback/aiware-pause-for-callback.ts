@@ -32,6 +32,14 @@ const DEFAULT_TIMEOUT_SECONDS = 3600;
 export = function register(RED: NodeAPI): void {
   const pack = packRuntime(RED);
 
+  /** The base of the local callback URLs when the node sets none: the runner's, else this Node-RED's. */
+  function defaultBaseUrl(): string {
+    const settings = RED.settings as unknown as { uiPort?: number; httpNodeRoot?: string | false };
+    if (pack.settings.callbackBaseUrl) return pack.settings.callbackBaseUrl;
+    const root = typeof settings.httpNodeRoot === 'string' ? settings.httpNodeRoot : '/';
+    return `http://127.0.0.1:${settings.uiPort ?? 1880}${root}`.replace(/\/+$/, '');
+  }
+
   function PauseForCallbackNode(this: Node, config: PauseDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
@@ -104,13 +112,6 @@ export = function register(RED: NodeAPI): void {
     function choose(task: Task): 'platform' | 'local' {
       if (mode !== 'auto') return mode;
       return task.fields.token && task.fields.veritoneApiBaseUrl ? 'platform' : 'local';
-    }
-
-    function defaultBaseUrl(): string {
-      const settings = RED.settings as unknown as { uiPort?: number; httpNodeRoot?: string | false };
-      if (pack.settings.callbackBaseUrl) return pack.settings.callbackBaseUrl;
-      const root = typeof settings.httpNodeRoot === 'string' ? settings.httpNodeRoot : '/';
-      return `http://127.0.0.1:${settings.uiPort ?? 1880}${root}`.replace(/\/+$/, '');
     }
 
     async function pause(message: NodeMessage, send: (msgs: (NodeMessage | null)[]) => void): Promise<void> {
@@ -195,5 +196,9 @@ export = function register(RED: NodeAPI): void {
     });
   }
 
-  RED.nodes.registerType(NODE_TYPES.pauseForCallback, PauseForCallbackNode);
+  // The editor shows this default as the callback base's placeholder (RED.settings.aiwarePauseForCallbackBaseUrl):
+  // the port and root this Node-RED really has, not 1880.
+  RED.nodes.registerType(NODE_TYPES.pauseForCallback, PauseForCallbackNode, {
+    settings: { aiwarePauseForCallbackBaseUrl: { value: defaultBaseUrl(), exportable: true } },
+  });
 };

@@ -181,6 +181,67 @@ export async function layoutProblems(page: Page, z: string, options: { statuses?
   );
 }
 
+/**
+ * What is cut off or broken in the open edit dialog, one line each: an option wider than its select, a
+ * placeholder wider than its field, a label on two lines or with its field pushed under it. `measured` lists the selects and fields measured.
+ */
+export async function cutInDialog(page: Page): Promise<{ problems: string[]; measured: string[] }> {
+  return page.evaluate(() => {
+    const problems: string[] = [];
+    const measured: string[] = [];
+    const context = document.createElement('canvas').getContext('2d')!;
+    const shown = (el: HTMLElement) => el.offsetParent !== null;
+    const px = (v: string) => parseFloat(v) || 0;
+    // The text box is the field less its padding (and a select's arrow, about 24px), with 15 % to spare:
+    // the editor's sans-serif is another font on another machine, and Debian's is not the widest.
+    const fits = (el: HTMLElement, text: string, less: number) => {
+      const style = getComputedStyle(el);
+      context.font = style.font;
+      const room = Math.floor((el.clientWidth - px(style.paddingLeft) - px(style.paddingRight) - less) * 0.85);
+      const width = Math.round(context.measureText(text).width);
+      return width <= room ? undefined : `${width}px in ${room}px`;
+    };
+    for (const select of Array.from(document.querySelectorAll<HTMLSelectElement>('.red-ui-tray select')).filter(shown)) {
+      measured.push(select.id);
+      for (const option of Array.from(select.options)) {
+        const over = fits(select, option.text, 24);
+        if (over) problems.push(`${select.id}: the option "${option.text}" (${over})`);
+      }
+    }
+    for (const field of Array.from(document.querySelectorAll<HTMLInputElement>('.red-ui-tray input[placeholder], .red-ui-tray textarea[placeholder]')).filter(shown)) {
+      if (!field.id.startsWith('node-input-') || field.placeholder === '') continue;
+      measured.push(field.id);
+      const over = fits(field, field.placeholder, 0);
+      if (over) problems.push(`${field.id}: the placeholder "${field.placeholder}" (${over})`);
+    }
+    for (const label of Array.from(document.querySelectorAll<HTMLLabelElement>('.red-ui-tray .form-row > label')).filter(shown)) {
+      // The tops of its line boxes: a label on two lines has two.
+      const range = document.createRange();
+      range.selectNodeContents(label);
+      const tops = Array.from(range.getClientRects())
+        .filter((r) => r.width > 0)
+        .map((r) => r.top)
+        .sort((a, b) => a - b);
+      const lines = tops.filter((top, i) => i === 0 || top - tops[i - 1] > 8).length;
+      if (lines > 1) problems.push(`the label "${(label.textContent ?? '').trim()}" takes ${lines} lines`);
+      // Its field beside it, not pushed onto the next line.
+      const field = label.htmlFor ? document.getElementById(label.htmlFor) : null;
+      if (field && shown(field) && field.getBoundingClientRect().top >= label.getBoundingClientRect().bottom) {
+        problems.push(`the field of "${(label.textContent ?? '').trim()}" is under its label, not beside it`);
+      }
+    }
+    return { problems, measured };
+  });
+}
+
+/** Cancels every open edit dialog (a test that failed may have left one open), the top one first. */
+export async function closeDialogs(page: Page): Promise<void> {
+  for (let open = await page.$$eval('.red-ui-tray', (t) => t.length); open > 0; open--) {
+    await page.evaluate(() => Array.from(document.querySelectorAll<HTMLElement>('.red-ui-tray #node-dialog-cancel')).pop()?.click());
+    await page.waitForFunction((left) => document.querySelectorAll('.red-ui-tray').length < left, { timeout: 5000 }, open);
+  }
+}
+
 /** What this file uses of the editor's `RED` (in the page). */
 export interface EditorRED {
   nodes: {
