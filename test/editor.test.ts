@@ -157,24 +157,8 @@ describe('the editor, in headless Chromium', function () {
     // A chunk engine's dialog shows every select, the Answer among them.
     await page.select('#node-input-engineType', 'chunk');
     await page.waitForSelector('#node-input-respond', { visible: true, timeout: 5000 });
-    // Every option of every select fits the select at the dialog's default width.
-    const cut = await page.evaluate(() => {
-      const found: string[] = [];
-      const measured: string[] = [];
-      const context = document.createElement('canvas').getContext('2d')!;
-      for (const select of Array.from(document.querySelectorAll<HTMLSelectElement>('.red-ui-tray select'))) {
-        if (select.offsetParent === null) continue;
-        measured.push(select.id);
-        context.font = getComputedStyle(select).font;
-        // The text box is the select less its padding and the arrow (about 24px), with 15 % to spare: the
-        // editor's sans-serif is another font on another machine, and Debian's is not the widest.
-        const room = Math.floor((select.clientWidth - 24) * 0.85);
-        for (const option of Array.from(select.options)) {
-          if (context.measureText(option.text).width > room) found.push(`${select.id}: "${option.text}" (${Math.round(context.measureText(option.text).width)}px in ${room}px)`);
-        }
-      }
-      return { problems: found, measured };
-    });
+    // Every option of every select, every placeholder and every label fits at the dialog's default width.
+    const cut = await cutInDialog(page);
     assert.deepEqual(cut.problems, []);
     assert.ok(cut.measured.includes('node-input-respond'), `the Answer dropdown was measured: ${cut.measured.join(', ')}`);
 
@@ -209,8 +193,8 @@ describe('the editor, in headless Chromium', function () {
     await page.click('#node-dialog-cancel');
   });
 
-  it('opens the pause dialog with nothing cut off: options, placeholders, labels', async function () {
-    const types = ['aiware-pause-for-callback'];
+  it("opens each of the pack's dialogs with nothing cut off: options, placeholders, labels", async function () {
+    const types = ['aiware-result-out', 'aiware-heartbeat', 'aiware-pause-for-callback', 'aiware-keys', 'aiware-library-model'];
     const found: Record<string, string[]> = {};
     for (const type of types) {
       await page.evaluate((t) => {
