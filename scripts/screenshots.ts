@@ -17,6 +17,8 @@ const EXAMPLES = fs
   .map((f) => f.replace(/\.json$/, ''))
   .sort();
 
+const VIEWPORT = { width: 1280, height: 660 };
+
 /** One picture: what to show, then where to clip. */
 interface Shot {
   file: string;
@@ -37,13 +39,67 @@ const processInOf = (page: Page, tab: string) =>
     return { id: node.id, label: `${String((node as { engineType?: string }).engineType)} ${node.url ?? ''}` };
   }, tab);
 
-async function showTab(page: Page, label: string): Promise<void> {
+/** Shows the example's tab; returns its id. */
+async function showTab(page: Page, label: string): Promise<string> {
   const node = await processInOf(page, label);
-  await page.evaluate((id) => {
+  const z = await page.evaluate((id) => {
     const RED = (window as unknown as { RED: EditorRED }).RED;
-    RED.workspaces.show(RED.nodes.node(id)!.z);
+    const tab = RED.nodes.node(id)!.z;
+    RED.workspaces.show(tab);
+    return tab;
   }, node.id);
   await page.waitForSelector(`[id="${node.id}"]`, { visible: true, timeout: 10_000 });
+  return z;
+}
+
+/** The flow on tab `z` as drawn (node boxes, ports, buttons, statuses shown), in page pixels. */
+function flowBox(page: Page, z: string): Promise<{ left: number; top: number; right: number; bottom: number }> {
+  return page.evaluate((tab) => {
+    const parts = '.red-ui-flow-node, .red-ui-flow-port, .red-ui-flow-node-button, .red-ui-flow-node-status-group';
+    const boxes = (window as unknown as { RED: EditorRED }).RED.nodes
+      .filterNodes({ z: tab })
+      .flatMap((n) => Array.from(document.getElementById(n.id)!.querySelectorAll(parts)))
+      .map((el) => el.getBoundingClientRect())
+      .filter((b) => b.width > 0 && b.height > 0);
+    return {
+      left: Math.min(...boxes.map((b) => b.left)),
+      top: Math.min(...boxes.map((b) => b.top)),
+      right: Math.max(...boxes.map((b) => b.right)),
+      bottom: Math.max(...boxes.map((b) => b.bottom)),
+    };
+  }, z);
+}
+
+/**
+ * Zooms out until the whole flow on tab `z` shows in the canvas, not under a sidebar (Node-RED 5's right
+ * sidebar lies over the canvas), scrolled to its top-left corner.
+ */
+async function fitFlow(page: Page, z: string): Promise<void> {
+  for (;;) {
+    await page.evaluate(() => {
+      const chart = document.querySelector('#red-ui-workspace-chart')!;
+      chart.scrollLeft = 0;
+      chart.scrollTop = 0;
+    });
+    const room = await page.evaluate(() => {
+      const chart = document.querySelector('#red-ui-workspace-chart')!.getBoundingClientRect();
+      const sidebar = document.querySelector('#red-ui-sidebar')?.getBoundingClientRect();
+      return { right: Math.min(chart.right, sidebar && sidebar.width > 0 ? sidebar.left : Infinity) - 16, bottom: chart.bottom - 16 };
+    });
+    const flow = await flowBox(page, z);
+    if (flow.right <= room.right && flow.bottom <= room.bottom) return;
+    const scale = await page.evaluate(() => (window as unknown as { RED: EditorRED }).RED.view.scale());
+    if (scale <= 0.5) throw new Error(`the flow on ${z} does not fit the canvas at zoom ${scale}`);
+    await page.evaluate(() => (window as unknown as { RED: { actions: { invoke(name: string): void } } }).RED.actions.invoke('core:zoom-out'));
+    await page.waitForFunction((was) => (window as unknown as { RED: EditorRED }).RED.view.scale() < was, { timeout: 5000 }, scale);
+    // Drawn at the new scale before it is measured again.
+    await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
+  }
+}
+
+async function zoomReset(page: Page): Promise<void> {
+  await page.evaluate(() => (window as unknown as { RED: { actions: { invoke(name: string): void } } }).RED.actions.invoke('core:zoom-reset'));
+  await page.waitForFunction(() => (window as unknown as { RED: EditorRED }).RED.view.scale() === 1, { timeout: 5000 });
 }
 
 /** Settled: no status still in flight (statuses are coalesced over 250 ms), no notification or shade over the editor. */
@@ -61,6 +117,25 @@ async function settled(page: Page): Promise<void> {
   );
 }
 
+/** Opens or closes the sidebars (the palette's too) and waits until the canvas has the width that leaves. */
+async function sidebars(page: Page, open: boolean): Promise<void> {
+  const before = await page.$eval('#red-ui-workspace-chart', (el) => el.getBoundingClientRect().width);
+  await page.evaluate((state) => {
+    const RED = (window as unknown as { RED: { actions: { invoke(name: string, state: boolean): void } } }).RED;
+    RED.actions.invoke('core:toggle-sidebar', state);
+    RED.actions.invoke('core:toggle-palette', state);
+  }, open);
+  await page.waitForFunction(
+    (wider, was) => {
+      const now = document.querySelector('#red-ui-workspace-chart')!.getBoundingClientRect().width;
+      return wider ? now > was + 200 : now < was - 200;
+    },
+    { timeout: 10_000 },
+    !open,
+    before,
+  );
+}
+
 const SHOTS: Shot[] = [
   {
     file: 'palette.png',
@@ -69,38 +144,49 @@ const SHOTS: Shot[] = [
       // The aiWARE category alone (the others hidden for the picture only).
       await page.evaluate(() => {
         for (const category of Array.from(document.querySelectorAll<HTMLElement>('.red-ui-palette-category'))) {
-          if (!(category.querySelector('.red-ui-palette-header')?.textContent ?? '').includes('aiWARE')) category.style.display = 'none';
+          if ((category.querySelector('.red-ui-palette-header')?.textContent ?? '').includes('aiWARE')) continue;
+          // Its own display kept to put back: the editor hides some categories itself.
+          category.dataset.shotDisplay = category.style.display;
+          category.style.display = 'none';
         }
       });
-      const palette = (await page.$('#red-ui-palette'))!;
-      const box = (await palette.boundingBox())!;
-      await page.screenshot({ path: path.join(DOCS, 'palette.png'), clip: { x: box.x, y: box.y, width: box.width, height: 380 } });
-      await page.evaluate(() => {
-        for (const category of Array.from(document.querySelectorAll<HTMLElement>('.red-ui-palette-category'))) category.style.display = '';
+      // Node-RED 5 gives the palette half of its left sidebar: a taller window, until every aiWARE node shows.
+      await page.setViewport({ width: 1280, height: 900 });
+      await page.waitForFunction(
+        () =>
+          Array.from(document.querySelectorAll('.red-ui-palette-node[data-palette-type^="aiware-"]')).every((node) => {
+            const r = node.getBoundingClientRect();
+            return r.height > 0 && node.contains(document.elementFromPoint(r.left + r.width / 2, r.bottom - 2));
+          }),
+        { timeout: 10_000 },
+      );
+      const clip = await page.evaluate(() => {
+        const palette = document.querySelector('#red-ui-palette')!.getBoundingClientRect();
+        const bottom = Math.max(...Array.from(document.querySelectorAll('.red-ui-palette-node[data-palette-type^="aiware-"]')).map((n) => n.getBoundingClientRect().bottom));
+        return { x: palette.left, y: palette.top, width: palette.width, height: bottom - palette.top + 16 };
       });
+      await page.screenshot({ path: path.join(DOCS, 'palette.png'), clip });
+      await page.evaluate(() => {
+        for (const category of Array.from(document.querySelectorAll<HTMLElement>('.red-ui-palette-category[data-shot-display]'))) {
+          category.style.display = category.dataset.shotDisplay!;
+          delete category.dataset.shotDisplay;
+        }
+      });
+      await page.setViewport(VIEWPORT);
     },
   },
   {
     file: 'example-flow.png',
     what: 'an example flow (stream from cache, with its failure paths)',
     async take(page) {
-      await showTab(page, 'stream-lines-from-cache');
-      // The whole width for the flow: the sidebar closed for this picture.
-      await page.evaluate(() => (window as unknown as { RED: { menu: { setSelected(id: string, on: boolean): void } } }).RED.menu.setSelected('menu-item-sidebar', false));
-      await page.waitForFunction(() => document.querySelector<HTMLElement>('#red-ui-sidebar')?.offsetParent === null, { timeout: 10_000 });
-      await page.evaluate(() => {
-        const RED = (window as unknown as { RED: { actions: { invoke(name: string): void } } }).RED;
-        RED.actions.invoke('core:zoom-out');
-        RED.actions.invoke('core:zoom-out');
-      });
-      const chart = (await page.$('#red-ui-workspace-chart'))!;
-      const box = (await chart.boundingBox())!;
-      await page.screenshot({ path: path.join(DOCS, 'example-flow.png'), clip: { x: box.x + 60, y: box.y + 30, width: Math.min(box.width - 75, 980), height: 200 } });
-      await page.evaluate(() => {
-        const RED = (window as unknown as { RED: { actions: { invoke(name: string): void }; menu: { setSelected(id: string, on: boolean): void } } }).RED;
-        RED.actions.invoke('core:zoom-reset');
-        RED.menu.setSelected('menu-item-sidebar', true);
-      });
+      const z = await showTab(page, 'stream-lines-from-cache');
+      // The whole width for the flow: the sidebars (Node-RED 5 has one each side) closed for this picture.
+      await sidebars(page, false);
+      await fitFlow(page, z);
+      const flow = await flowBox(page, z);
+      await page.screenshot({ path: path.join(DOCS, 'example-flow.png'), clip: { x: flow.left - 16, y: flow.top - 16, width: flow.right - flow.left + 32, height: flow.bottom - flow.top + 32 } });
+      await zoomReset(page);
+      await sidebars(page, true);
     },
   },
   {
@@ -125,7 +211,7 @@ const SHOTS: Shot[] = [
     file: 'human-review.png',
     what: 'the human-review flow paused for its callback (its try-it button pressed)',
     async take(page) {
-      await showTab(page, 'human-review');
+      const z = await showTab(page, 'human-review');
       const node = await processInOf(page, 'human-review');
       await page.evaluate(() => (window as unknown as { RED: EditorRED }).RED.sidebar.show('debug'));
       await pressButton(page, node.id);
@@ -137,9 +223,14 @@ const SHOTS: Shot[] = [
         { timeout: 15_000 },
       );
       await settled(page);
-      await page.evaluate(() => (window as unknown as { RED: { actions: { invoke(name: string): void } } }).RED.actions.invoke('core:zoom-out'));
+      // The whole flow beside the debug sidebar: a wider window, the palette's sidebar closed.
+      await page.setViewport({ ...VIEWPORT, width: 1600 });
+      await page.evaluate(() => (window as unknown as { RED: { actions: { invoke(name: string, state: boolean): void } } }).RED.actions.invoke('core:toggle-palette', false));
+      await fitFlow(page, z);
       await page.screenshot({ path: path.join(DOCS, 'human-review.png') });
-      await page.evaluate(() => (window as unknown as { RED: { actions: { invoke(name: string): void } } }).RED.actions.invoke('core:zoom-reset'));
+      await zoomReset(page);
+      await page.evaluate(() => (window as unknown as { RED: { actions: { invoke(name: string, state: boolean): void } } }).RED.actions.invoke('core:toggle-palette', true));
+      await page.setViewport(VIEWPORT);
     },
   },
 ];
@@ -162,8 +253,18 @@ async function main(): Promise<void> {
   const browser = await launch();
   try {
     const page = await openEditor(browser, `${red.url}/admin`);
-    await page.setViewport({ width: 1280, height: 660 });
-    await importExamples(page, EXAMPLES);
+    await page.setViewport(VIEWPORT);
+    const tabs = await importExamples(page, EXAMPLES);
+    // Dropped against the canvas's corner; 40 px in for the pictures.
+    await page.evaluate((ids) => {
+      const RED = (window as unknown as { RED: EditorRED }).RED;
+      for (const node of ids.flatMap((z) => RED.nodes.filterNodes({ z })) as unknown as { x: number; y: number; dirty: boolean }[]) {
+        node.x += 40;
+        node.y += 40;
+        node.dirty = true;
+      }
+      RED.view.redraw(true);
+    }, tabs);
     await deploy(page);
     await settled(page);
     for (const shot of SHOTS) {

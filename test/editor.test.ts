@@ -1,4 +1,5 @@
-// The pack in Node-RED's real editor, in headless Chromium: the palette's labels, every example imported
+// The pack in Node-RED's real editor, in headless Chromium: the palette's labels, every example laid out
+// with no node over another (opened from a flow file, and imported against the canvas's edge), imported
 // together and deployed, the try-it button pressed on each with its result in the debug sidebar, no node
 // invalid or red, and a bad value in the process-in dialog shown with the validator's translated message.
 // Skipped, saying so, where Chromium is not installed.
@@ -8,7 +9,23 @@ import * as path from 'node:path';
 import type { Browser, Page } from 'puppeteer-core';
 import { PACK_DIR } from '@aiware-nodered/node-red-runner';
 import { ADMIN_ROOT, deploy as deployFlows, engine } from './support/engine';
-import { chromiumMissing, debugMessage, deploy, exampleTree, importExamples, invalidNodes, launch, openEditor, pressButton, redStatuses, type EditorRED } from './support/editor';
+import {
+  chromiumMissing,
+  closeDialogs,
+  cutInDialog,
+  debugMessage,
+  deploy,
+  exampleTree,
+  importExamples,
+  invalidNodes,
+  launch,
+  layoutProblems,
+  openEditor,
+  pressButton,
+  redStatuses,
+  reloadEditor,
+  type EditorRED,
+} from './support/editor';
 
 const EXAMPLES = fs
   .readdirSync(path.join(PACK_DIR, 'examples'))
@@ -32,6 +49,9 @@ describe('the editor, in headless Chromium', function () {
     browser = await launch();
     page = await openEditor(browser, `${red.url}${ADMIN_ROOT}`);
   });
+  afterEach(async function () {
+    if (browser) await closeDialogs(page);
+  });
   after(async function () {
     await browser?.close();
     await deployFlows([]);
@@ -52,8 +72,44 @@ describe('the editor, in headless Chromium', function () {
     assert.deepEqual(tree.map((e) => (typeof e === 'string' ? e : e.fn)).sort(), EXAMPLES);
   });
 
-  it('imports every example together, deploys with no node invalid or red, and tries each process-in from its button', async function () {
-    await importExamples(page, EXAMPLES);
+  /** The nodes whose status the last check with statuses measured. */
+  const measuredStatuses: string[] = [];
+  /** The layout problems of each example on its tab; only the examples that have some. */
+  async function problemsByExample(tabs: string[], options?: { statuses?: boolean }): Promise<Record<string, string[]>> {
+    const found: Record<string, string[]> = {};
+    measuredStatuses.length = 0;
+    for (const [i, tab] of tabs.entries()) {
+      const { problems, statuses } = await layoutProblems(page, tab, options);
+      if (problems.length > 0) found[EXAMPLES[i]] = problems;
+      measuredStatuses.push(...statuses);
+    }
+    return found;
+  }
+
+  it('opens every example from a flow file (as the runner runs it) with no node over another, no label cut, each button on the canvas', async function () {
+    const { red } = await engine();
+    const tabs = EXAMPLES.map((name) => `tab-${name}`);
+    const example = (name: string) => JSON.parse(fs.readFileSync(path.join(PACK_DIR, 'examples', `${name}.json`), 'utf8')) as Record<string, unknown>[];
+    const flows = EXAMPLES.map((name, i) => example(name).map((n) => ({ ...n, z: tabs[i] })));
+    await red.deploy(flows.flatMap((nodes, i) => [{ id: tabs[i], type: 'tab', label: EXAMPLES[i] }, ...nodes]));
+    try {
+      await reloadEditor(page);
+      await page.waitForFunction(
+        (ids, counts) => ids.every((z, i) => (window as unknown as { RED: EditorRED }).RED.nodes.filterNodes({ z }).length === counts[i]),
+        { timeout: 10_000 },
+        tabs,
+        flows.map((nodes) => nodes.length),
+      );
+      assert.deepEqual(await problemsByExample(tabs), {});
+    } finally {
+      await deployFlows([]);
+      await reloadEditor(page);
+    }
+  });
+
+  it('imports every example together at the canvas edge with nothing over anything, deploys with no node invalid or red, and tries each process-in from its button', async function () {
+    const tabs = await importExamples(page, EXAMPLES);
+    assert.deepEqual(await problemsByExample(tabs), {});
     assert.deepEqual(await invalidNodes(page), []);
     await deploy(page);
     const processIns = await page.evaluate(() =>
@@ -82,6 +138,9 @@ describe('the editor, in headless Chromium', function () {
       await page.waitForFunction((id) => ((window as unknown as { RED: EditorRED }).RED.nodes.node(id)?.status?.text ?? '').startsWith('try it: complete'), { timeout: 10_000 }, node.id);
     }
     assert.deepEqual(await redStatuses(page), []);
+    // The statuses the tries left (the pause's waiting count among them) run under no other node.
+    assert.deepEqual(await problemsByExample(tabs, { statuses: true }), {});
+    assert.ok(measuredStatuses.includes('aiware-pause-for-callback "wait for the reviewer"'), `the pause's status was measured: ${measuredStatuses.join(', ')}`);
     assert.deepEqual((page as Page & { pageErrors?: string[] }).pageErrors, []);
   });
 
@@ -98,24 +157,8 @@ describe('the editor, in headless Chromium', function () {
     // A chunk engine's dialog shows every select, the Answer among them.
     await page.select('#node-input-engineType', 'chunk');
     await page.waitForSelector('#node-input-respond', { visible: true, timeout: 5000 });
-    // Every option of every select fits the select at the dialog's default width.
-    const cut = await page.evaluate(() => {
-      const found: string[] = [];
-      const measured: string[] = [];
-      const context = document.createElement('canvas').getContext('2d')!;
-      for (const select of Array.from(document.querySelectorAll<HTMLSelectElement>('.red-ui-tray select'))) {
-        if (select.offsetParent === null) continue;
-        measured.push(select.id);
-        context.font = getComputedStyle(select).font;
-        // The text box is the select less its padding and the arrow (about 24px), with 15 % to spare: the
-        // editor's sans-serif is another font on another machine, and Debian's is not the widest.
-        const room = Math.floor((select.clientWidth - 24) * 0.85);
-        for (const option of Array.from(select.options)) {
-          if (context.measureText(option.text).width > room) found.push(`${select.id}: "${option.text}" (${Math.round(context.measureText(option.text).width)}px in ${room}px)`);
-        }
-      }
-      return { problems: found, measured };
-    });
+    // Every option of every select, every placeholder and every label fits at the dialog's default width.
+    const cut = await cutInDialog(page);
     assert.deepEqual(cut.problems, []);
     assert.ok(cut.measured.includes('node-input-respond'), `the Answer dropdown was measured: ${cut.measured.join(', ')}`);
 
@@ -148,6 +191,37 @@ describe('the editor, in headless Chromium', function () {
     await check('#node-input-url', 'process', /the path must start with \//);
     await check('#node-input-tryPayload', '{bad', /not JSON/);
     await page.click('#node-dialog-cancel');
+  });
+
+  it("opens each of the pack's dialogs with nothing cut off: options, placeholders, labels", async function () {
+    const types = ['aiware-result-out', 'aiware-heartbeat', 'aiware-pause-for-callback', 'aiware-keys', 'aiware-library-model'];
+    const found: Record<string, string[]> = {};
+    for (const type of types) {
+      await page.evaluate((t) => {
+        const RED = (window as unknown as { RED: EditorRED }).RED;
+        const node = RED.nodes.filterNodes({ type: t })[0];
+        RED.workspaces.show(node.z);
+        RED.editor.edit(node);
+      }, type);
+      await page.waitForSelector('.red-ui-tray #node-input-name', { visible: true, timeout: 10_000 });
+      const cut = await cutInDialog(page);
+      if (cut.problems.length > 0) found[type] = cut.problems;
+      await closeDialogs(page);
+    }
+    assert.deepEqual(found, {});
+  });
+
+  it("shows the pause's callback base as the runtime has it: this Node-RED's own port, not 1880", async function () {
+    const { red } = await engine();
+    await page.evaluate(() => {
+      const RED = (window as unknown as { RED: EditorRED }).RED;
+      const node = RED.nodes.filterNodes({ type: 'aiware-pause-for-callback' })[0];
+      RED.workspaces.show(node.z);
+      RED.editor.edit(node);
+    });
+    await page.waitForSelector('#node-input-baseUrl', { visible: true, timeout: 10_000 });
+    const placeholder = await page.$eval('#node-input-baseUrl', (el) => (el as HTMLInputElement).placeholder);
+    assert.equal(placeholder, `blank: ${red.url}`);
   });
 
   it('marks an imported process-in with an unknown engine type invalid, saying why', async function () {

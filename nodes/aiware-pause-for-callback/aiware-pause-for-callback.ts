@@ -33,6 +33,11 @@ const DEFAULT_TIMEOUT_SECONDS = 3600;
 export = function register(RED: NodeAPI): void {
   const pack = packRuntime(RED);
 
+  /** The base of the local callback URLs when the node sets none: the runner's, else this Node-RED's. */
+  function defaultBaseUrl(): string {
+    return pack.settings.callbackBaseUrl || localBaseUrl(RED);
+  }
+
   function PauseForCallbackNode(this: Node, config: PauseDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
@@ -108,10 +113,6 @@ export = function register(RED: NodeAPI): void {
     function choose(task: Task): 'platform' | 'local' {
       if (mode !== 'auto') return mode;
       return task.fields.token && task.fields.veritoneApiBaseUrl ? 'platform' : 'local';
-    }
-
-    function defaultBaseUrl(): string {
-      return pack.settings.callbackBaseUrl || localBaseUrl(RED);
     }
 
     async function pause(message: NodeMessage, send: (msgs: (NodeMessage | null)[]) => void): Promise<void> {
@@ -196,7 +197,11 @@ export = function register(RED: NodeAPI): void {
     });
   }
 
-  RED.nodes.registerType(NODE_TYPES.pauseForCallback, PauseForCallbackNode);
+  // The editor shows this default as the callback base's placeholder (RED.settings.aiwarePauseForCallbackBaseUrl):
+  // the port and root this Node-RED really has, not 1880.
+  RED.nodes.registerType(NODE_TYPES.pauseForCallback, PauseForCallbackNode, {
+    settings: { aiwarePauseForCallbackBaseUrl: { value: defaultBaseUrl(), exportable: true } },
+  });
 };
 
 /**
