@@ -163,7 +163,7 @@ export class Runner {
         await started;
       } catch (err) {
         if (err instanceof MissingTypesError) {
-          throw new RuntimeFileError(config.runtimeFile, `${err.message}: install them, or name them in "modules"`, err.types);
+          throw new RuntimeFileError(config.runtimeFile, `${err.message}: install them, or name them in "modules"`, { missingTypes: err.types });
         }
         throw err;
       }
