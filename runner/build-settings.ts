@@ -3,6 +3,8 @@
 // server, log and editor) and sets them from its own environment. One list for the runner, which
 // leaves out what it owns and says so, and for `aiware-sim check`, which reports each as a problem.
 import { DEFAULT_LIMITS, DEFAULT_RETRY, DEFAULT_TASK_SETTINGS, flowEndGrace } from '@aiware-nodered/node-red-aiware';
+import { NODE_TYPES } from '@aiware-nodered/node-red-aiware/dist/nodes/shared/types';
+import { coreNodeFiles } from './core-nodes';
 
 /** Node-RED settings a build may set (settings.js names them); each reaches Node-RED as given. */
 export const BUILD_SETTINGS: ReadonlySet<string> = new Set([
@@ -18,6 +20,7 @@ export const BUILD_SETTINGS: ReadonlySet<string> = new Set([
   'debugUseColors',
   'execMaxBufferSize',
   'httpRequestTimeout',
+  'httpRequestTimingLog',
   'mqttReconnectTime',
   'serialReconnectTime',
   'socketReconnectTime',
@@ -99,8 +102,9 @@ export interface SettingProblem {
 
 /**
  * Node-RED's convention for a node's own settings: named after its type in camel case
- * (`function` → functionTimeout, `mqtt-broker` → mqttBrokerX), so a setting that starts with a
- * type the flows use belongs to that node.
+ * (`function` → functionTimeout, `mqtt-broker` → mqttBrokerX), so a setting that starts with the
+ * type of a module's node the flows use belongs to that node. Core's are listed above (and the
+ * pack's are under `aiware`): a setting that only looks like theirs is a typo.
  */
 export function settingPrefix(type: string): string {
   return type.replace(/[^a-zA-Z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ''));
@@ -110,7 +114,12 @@ export function settingPrefix(type: string): string {
 export function settingsProblems(settings: Record<string, unknown> | undefined, types: Iterable<string> = []): SettingProblem[] {
   if (!settings) return [];
   const problems: SettingProblem[] = [];
-  const prefixes = [...new Set([...types].map(settingPrefix))].filter((p) => p.length > 0);
+  // Read only for a setting no list names (core's node files are read from disk).
+  let prefixes: string[] | undefined;
+  const modulePrefixes = (): string[] => {
+    const own = new Set([...coreNodeFiles().values()].flat().concat(Object.values(NODE_TYPES)));
+    return (prefixes ??= [...new Set([...types].filter((t) => !own.has(t)).map(settingPrefix))].filter((p) => p.length > 0));
+  };
   for (const [key, value] of Object.entries(settings)) {
     const where = `settings.${key}`;
     const owner = RUNNER_SETTINGS.get(key);
@@ -118,7 +127,7 @@ export function settingsProblems(settings: Record<string, unknown> | undefined, 
     else if (key === 'aiware') problems.push(...aiwareProblems(value));
     else if (key === 'nodesExcludes' && !(Array.isArray(value) && value.every((f) => typeof f === 'string')))
       problems.push({ where, code: 'value', message: 'must be a list of node file names (e.g. ["10-mqtt.js"])' });
-    else if (!BUILD_SETTINGS.has(key) && !prefixes.some((p) => key.startsWith(p) && key.length > p.length)) {
+    else if (!BUILD_SETTINGS.has(key) && !modulePrefixes().some((p) => key.startsWith(p) && key.length > p.length)) {
       const near = nearest(key, [...BUILD_SETTINGS, ...RUNNER_SETTINGS.keys()]);
       problems.push({
         where,
