@@ -7,6 +7,16 @@ export type EngineType = (typeof ENGINE_TYPES)[number];
 export const RESPOND_MODES = ['sync', 'async'] as const;
 export type RespondMode = (typeof RESPOND_MODES)[number];
 
+/** What aiware-process-in serves when its `url` / `readyUrl` are blank. */
+export const DEFAULT_PROCESS_PATH = '/process';
+export const DEFAULT_READY_PATH = '/readyz';
+
+/** A route path as aiware-process-in claims it (and `aiware-sim check` reads it): blank is `fallback`, a leading slash added. */
+export function routePath(path: string | undefined, fallback: string): string {
+  const trimmed = (path ?? '').trim() || fallback;
+  return trimmed.startsWith('/') ? trimmed : `/${trimmed}`;
+}
+
 export const HEARTBEAT_STATUSES = ['running', 'complete', 'failed'] as const;
 export type HeartbeatStatus = (typeof HEARTBEAT_STATUSES)[number];
 

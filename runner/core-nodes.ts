@@ -8,7 +8,8 @@ import * as path from 'node:path';
 /** Always loaded, whatever the flows: Node-RED's own stand-ins and helpers, and cheap. */
 const KEEP = new Set(['05-junction.js', '91-global-config.js', '98-unknown.js']);
 
-const REGISTER = /registerType\(\s*["'`]([^"'`]+)["'`]/g;
+/** A node type registered with a literal name, as a node file's source says it. */
+export const REGISTER_TYPE = /registerType\(\s*["'`]([^"'`]+)["'`]/g;
 
 /** The folder of @node-red/nodes' core nodes, found from node-red's own package. */
 function coreNodesDir(): string | undefined {
@@ -31,7 +32,7 @@ export function coreNodeFiles(dir = coreNodesDir()): Map<string, string[]> {
       const source = fs.readFileSync(path.join(dir, category.name, entry.name), 'utf8');
       files.set(
         entry.name,
-        [...source.matchAll(REGISTER)].map((m) => m[1]),
+        [...source.matchAll(REGISTER_TYPE)].map((m) => m[1]),
       );
     }
   }

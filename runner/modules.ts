@@ -87,7 +87,8 @@ export function redactSecrets(text: string): string {
   return text.replace(/\/\/[^\s/@]+@/g, '//***@').replace(/\b(_authToken|_auth|_password|password|token)=[^\s&"']+/gi, '$1=***');
 }
 
-interface ResolvedModule {
+/** One module of a build as the runner installs it. */
+export interface ResolvedModule {
   name: string;
   /** What goes into package.json: the spec, or `file:<absolute path>` for a tarball. */
   install: string;
@@ -95,6 +96,8 @@ interface ResolvedModule {
   identity: string;
   /** For logs and errors. */
   shown: string;
+  /** The local tarball's absolute path, when the spec names one. */
+  tarball?: string;
 }
 
 // npm's rules, loosely: lower/upper case for old packages, no leading dot or underscore, an
@@ -119,30 +122,39 @@ async function sha256OfFile(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
+/** One module resolved as the runner installs it, or why it cannot be: a name or spec npm would refuse, a tarball that is not there. */
+export type ModuleResolution = { module: ResolvedModule; refused?: undefined } | { refused: { reason: ModuleInstallReason; why: string }; module?: undefined };
+
+/** Resolves one `name → spec` of a build's modules without npm or the network (a local tarball is read and hashed). */
+export async function resolveModule(name: string, spec: unknown, baseDir: string): Promise<ModuleResolution> {
+  const refuse = (reason: ModuleInstallReason, why: string): ModuleResolution => ({ refused: { reason, why } });
+  if (!NPM_NAME.test(name) || name.length > 214) return refuse('invalid', `"${name}" is not an npm package name`);
+  if (typeof spec !== 'string' || spec.trim() === '' || /[\r\n]/.test(spec)) return refuse('invalid', `"${name}" needs a version, a range or a tarball path`);
+  const file = localPath(spec.trim(), baseDir);
+  if (file === undefined) return { module: { name, install: spec.trim(), identity: spec.trim(), shown: `${name}@${redactSecrets(spec.trim())}` } };
+  const stat = await fs.stat(file).catch(() => undefined);
+  // A folder would be linked, not copied: the set would break when the folder goes away.
+  if (!stat) return refuse('tarball', `${name}: the local tarball ${file} does not exist`);
+  if (!stat.isFile()) return refuse('tarball', `${name}: ${file} is not a tarball (pack the folder with npm pack)`);
+  let hash: string;
+  try {
+    hash = await sha256OfFile(file);
+  } catch (err) {
+    return refuse('tarball', `${name}: cannot read ${file}: ${(err as Error).message}`);
+  }
+  // The content, not the path, identifies it: a rebuilt tarball gets a new folder.
+  return { module: { name, install: `file:${file}`, identity: `tarball sha256:${hash}`, shown: `${name}@file:${file}`, tarball: file } };
+}
+
 async function resolveModules(modules: Record<string, string>, baseDir: string): Promise<ResolvedModule[]> {
   const shownAll = Object.entries(modules).map(([n, s]) => `${n}@${redactSecrets(String(s))}`);
-  const refuse = (reason: ModuleInstallReason, why: string): never => {
-    throw new ModuleInstallError(`cannot install Node-RED modules: ${why}`, reason, shownAll);
-  };
   // Sorted by code unit, not locale: the key must not depend on the machine's language.
   const names = Object.keys(modules).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const resolved: ResolvedModule[] = [];
   for (const name of names) {
-    const spec = modules[name];
-    if (!NPM_NAME.test(name) || name.length > 214) refuse('invalid', `"${name}" is not an npm package name`);
-    if (typeof spec !== 'string' || spec.trim() === '' || /[\r\n]/.test(spec)) refuse('invalid', `"${name}" needs a version, a range or a tarball path`);
-    const file = localPath(spec.trim(), baseDir);
-    if (file === undefined) {
-      resolved.push({ name, install: spec.trim(), identity: spec.trim(), shown: `${name}@${redactSecrets(spec.trim())}` });
-      continue;
-    }
-    const stat = await fs.stat(file).catch(() => undefined);
-    // A folder would be linked, not copied: the set would break when the folder goes away.
-    if (!stat) refuse('tarball', `${name}: the local tarball ${file} does not exist`);
-    if (!stat!.isFile()) refuse('tarball', `${name}: ${file} is not a tarball (pack the folder with npm pack)`);
-    const hash = await sha256OfFile(file).catch((err: Error) => refuse('tarball', `${name}: cannot read ${file}: ${err.message}`));
-    // The content, not the path, identifies it: a rebuilt tarball gets a new folder.
-    resolved.push({ name, install: `file:${file}`, identity: `tarball sha256:${hash}`, shown: `${name}@file:${file}` });
+    const result = await resolveModule(name, modules[name], baseDir);
+    if (result.refused) throw new ModuleInstallError(`cannot install Node-RED modules: ${result.refused.why}`, result.refused.reason, shownAll);
+    resolved.push(result.module);
   }
   return resolved;
 }
@@ -177,6 +189,13 @@ async function readMarker(dir: string, key: string): Promise<Marker | undefined>
   } catch {
     return undefined;
   }
+}
+
+/** The folder of the build's module set in the share folder when it is installed and complete (no npm, no lock). */
+export async function installedModuleSet(modules: Record<string, string>, shareFolder: string, baseDir = process.cwd()): Promise<string | undefined> {
+  const key = keyOf(await resolveModules(modules, baseDir));
+  const dir = path.join(path.resolve(shareFolder), MODULES_FOLDER, key);
+  return (await readMarker(dir, key)) ? dir : undefined;
 }
 
 /**

@@ -16,6 +16,7 @@ import { nodeRedLogging, type Logger } from './log';
 import { RunnerMetrics } from './metrics';
 import { createServer } from './http-server';
 import { unusedCoreNodeFiles } from './core-nodes';
+import { settingsProblems, withoutRunnerSettings } from './build-settings';
 
 /** The runner's state is the engine's readiness state. */
 export type RunnerState = EngineState;
@@ -110,6 +111,10 @@ export class Runner {
     try {
       const runtime = readRuntimeFile(config.runtimeFile);
       this.checkCredentials(runtime);
+      // What `aiware-sim check` reports, said here too: settings the runner sets itself are its own.
+      for (const problem of settingsProblems(runtime.settings, typesUsed(runtime.flows))) {
+        log.warn({ setting: problem.where }, `build runtime ${problem.where} ${problem.message}: ${problem.code === 'runner' ? "the runner's value is used" : 'passed on as given'}`);
+      }
       const userDir = path.join(config.workDir, 'node-red');
       const tmpDir = path.join(config.workDir, 'tmp');
       fs.mkdirSync(userDir, { recursive: true });
@@ -139,7 +144,7 @@ export class Runner {
         },
         moduleDirs,
         settings: {
-          ...runtime.settings,
+          ...withoutRunnerSettings(runtime.settings),
           // The runner's own settings win over the build's.
           credentialSecret: config.credentialSecret ?? false,
           logging: nodeRedLogging(log, () => this.openSecrets()),
@@ -163,7 +168,7 @@ export class Runner {
         await started;
       } catch (err) {
         if (err instanceof MissingTypesError) {
-          throw new RuntimeFileError(config.runtimeFile, `${err.message}: install them, or name them in "modules"`, err.types);
+          throw new RuntimeFileError(config.runtimeFile, `${err.message}: install them, or name them in "modules"`, { missingTypes: err.types });
         }
         throw err;
       }

@@ -14,14 +14,25 @@ export interface BuildRuntime {
   settings?: Record<string, unknown>;
 }
 
+/**
+ * Which part of the build was found wrong: `missing` or `unreadable` file, `json` syntax, `shape`
+ * (not a flow export or {flows, ...}; a node id used twice), `start` (found once Node-RED ran it).
+ */
+export type RuntimeFileCode = 'missing' | 'unreadable' | 'json' | 'shape' | 'start';
+
 export class RuntimeFileError extends Error {
+  readonly missingTypes?: string[];
+  readonly code: RuntimeFileCode;
+
   constructor(
     readonly file: string,
     readonly problem: string,
-    readonly missingTypes?: string[],
+    details: { missingTypes?: string[]; code?: RuntimeFileCode } = {},
   ) {
     super(`build runtime ${file}: ${problem}`);
     this.name = 'RuntimeFileError';
+    this.missingTypes = details.missingTypes;
+    this.code = details.code ?? 'start';
   }
 }
 
@@ -31,20 +42,21 @@ export function readRuntimeFile(file: string): BuildRuntime {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new RuntimeFileError(file, code === 'ENOENT' ? 'the file does not exist' : `cannot be read: ${(err as Error).message}`);
+    if (code === 'ENOENT') throw new RuntimeFileError(file, 'the file does not exist', { code: 'missing' });
+    throw new RuntimeFileError(file, `cannot be read: ${(err as Error).message}`, { code: 'unreadable' });
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new RuntimeFileError(file, `is not JSON: ${(err as Error).message}`);
+    throw new RuntimeFileError(file, `is not JSON: ${(err as Error).message}`, { code: 'json' });
   }
   const problem = shapeProblem(json);
-  if (problem !== undefined) throw new RuntimeFileError(file, problem);
+  if (problem !== undefined) throw new RuntimeFileError(file, problem, { code: 'shape' });
   const runtime: BuildRuntime = Array.isArray(json) ? { flows: json as FlowConfig } : (json as BuildRuntime);
   const ids = new Set<string>();
   for (const node of runtime.flows) {
-    if (ids.has(node.id as string)) throw new RuntimeFileError(file, `node id ${JSON.stringify(node.id)} is used twice`);
+    if (ids.has(node.id as string)) throw new RuntimeFileError(file, `node id ${JSON.stringify(node.id)} is used twice`, { code: 'shape' });
     ids.add(node.id as string);
   }
   return runtime;

@@ -17,6 +17,7 @@ import { UsageError, parseRunOptions, type RawRunOptions, type RunOptions } from
 import { OutFolder, Progress, formatMs, formatSummary, plural, shown, totalsOf } from './cli/report';
 import { isOk, runTasks, type AbortReason, type TaskOutcome, type TaskPlan } from './cli/tasks';
 import { formatExtras, runExtras, writeExtras, type RunExtras } from './cli/extras';
+import { CheckUsageError, checkCommand } from './cli/check';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
@@ -39,7 +40,7 @@ Exit codes: 0 every task ended ok (answered, ignored, complete) with no protocol
 1 a task failed or broke the protocol, or the engine never got ready; 2 a bad command line;
 130 interrupted.`;
 
-function program(onRun: (options: RunOptions) => Promise<void>): Command {
+function program(onRun: (options: RunOptions) => Promise<void>, onCode: (code: number) => void = () => undefined): Command {
   const cli = new Command('aiware-sim')
     .description('Engine Toolkit on your machine: feeds an aiWARE engine work items and checks what it sends back.')
     .version(packageVersion())
@@ -82,6 +83,7 @@ function program(onRun: (options: RunOptions) => Promise<void>): Command {
     .option('--verbose', "echo the runner's log lines")
     .addHelpText('after', EXAMPLES)
     .action(async (inputs: string[], raw: RawRunOptions) => onRun(parseRunOptions(inputs, raw)));
+  cli.addCommand(checkCommand(onCode));
   return cli;
 }
 
@@ -89,11 +91,15 @@ function program(onRun: (options: RunOptions) => Promise<void>): Command {
 export async function main(argv: string[]): Promise<number> {
   let code: number = EXIT.ok;
   try {
-    await program(async (options) => {
-      code = await run(options);
-    }).parseAsync(argv);
+    await program(
+      async (options) => {
+        code = await run(options);
+      },
+      (checked) => (code = checked),
+    ).parseAsync(argv);
     return code;
   } catch (err) {
+    if (err instanceof CheckUsageError) return err.exitCode;
     // Commander has printed its own one-line error (or the help) already.
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     if (err instanceof UsageError) {

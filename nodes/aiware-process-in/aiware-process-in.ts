@@ -9,7 +9,7 @@ import { sendJson, sendJsonError } from '../../core/answer';
 import { answerReady, refuseWork } from '../../core/readiness';
 import { parseProcessFields } from '../../core/fields';
 import { FieldError, ProtocolError, errorMessage } from '../../core/errors';
-import { ENGINE_TYPES, MODE_LIBRARY_TRAIN, RESPOND_MODES, type EngineType, type RespondMode } from '../../core/protocol';
+import { DEFAULT_PROCESS_PATH, DEFAULT_READY_PATH, ENGINE_TYPES, MODE_LIBRARY_TRAIN, RESPOND_MODES, routePath, type EngineType, type RespondMode } from '../../core/protocol';
 import { nodeLabel, type Task, type TaskEnd } from '../../core/tasks';
 import type { Idle } from '../../core/flow-end';
 import type { Wake } from '../../core/pauses';
@@ -41,11 +41,6 @@ function stoppedWhileReading(): ProtocolError {
 function settingProblem(field: string, value: string | undefined, allowed: readonly string[]): { field: string; value: string; allowed: string } | undefined {
   if (value === undefined || value === '' || allowed.includes(value)) return undefined;
   return { field, value: String(value), allowed: allowed.join(', ') };
-}
-
-function normalisePath(path: string | undefined, fallback: string): string {
-  const trimmed = (path ?? '').trim() || fallback;
-  return trimmed.startsWith('/') ? trimmed : `/${trimmed}`;
 }
 
 /**
@@ -84,8 +79,8 @@ export = function register(RED: NodeAPI): void {
     RED.nodes.createNode(this, config);
     const node = this;
     const board = new StatusBoard(node);
-    const processPath = normalisePath(config.url, '/process');
-    const readyPath = normalisePath(config.readyUrl, '/readyz');
+    const processPath = routePath(config.url, DEFAULT_PROCESS_PATH);
+    const readyPath = routePath(config.readyUrl, DEFAULT_READY_PATH);
     // An imported flow may name a type or answer this version does not know: refuse it loudly rather
     // than serve it as a chunk engine it was never meant to be. Absent means the default.
     const problem = settingProblem('engineType', config.engineType, ENGINE_TYPES) ?? settingProblem('respond', config.respond, RESPOND_MODES);
