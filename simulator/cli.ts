@@ -15,6 +15,8 @@ import { OutFolder, Progress, formatMs, formatSummary, plural, short, shown, tot
 import { attachLines, isFlowOrProtocolError, isOk, runTasks, type AbortReason, type TaskOutcome, type TaskPlan } from './cli/tasks';
 import { formatExtras, runExtras, writeExtras, type RunExtras } from './cli/extras';
 import { describeLine, linesByTask, type TaskLogLine } from './cli/runner-lines';
+import { test } from './cli/test-command';
+import { parseTestOptions, type RawTestOptions } from './cli/test-options';
 
 export { EXIT } from './cli/exit';
 
@@ -32,6 +34,15 @@ Examples:
   $ aiware-sim run --runtime examples/stream-lines-from-cache.json --cache lines.txt
   $ aiware-sim run --runtime examples/batch-progress-and-failure.json --payload '{"steps": 5}'
   $ aiware-sim run --runtime review.json --service-delay 2 --service-answer '{"approved": true}' photo.jpg
+
+${EXIT_CODES_HELP}`;
+
+const TEST_EXAMPLES = `
+Examples:
+  $ aiware-sim test samples/chunk-text-to-transcript
+  $ aiware-sim test engine/aiware-test.yaml --junit reports/engine.xml
+  $ aiware-sim test --update                 # accept the outputs of this run as the expected ones
+  $ aiware-sim test --watch                  # run again on every change
 
 ${EXIT_CODES_HELP}`;
 
@@ -78,6 +89,31 @@ function program(onRun: (command: () => Promise<number>) => Promise<void>): Comm
     .option('--verbose', "echo the runner's log lines")
     .addHelpText('after', EXAMPLES)
     .action(async (inputs: string[], raw: RawRunOptions) => onRun(() => run(parseRunOptions(inputs, raw))));
+  cli
+    .command('test')
+    .description(
+      "Run the cases of test files against an engine (one start per file) and compare what it answers with what they expect; a failing case shows why, its outputs' diff and the runner's lines about it.",
+    )
+    .argument('[files...]', 'test files (YAML or JSON), or folders with an aiware-test.yaml (default: the current folder)')
+    .addOption(new Option('--runtime <file>', "build runtime file to start the runner on, in place of each test file's runtime").conflicts('engineUrl'))
+    .option('--engine-url <url>', "a running engine's /process URL, in place of each test file's runtime")
+    .option('--ready-url <url>', 'its readiness URL (default: same origin + /readyz)')
+    .option('--runner <file>', "runner script to start (default: this package's runner/main.js)")
+    .option('--engine-id <id>', 'ENGINE_ID for the runner', 'local-engine')
+    .option('--build-id <id>', 'BUILD_ID for the runner', 'local-build')
+    .option('--share-folder <dir>', 'AIWARE_AUTOMATE_SHARE_FOLDER for the runner (default: a temp folder)')
+    .option('--concurrency <n>', "cases in flight at once (default: the test file's concurrency, else 1)")
+    .option('--grep <pattern>', 'only the cases whose name matches this regular expression')
+    .option('--update', 'write the outputs of each case that did all else as expected as its expected file')
+    .option('--watch', 'run again when a test file, its runtime file, an input or an expected file changes (Ctrl-C to stop)')
+    .option('--junit <file>', 'write a JUnit XML report there')
+    .option('--out <dir>', "keep every task's file and the runner's log there")
+    .option('--ready-timeout <s>', 'how long to wait for readiness', '60')
+    .option('--heartbeat-timeout <s>', 'fail an asynchronous task silent this long (0: off)', '30')
+    .option('--retries <n>', "times a /process post is tried again after an error answer or no answer (a test wants the engine's first answer)", '0')
+    .option('--verbose', "echo the runner's log lines")
+    .addHelpText('after', TEST_EXAMPLES)
+    .action(async (files: string[], raw: RawTestOptions) => onRun(() => test(parseTestOptions(files, raw))));
   return cli;
 }
 

@@ -19,6 +19,8 @@ export interface EngineStart {
   readyTimeoutMs: number;
   /** Ends the readiness wait early (Ctrl-C). */
   signal: AbortSignal;
+  /** How often readiness is asked: ET's second by default; a test asks sooner. */
+  pollMs?: number;
 }
 
 export class EngineSession {
@@ -75,7 +77,7 @@ export class EngineSession {
       this.engine = { processUrl: this.processUrl, readyUrl: this.readyUrl };
       say(`engine: ${this.processUrl}`);
     }
-    const readiness = await waitForReady(this.readyUrl, start.readyTimeoutMs, start.signal);
+    const readiness = await waitForReady(this.readyUrl, start.readyTimeoutMs, start.signal, start.pollMs);
     if (!readiness.ready && readiness.why === 'failed' && this.runner) {
       // What it said up to its 500: the lines of its SIGTERM would only bury them.
       const lines = this.runner.tail();
