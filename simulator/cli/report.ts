@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MultiBar, type SingleBar } from 'cli-progress';
 import { isOk, type TaskOutcome, type TaskOutput } from './tasks';
-import { describeLine, type TaskLogLine } from './runner-lines';
+import { describeLine, withoutTaskName, type TaskLogLine } from './runner-lines';
 
 // ---- the out folder ----
 
@@ -321,7 +321,7 @@ export function formatSummary(outcomes: TaskOutcome[], totals: Totals, wallMs: n
     const mistaken = outcomes.filter((o) => o.flowErrors.length > 0);
     if (mistaken.length > 0) {
       lines.push('', 'flow errors');
-      for (const o of mistaken) for (const error of o.flowErrors) lines.push(`  ${o.n} ${o.input}: ${short(error, 600)}`);
+      for (const o of mistaken) for (const error of o.flowErrors) lines.push(`  ${o.n} ${o.input}: ${short(withoutTaskName(error), 600)}`);
     }
     // The rest of what the runner said about each task: the failures and flow errors above are not repeated.
     const logged = outcomes.map((o) => ({ o, rest: otherLines(o.log) })).filter(({ rest }) => rest.length > 0);

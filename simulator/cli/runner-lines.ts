@@ -45,9 +45,14 @@ export function flowErrorsOf(lines: readonly TaskLogLine[]): string[] {
   return lines.filter((line) => line.flowError !== undefined).map((line) => (line.flowError === 'forgotten' ? `the flow forgot the task: ${line.failureMsg ?? line.msg}` : line.msg));
 }
 
+/** A text without the pack's name of its task (`task <id> (internalTaskId <id>): `): where it is shown, the task is named already. */
+export function withoutTaskName(text: string): string {
+  return text.replace(/^task \S+ \(internalTaskId \S+\): /, '');
+}
+
 /** One line to show for a log line: its level, and who said it. */
 export function describeLine(line: TaskLogLine): string {
   const who = line.nodeId ? `${line.nodeName ? `${line.nodeName} ` : ''}(${line.nodeType ?? 'node'} ${line.nodeId}): ` : '';
-  const what = line.msg === 'task failed' && line.failureMsg ? `task failed: ${line.failureMsg}` : line.msg;
+  const what = line.msg === 'task failed' && line.failureMsg ? `task failed: ${line.failureMsg}` : withoutTaskName(line.msg);
   return `${line.level} ${who}${what}`;
 }

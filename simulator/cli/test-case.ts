@@ -14,7 +14,7 @@ import { jsonDiff } from './json-diff';
 import { normalise, normaliseText, sameJson, volatileValues, type Volatile } from './normalise';
 import type { RunOptions } from './options';
 import { otherLines, short } from './report';
-import { describeLine } from './runner-lines';
+import { describeLine, withoutTaskName } from './runner-lines';
 import { runTasks, type TaskOutcome, type TaskPlan } from './tasks';
 import { matches, type TestCase } from './test-file';
 
@@ -112,11 +112,6 @@ export interface CaseVerdict {
 }
 
 const ENDED_WELL = new Set(['answered', 'complete', 'ignored']);
-
-/** The pack's way of naming a task in its texts: the summary names the case instead. */
-function withoutTaskName(text: string): string {
-  return text.replace(/^task \S+ \(internalTaskId \S+\): /, '');
-}
 
 /** Holds a case's tasks against its expectation; with `update`, writes the outputs as its expected file when that is all that differs. */
 export function judgeCase(run: CaseRun, options: { update: boolean; colour: boolean; dir: string }): CaseVerdict {
