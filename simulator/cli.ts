@@ -198,7 +198,8 @@ export async function run(options: RunOptions): Promise<number> {
           if (options.verbose) return progress.note(`runner: ${readableLogLine(line)}`);
           const about = taskLineOf(line);
           const label = about && labels.get(about.internalTaskId);
-          if (label) progress.note(`runner, ${label}: ${short(describeLine(about.line), 300)}`);
+          // A task's failure has its own line when the task ends; the rest is news.
+          if (label && about.line.msg !== 'task failed') progress.note(`runner, ${label}: ${short(describeLine(about.line), 300)}`);
         },
       },
       say,
