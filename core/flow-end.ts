@@ -160,7 +160,7 @@ export class FlowEndWatch<N extends FlowNode = FlowNode> extends EventEmitter {
     const task = this.endedTask(taskId);
     if (!task) return undefined;
     const text = lateText(task, node, this.senderOf(msg));
-    task.flowError(text);
+    task.flowError(text, node);
     return text;
   }
 

@@ -251,10 +251,10 @@ export class Task {
     return this.lateCount;
   }
 
-  /** A result or heartbeat reached the task after it had ended: counted, and the registry emits `flowError` (task, text). */
-  flowError(text: string): void {
+  /** A result or heartbeat reached `node` after the task had ended: counted, and the registry emits `flowError` (task, text, node). */
+  flowError(text: string, node?: FlowNode): void {
     this.lateCount++;
-    this.registry.emit('flowError', this, text);
+    this.registry.emit('flowError', this, text, node);
   }
 
   get counters(): Readonly<Counters> {
@@ -460,7 +460,7 @@ function plainNode(node: FlowNode): FlowNode {
 /**
  * Every open task of this process. Emits `open` (task), `end` (TaskEnd),
  * `warning` (task, text) — for problems that have no message to report them on — and
- * `flowError` (task, text): a result or heartbeat reached the task after it had ended.
+ * `flowError` (task, text, node): a result or heartbeat reached the task (at that node) after it had ended.
  */
 export class TaskRegistry extends EventEmitter {
   readonly settings: TaskSettings;

@@ -25,6 +25,8 @@ export interface NodeRedModule {
   httpNode: Handler;
   httpAdmin: Handler;
   events: NodeJS.EventEmitter;
+  /** Node-RED's message hooks (`onComplete.<label>` and the rest). */
+  hooks?: { add(name: string, hook: (event: unknown) => void): void; remove(name: string): void };
   nodes: { getNode(id: string): unknown };
   runtime: { flows: { setFlows(opts: { flows: { flows: FlowConfig }; deploymentType?: string }): Promise<unknown> } };
 }

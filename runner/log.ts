@@ -60,8 +60,9 @@ interface NodeRedLogEntry {
 /**
  * A Node-RED `logging` handler writing to `log`. `secrets()` gives the strings to scrub from
  * messages (the tokens of tasks open now): a debug node printing msg.aiware must not leak them.
+ * `taskFields(text)` gives the ids of the task a line is about, when it is about one (task-lines.ts).
  */
-export function nodeRedLogging(log: Logger, secrets: () => string[]): Record<string, unknown> {
+export function nodeRedLogging(log: Logger, secrets: () => string[], taskFields: (text: string) => Record<string, unknown> | undefined = () => undefined): Record<string, unknown> {
   return {
     console: { level: 'off' },
     runner: {
@@ -72,8 +73,9 @@ export function nodeRedLogging(log: Logger, secrets: () => string[]): Record<str
         const level = LEVELS[entry.level];
         if (!level || !log.isLevelEnabled(level)) return;
         const raw = typeof entry.msg === 'string' ? entry.msg : entry.msg instanceof Error ? entry.msg.message : JSON.stringify(entry.msg);
+        const task = taskFields(raw);
         const text = scrubSecrets(raw, secrets());
-        log[level]({ source: 'node-red', nodeId: entry.id, nodeType: entry.type, nodeName: entry.name || undefined, flowId: entry.z }, text);
+        log[level]({ source: 'node-red', nodeId: entry.id, nodeType: entry.type, nodeName: entry.name || undefined, flowId: entry.z, ...task }, text);
       },
     },
   };

@@ -17,6 +17,7 @@ import { RunnerMetrics } from './metrics';
 import { createServer } from './http-server';
 import { unusedCoreNodeFiles } from './core-nodes';
 import { settingsProblems, withoutRunnerSettings } from './build-settings';
+import { TaskLines } from './task-lines';
 
 /** The runner's state is the engine's readiness state. */
 export type RunnerState = EngineState;
@@ -82,12 +83,15 @@ export class Runner {
   private metricsServer?: http.Server;
   private app?: Handler;
   private stopping?: Promise<void>;
+  /** Puts the ids of its task on each line about one. */
+  private readonly taskLines: TaskLines;
 
   constructor(
     readonly config: RunnerConfig,
     readonly log: Logger,
   ) {
     this.metrics = new RunnerMetrics({ engine_id: config.engineId, build_id: config.buildId });
+    this.taskLines = new TaskLines(log);
     this.server = createServer(config.connections, log, (req, res) => this.serve(req, res));
   }
 
@@ -147,7 +151,11 @@ export class Runner {
           ...withoutRunnerSettings(runtime.settings),
           // The runner's own settings win over the build's.
           credentialSecret: config.credentialSecret ?? false,
-          logging: nodeRedLogging(log, () => this.openSecrets()),
+          logging: nodeRedLogging(
+            log,
+            () => this.openSecrets(),
+            (text) => this.taskLines.fieldsOf(text),
+          ),
           contextStorage: { default: { module: 'memory' }, file: { module: 'localfilesystem' } },
           ...(config.editorPasswordHash
             ? {
@@ -364,9 +372,12 @@ export class Runner {
     pack.registry.on('open', (task: Task) => taskLog.debug({ taskId: task.id, nodeId: task.owner, internalTaskId: task.fields.internalTaskId, engineType: task.engineType }, 'task open'));
     pack.registry.on('end', (end: TaskEnd) => {
       const fields = { taskId: end.task.id, nodeId: end.task.owner, internalTaskId: end.task.fields.internalTaskId, state: end.state, failureReason: end.reason, ms: Date.now() - end.task.startedAt };
-      if (end.state === 'failed') this.log.warn({ ...fields, failureMsg: end.message }, 'task failed');
+      // A task that fails while the flow has no message of it was forgotten by the flow: a flow error.
+      if (end.state === 'failed') this.log.warn({ ...fields, failureMsg: end.message, ...(this.taskLines.forgotten(end) ? { flowError: 'forgotten' } : {}) }, 'task failed');
       else taskLog.info(fields, 'task ended');
     });
+    // After the `end` listener above, which asks it whether the flow forgot the task.
+    this.taskLines.watch(pack, this.RED?.hooks);
   }
 
   /**

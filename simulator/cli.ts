@@ -1,25 +1,25 @@
 // `aiware-sim`: Engine Toolkit on a laptop. `aiware-sim run` starts an engine (the runner on a
 // build runtime file) or finds one running, waits for its readiness as ET does, posts a work item
 // per input file, hosts the heartbeat and result webhooks, and reports how every task ended.
-// Exit codes: 0 every task ok, 1 a task failed or broke the protocol (or the engine never got
-// ready), 2 a bad command line, 130 interrupted.
+// Exit codes: cli/exit.ts.
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { errorMessage } from '@aiware-nodered/node-red-aiware';
-import { ToolkitEmulator } from './emulator';
 import { CallbackWatch } from './cli/callbacks';
-import { waitForReady } from './cli/engine';
-import { RunnerProcess, defaultRunnerScript, describeExit, freePort } from './runner-process';
+import { EngineSession } from './cli/session';
+import { EXIT, EXIT_CODES_HELP, exitCodeOf } from './cli/exit';
 import { listInputs } from './cli/inputs';
 import { UsageError, parseRunOptions, type RawRunOptions, type RunOptions } from './cli/options';
-import { OutFolder, Progress, formatMs, formatSummary, plural, shown, totalsOf } from './cli/report';
-import { isOk, runTasks, type AbortReason, type TaskOutcome, type TaskPlan } from './cli/tasks';
+import { OutFolder, Progress, formatMs, formatSummary, plural, short, shown, totalsOf } from './cli/report';
+import { attachLines, isFlowOrProtocolError, isOk, runTasks, type AbortReason, type TaskOutcome, type TaskPlan } from './cli/tasks';
 import { formatExtras, runExtras, writeExtras, type RunExtras } from './cli/extras';
 import { CheckUsageError, checkCommand } from './cli/check';
+import { describeLine, linesByTask, type TaskLogLine } from './cli/runner-lines';
+import { test } from './cli/test-command';
+import { parseTestOptions, type RawTestOptions } from './cli/test-options';
 
-export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
+export { EXIT } from './cli/exit';
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
@@ -36,11 +36,18 @@ Examples:
   $ aiware-sim run --runtime examples/batch-progress-and-failure.json --payload '{"steps": 5}'
   $ aiware-sim run --runtime review.json --service-delay 2 --service-answer '{"approved": true}' photo.jpg
 
-Exit codes: 0 every task ended ok (answered, ignored, complete) with no protocol violation;
-1 a task failed or broke the protocol, or the engine never got ready; 2 a bad command line;
-130 interrupted.`;
+${EXIT_CODES_HELP}`;
 
-function program(onRun: (options: RunOptions) => Promise<void>, onCode: (code: number) => void = () => undefined): Command {
+const TEST_EXAMPLES = `
+Examples:
+  $ aiware-sim test samples/chunk-text-to-transcript
+  $ aiware-sim test engine/aiware-test.yaml --junit reports/engine.xml
+  $ aiware-sim test --update                 # accept the outputs of this run as the expected ones
+  $ aiware-sim test --watch                  # run again on every change
+
+${EXIT_CODES_HELP}`;
+
+function program(onRun: (command: () => Promise<number>) => Promise<void>, onCode: (code: number) => void = () => undefined): Command {
   const cli = new Command('aiware-sim')
     .description('Engine Toolkit on your machine: feeds an aiWARE engine work items and checks what it sends back.')
     .version(packageVersion())
@@ -82,7 +89,32 @@ function program(onRun: (options: RunOptions) => Promise<void>, onCode: (code: n
     .option('--library-dir <dir>', "the tasks' libraryModelDirectory, kept after the run (default: a temp folder)")
     .option('--verbose', "echo the runner's log lines")
     .addHelpText('after', EXAMPLES)
-    .action(async (inputs: string[], raw: RawRunOptions) => onRun(parseRunOptions(inputs, raw)));
+    .action(async (inputs: string[], raw: RawRunOptions) => onRun(() => run(parseRunOptions(inputs, raw))));
+  cli
+    .command('test')
+    .description(
+      "Run the cases of test files against an engine (one start per file) and compare what it answers with what they expect; a failing case shows why, its outputs' diff and the runner's lines about it.",
+    )
+    .argument('[files...]', 'test files (YAML or JSON), or folders with an aiware-test.yaml (default: the current folder)')
+    .addOption(new Option('--runtime <file>', "build runtime file to start the runner on, in place of each test file's runtime").conflicts('engineUrl'))
+    .option('--engine-url <url>', "a running engine's /process URL, in place of each test file's runtime")
+    .option('--ready-url <url>', 'its readiness URL (default: same origin + /readyz)')
+    .option('--runner <file>', "runner script to start (default: this package's runner/main.js)")
+    .option('--engine-id <id>', 'ENGINE_ID for the runner', 'local-engine')
+    .option('--build-id <id>', 'BUILD_ID for the runner', 'local-build')
+    .option('--share-folder <dir>', 'AIWARE_AUTOMATE_SHARE_FOLDER for the runner (default: a temp folder)')
+    .option('--concurrency <n>', "cases in flight at once (default: the test file's concurrency, else 1)")
+    .option('--grep <pattern>', 'only the cases whose name matches this regular expression')
+    .option('--update', 'write the outputs of each case that did all else as expected as its expected file')
+    .option('--watch', 'run again when a test file, its runtime file, an input or an expected file changes (Ctrl-C to stop)')
+    .option('--junit <file>', 'write a JUnit XML report there')
+    .option('--out <dir>', "keep every task's file and the runner's log there")
+    .option('--ready-timeout <s>', 'how long to wait for readiness', '60')
+    .option('--heartbeat-timeout <s>', 'fail an asynchronous task silent this long (0: off)', '30')
+    .option('--retries <n>', "times a /process post is tried again after an error answer or no answer (a test wants the engine's first answer)", '0')
+    .option('--verbose', "echo the runner's log lines")
+    .addHelpText('after', TEST_EXAMPLES)
+    .action(async (files: string[], raw: RawTestOptions) => onRun(() => test(parseTestOptions(files, raw))));
   cli.addCommand(checkCommand(onCode));
   return cli;
 }
@@ -92,8 +124,8 @@ export async function main(argv: string[]): Promise<number> {
   let code: number = EXIT.ok;
   try {
     await program(
-      async (options) => {
-        code = await run(options);
+      async (command) => {
+        code = await command();
       },
       (checked) => (code = checked),
     ).parseAsync(argv);
@@ -130,11 +162,11 @@ export async function run(options: RunOptions): Promise<number> {
   };
   const abortMessage = (): string => (controller.signal.reason as AbortReason).message;
   let interrupted = false;
-  let runner: RunnerProcess | undefined;
+  const session = new EngineSession(abort);
   const onSignal = (signal: NodeJS.Signals): void => {
     if (interrupted) {
       // The second Ctrl-C: no more draining.
-      void runner?.kill().finally(() => process.exit(EXIT.interrupted));
+      void session.runner?.kill().finally(() => process.exit(EXIT.interrupted));
       return;
     }
     interrupted = true;
@@ -144,19 +176,17 @@ export async function run(options: RunOptions): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  let toolkit: ToolkitEmulator | undefined;
   let callbacks: CallbackWatch | undefined;
-  let engine: Record<string, unknown> = {};
   let stopped: string | undefined;
-  // The runner's last lines, when it is why the run stopped; read once it is gone.
-  let tail: (() => string[]) | undefined;
+  let notStarted = false;
   let outcomes: TaskOutcome[] = [];
   let extras: RunExtras | undefined;
   // One run is one job: its chunks share an internalJobId, so job keys span them (as ET's chunks of a job do).
   const jobId = options.fields.internalJobId ?? `job-sim-${started.toString(36)}`;
-  let runnerStopping = false;
+  // The runner's warnings and errors about a task of this run are shown as they come.
+  const labels = new Map<string, string>();
   try {
-    toolkit = await ToolkitEmulator.start({
+    const toolkit = await session.startToolkit({
       heartbeatTimeoutMs: options.heartbeatTimeoutMs,
       sendOutputToUris: options.sendOutputToUris,
       libraryModelDirectory: options.libraryDir,
@@ -164,60 +194,38 @@ export async function run(options: RunOptions): Promise<number> {
     if (options.libraryModel) toolkit.serveModel(options.libraryModel.libraryId, options.libraryModel.libraryEngineModelId, { path: options.libraryModel.file });
     callbacks = await CallbackWatch.start(toolkit, progress, options.service);
     if (callbacks.serviceUrl) say(`outside service: ${callbacks.serviceUrl} (payload.callbackServiceUrl), calls back after ${formatMs(options.service?.delayMs ?? 0)}`);
-    let processUrl: string;
-    let readyUrl: string;
-    if (options.engine.kind === 'runtime') {
-      const script = options.engine.runnerScript ?? defaultRunnerScript();
-      const shareFolder = options.engine.shareFolder ?? fs.mkdtempSync(path.join(os.tmpdir(), 'aiware-sim-share-'));
-      // A port fixed here, not the runner's own pick: a --runner script need not log the port it got.
-      const port = await freePort();
-      const child = RunnerProcess.start({
-        script,
-        port,
-        runtimeFile: options.engine.runtimeFile,
-        ENGINE_ID: options.engine.engineId,
-        BUILD_ID: options.engine.buildId,
-        // The production defaults under /cache are not writable on a laptop: temp folders, removed at stop.
-        shareFolder,
-        removeAtStop: options.engine.shareFolder === undefined ? [shareFolder] : [],
-        inheritEnv: true,
-        logFile: out.runnerLog,
-        onLine: options.verbose ? (line) => progress.note(`runner: ${readableLogLine(line)}`) : undefined,
-      });
-      runner = child;
-      void child.exited.then((exit) => {
-        if (runnerStopping) return;
-        abort({ failureReason: 'system_error', message: `the runner exited (${describeExit(exit)})` });
-        tail = () => child.tail();
-      });
-      processUrl = `http://127.0.0.1:${port}/process`;
-      readyUrl = `http://127.0.0.1:${port}/readyz`;
-      engine = { runtime: options.engine.runtimeFile, runner: script, pid: child.pid, processUrl, readyUrl };
-      say(`engine: runner on ${shown(options.engine.runtimeFile)} (pid ${child.pid}), ${processUrl}`);
-    } else {
-      ({ processUrl, readyUrl } = options.engine);
-      engine = { processUrl, readyUrl };
-      say(`engine: ${processUrl}`);
-    }
-
-    const readiness = await waitForReady(readyUrl, options.readyTimeoutMs, controller.signal);
+    const readiness = await session.startEngine(
+      options.engine,
+      {
+        runnerLog: out.runnerLog,
+        readyTimeoutMs: options.readyTimeoutMs,
+        signal: controller.signal,
+        onLine: (line) => {
+          if (options.verbose) return progress.note(`runner: ${readableLogLine(line)}`);
+          const about = taskLineOf(line);
+          const label = about && labels.get(about.internalTaskId);
+          // A task's failure has its own line when the task ends; the rest is news.
+          if (label && about.line.msg !== 'task failed') progress.note(`runner, ${label}: ${short(describeLine(about.line), 300)}`);
+        },
+      },
+      say,
+    );
     if (!readiness.ready) {
+      notStarted = true;
       stopped = readiness.why === 'aborted' ? `${abortMessage()} before the engine was ready` : readiness.message;
-      if (readiness.why === 'failed' && runner) {
-        // What it said up to its 500: the lines of its SIGTERM would only bury them.
-        const lines = runner.tail();
-        tail = () => lines;
-      }
     } else {
       say(`engine ready after ${formatMs(readiness.afterMs)}; ${plans[0].chunk ? plural(plans.length, 'chunk') : 'one task without a chunk'}`);
       progress.start(plans.length);
       outcomes = await runTasks(plans, {
         toolkit,
-        processUrl,
+        processUrl: session.processUrl,
         options,
         jobId,
         signal: controller.signal,
-        itemPayload: (plan, taskId) => callbacks?.itemPayload(plan, taskId) ?? {},
+        itemPayload: (plan, taskId) => {
+          labels.set(taskId, `task ${plan.n} (${plan.chunk?.label ?? 'no chunk'})`);
+          return callbacks?.itemPayload(plan, taskId) ?? {};
+        },
         onDone: (outcome) => {
           out.writeTask(outcome);
           progress.taskDone(outcome, plans.length);
@@ -227,29 +235,35 @@ export async function run(options: RunOptions): Promise<number> {
     }
   } finally {
     progress.stop();
-    runnerStopping = true;
     // The service first, so no call it still had due reaches a runner on its way down.
     await callbacks?.stop();
-    await runner?.stop();
-    if (toolkit) {
-      await toolkit.forwardsSettled();
-      extras = runExtras(toolkit, options);
+    await session.stopEngine();
+    if (session.toolkit) {
+      await session.toolkit.forwardsSettled();
+      extras = runExtras(session.toolkit, options);
     }
-    await toolkit?.stop();
+    await session.stopToolkit();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
 
+  // The runner has written out every line now: each task gets those about it, and is written again with them.
+  attachLines(outcomes, linesByTask(session.lines));
+  for (const outcome of outcomes) if (outcome.log.length > 0) out.writeTask(outcome);
   // ET stops an engine with SIGTERM: one that does not leave cleanly would lose work there.
-  const exit = runner?.exitStatus;
-  if (exit && stopped === undefined && exit.code !== 0) stopped = `the runner did not exit cleanly on SIGTERM (${describeExit(exit)})`;
+  stopped ??= session.uncleanExit();
 
   const totals = totalsOf(outcomes, plans.length);
-  const allOk = stopped === undefined && outcomes.length === plans.length && outcomes.every(isOk);
-  const code = interrupted ? EXIT.interrupted : allOk ? EXIT.ok : EXIT.failed;
+  const code = exitCodeOf({
+    interrupted,
+    notStarted,
+    flowError: (stopped !== undefined && !notStarted) || outcomes.some(isFlowOrProtocolError),
+    failed: outcomes.length < plans.length || !outcomes.every(isOk),
+  });
   const wallMs = Date.now() - started;
+  const exit = session.runnerExit;
   out.writeSummary({
-    engine: exit ? { ...engine, runnerExit: exit } : engine,
+    engine: exit ? { ...session.engine, runnerExit: exit } : session.engine,
     out: out.dir,
     startedAt: new Date(started).toISOString(),
     wallMs,
@@ -264,7 +278,7 @@ export async function run(options: RunOptions): Promise<number> {
   if (extras) writeExtras(out.dir, extras);
 
   if (stopped !== undefined) process.stderr.write(`aiware-sim: ${stopped}\n`);
-  const lines = interrupted ? [] : (tail?.() ?? []);
+  const lines = interrupted ? [] : (session.tail?.() ?? []);
   if (lines.length > 0) {
     process.stderr.write(`the runner's last lines (all of them in ${shown(out.runnerLog)}):\n${lines.map((l) => `  ${readableLogLine(l)}\n`).join('')}`);
   }
@@ -278,6 +292,18 @@ export async function run(options: RunOptions): Promise<number> {
 
 function say(text: string): void {
   process.stdout.write(`${text}\n`);
+}
+
+/** A runner line about a task (one with its internalTaskId), warning or worse; undefined for any other. */
+function taskLineOf(text: string): { internalTaskId: string; line: TaskLogLine } | undefined {
+  if (!text.startsWith('{')) return undefined;
+  try {
+    const entry = JSON.parse(text) as { level?: unknown; msg?: unknown; internalTaskId?: unknown };
+    const [about] = linesByTask([{ ...entry, level: String(entry.level), msg: String(entry.msg) }]);
+    return about && { internalTaskId: about[0], line: about[1][0] };
+  } catch {
+    return undefined;
+  }
 }
 
 /** The runner logs JSON lines (pino): shown as `level message`; anything else as it is. */

@@ -55,7 +55,8 @@ describe('aiware-sim run: keys, chunk metadata, forwarding, library models', fun
       const inputs = path.join(PACK_DIR, 'samples', 'keys-running-word-count');
       const run = await sim(['run', '--runtime', path.join(EXAMPLES, 'keys-running-word-count.json'), inputs, '--out', out, '--chunk-metadata', 'x-aiware-trace=run-1', '--send-output-to', uri]);
       assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
-      const files = fs.readdirSync(inputs);
+      // The folder's inputs: its aiware-sim test file and expected/ are not.
+      const files = fs.readdirSync(inputs).filter((f) => f.endsWith('.txt'));
       const summary = readJson<{ keys: Record<string, { scope: string; key: string; sets: number }[]>; forwarded: { status: number; headers: Record<string, string> }[] }>(
         path.join(out, 'summary.json'),
       );

@@ -16,6 +16,7 @@ const ROOT = PACK_DIR;
 const CLI = path.join(path.dirname(require.resolve('@aiware-nodered/aiware-sim/package.json')), 'bin', 'aiware-sim');
 const EXAMPLES = path.join(PACK_DIR, 'examples');
 const SAMPLES = path.join(PACK_DIR, 'samples', 'chunk-text-to-transcript');
+const KEYWORDS = path.join(PACK_DIR, 'test', 'fixtures', 'keyword-spotting', 'engine.json');
 
 interface SimRun {
   code: number | null;
@@ -27,8 +28,20 @@ interface SimRun {
 interface Summary {
   exitCode: number;
   stopped?: string;
-  totals: { planned: number; tasks: number; ok: number; failed: number; failedByReason: Record<string, number>; violations: number };
-  tasks: { task: number; input: string; status: string; failureReason?: string; failureMsg?: string; results: number; violations: string[]; file: string; paused?: number; wakeUps?: number }[];
+  totals: { planned: number; tasks: number; ok: number; failed: number; failedByReason: Record<string, number>; violations: number; flowErrors: number };
+  tasks: {
+    task: number;
+    input: string;
+    status: string;
+    failureReason?: string;
+    failureMsg?: string;
+    results: number;
+    violations: string[];
+    flowErrors: string[];
+    file: string;
+    paused?: number;
+    wakeUps?: number;
+  }[];
 }
 
 interface TaskFile {
@@ -190,14 +203,14 @@ describe('aiware-sim run', function () {
   });
 
   it('runs the chunk example on a folder of text files through the runner, writes every result and exits 0', async function () {
-    const inputs = folderOf({ 'a.txt': 'hello engine world', 'b.txt': 'second chunk here', '.DS_Store': 'not an input' });
+    const inputs = folderOf({ 'a.txt': 'hello engine world', 'b.txt': 'second chunk here', '.DS_Store': 'not an input', 'aiware-test.yaml': 'cases: [] # aiware-sim test, not an input' });
     fs.mkdirSync(path.join(inputs, 'nested'));
     const out = outDir();
     const run = await sim(['run', '--runtime', path.join(EXAMPLES, 'chunk-text-to-transcript.json'), inputs, '--out', out], {});
     assert.equal(run.code, 0, explain(run));
 
     const summary = readJson<Summary>(path.join(out, 'summary.json'));
-    assert.deepEqual(summary.totals, { planned: 2, tasks: 2, ok: 2, failed: 0, failedByReason: {}, violations: 0 });
+    assert.deepEqual(summary.totals, { planned: 2, tasks: 2, ok: 2, failed: 0, failedByReason: {}, violations: 0, flowErrors: 0 });
     assert.deepEqual(
       summary.tasks.map((t) => [path.basename(t.input), t.status, t.results]),
       [
@@ -246,7 +259,7 @@ describe('aiware-sim run', function () {
     assert.match(run.stdout, /failures\n {2}1 .*fox\.txt: internal_error: .*the model file is missing/);
   });
 
-  it('ends each task of a misbehaving engine with its reason: a failed heartbeat, silence, a hang, a broken answer', async function () {
+  it('ends each task of a misbehaving engine with its reason: a failed heartbeat, silence, a hang, a broken answer; exit 3 for the protocol errors', async function () {
     const engine = await fakeEngine(async (seen, res) => {
       switch (seen.chunk) {
         case 'ok':
@@ -267,7 +280,7 @@ describe('aiware-sim run', function () {
       const inputs = folderOf({ '1-ok.txt': 'ok', '2-fails.txt': 'fails', '3-silent.txt': 'silent', '4-hangs.txt': 'hangs', '5-broken.txt': 'broken' });
       const out = outDir();
       const run = await sim(['run', '--engine-url', engine.processUrl, inputs, '--out', out, '--concurrency', '5', '--heartbeat-timeout', '1', '--max-ttl', '1']);
-      assert.equal(run.code, 1, explain(run));
+      assert.equal(run.code, 3, explain(run));
       const summary = readJson<Summary>(path.join(out, 'summary.json'));
       assert.deepEqual(
         summary.tasks.map((t) => [path.basename(t.input), t.status, t.failureReason ?? null]),
@@ -282,13 +295,38 @@ describe('aiware-sim run', function () {
       assert.equal(summary.tasks[1].failureMsg, 'the upstream service said no');
       assert.match(summary.tasks[3].failureMsg ?? '', /maxTTL \(1 s\)/);
       assert.match(summary.tasks[4].violations.join('\n'), /not a VTN-standard JSON object/);
-      assert.deepEqual(summary.totals, { planned: 5, tasks: 5, ok: 1, failed: 4, failedByReason: { external_error: 1, heartbeat_timeout: 2, protocol_violation: 1 }, violations: 1 });
+      assert.deepEqual(summary.totals, { planned: 5, tasks: 5, ok: 1, failed: 4, failedByReason: { external_error: 1, heartbeat_timeout: 2, protocol_violation: 1 }, violations: 1, flowErrors: 0 });
       const times = engine.seen.map((s) => s.at);
       assert.ok(Math.max(...times) - Math.min(...times) < 500, 'five tasks in flight at once');
       assert.match(run.stdout, /external_error 1, heartbeat_timeout 2, protocol_violation 1/);
     } finally {
       await engine.close();
     }
+  });
+
+  it("says what went wrong with the flow: a result after the complete heartbeat is a flow error, the runner's lines attached to the task, exit 3", async function () {
+    const runtime = JSON.parse(fs.readFileSync(KEYWORDS, 'utf8')) as { flows: { id: string; wires?: string[][] }[] };
+    // The author's mistake: the function's wire to the complete heartbeat drawn before the one to aiware-result-out.
+    runtime.flows.find((n) => n.id === 'ks-spot')!.wires = [['ks-done', 'ks-send'], ['ks-fail']];
+    const file = path.join(scratch, 'wire-order.json');
+    fs.writeFileSync(file, JSON.stringify(runtime));
+    const out = outDir();
+    const run = await sim(['run', '--runtime', file, path.join(SAMPLES, 'fox.txt'), '--out', out]);
+    assert.equal(run.code, 3, explain(run));
+    const summary = readJson<Summary>(path.join(out, 'summary.json'));
+    assert.deepEqual(
+      summary.tasks.map((t) => [t.status, t.results, t.flowErrors.length]),
+      [['complete', 0, 1]],
+    );
+    assert.deepEqual(summary.totals.failedByReason, { flow_error: 1 });
+    assert.match(summary.tasks[0].flowErrors[0], /finished \(aiware-heartbeat ks-done\) ended the task \(complete\) before send keywords \(aiware-result-out ks-send\) got its message/);
+    const task = readJson<TaskFile & { log: { level: string; nodeId?: string; flowError?: string }[] }>(path.join(out, summary.tasks[0].file));
+    assert.deepEqual(
+      task.log.map((l) => [l.level, l.nodeId, l.flowError]),
+      [['error', 'ks-send', 'late']],
+    );
+    assert.match(run.stdout, /flow errors\n {2}1 .*fox\.txt: .*spot keywords \(function ks-spot\) is wired to both/);
+    assert.match(run.stdout, /1 task, 0 ok, 1 failed \(flow_error 1\), 1 flow error/);
   });
 
   it("shows an engine's text with its control characters escaped, never as raw bytes to the terminal", async function () {
@@ -352,12 +390,12 @@ describe('aiware-sim run', function () {
     }
   });
 
-  it('stops with the engine’s message when readiness answers 500, without sending work', async function () {
+  it('stops with the engine’s message when readiness answers 500, without sending work: exit 4', async function () {
     const engine = await fakeEngine((_seen, res) => json(res, 200, transcript('unexpected')), { status: 500, body: { error: 'missing node types: aiware-magic' } });
     try {
       const out = outDir();
       const run = await sim(['run', '--engine-url', engine.processUrl, SAMPLES, '--out', out]);
-      assert.equal(run.code, 1, explain(run));
+      assert.equal(run.code, 4, explain(run));
       assert.match(run.stderr, /readyz answered 500: missing node types: aiware-magic/);
       assert.equal(engine.seen.length, 0);
       const summary = readJson<Summary>(path.join(out, 'summary.json'));
@@ -368,19 +406,19 @@ describe('aiware-sim run', function () {
     }
   });
 
-  it('stops when the runner exits before it is ready, with its exit code and last lines', async function () {
+  it('stops when the runner exits before it is ready, with its exit code and last lines: exit 4', async function () {
     const dying = path.join(scratch, 'dying-runner.js');
     fs.writeFileSync(dying, `console.log(JSON.stringify({ level: 'fatal', msg: 'cannot read ' + process.env.AIWARE_BUILD_RUNTIME })); process.exit(3);`);
     const out = outDir();
     const runtime = path.join(EXAMPLES, 'chunk-text-to-transcript.json');
     const run = await sim(['run', '--runtime', runtime, '--runner', dying, '--out', out]);
-    assert.equal(run.code, 1, explain(run));
+    assert.equal(run.code, 4, explain(run));
     assert.match(run.stderr, /the runner exited \(code 3\) before the engine was ready/);
     assert.ok(run.stderr.includes(`fatal cannot read ${runtime}`), run.stderr);
     assert.ok(fs.readFileSync(path.join(out, 'runner.log'), 'utf8').includes('cannot read'));
   });
 
-  it('fails the task in flight when the runner dies under it', async function () {
+  it('fails the task in flight when the runner dies under it: exit 3', async function () {
     // A runner that is ready at once and exits on its first work item.
     const crashing = path.join(scratch, 'crashing-runner.js');
     fs.writeFileSync(
@@ -395,7 +433,7 @@ describe('aiware-sim run', function () {
     );
     const out = outDir();
     const run = await sim(['run', '--runtime', path.join(EXAMPLES, 'chunk-text-to-transcript.json'), '--runner', crashing, SAMPLES, '--out', out]);
-    assert.equal(run.code, 1, explain(run));
+    assert.equal(run.code, 3, explain(run));
     const summary = readJson<Summary>(path.join(out, 'summary.json'));
     assert.equal(summary.stopped, 'the runner exited (code 5)');
     assert.deepEqual(
@@ -427,7 +465,8 @@ describe('aiware-sim run', function () {
         summary.tasks.map((t) => [t.status, t.failureMsg]),
         [['failed', 'interrupted by SIGINT']],
       );
-      assert.equal(summary.totals.planned, fs.readdirSync(SAMPLES).length);
+      // The folder's inputs: its test file and expected/ are not (aiware-sim test's).
+      assert.equal(summary.totals.planned, fs.readdirSync(SAMPLES).filter((f) => f.endsWith('.txt')).length);
       assert.equal(engine.seen.length, 1, 'no task is sent after Ctrl-C');
     } finally {
       await engine.close();

@@ -23,6 +23,12 @@ function example(file: string): FlowConfig {
 }
 
 const sample = (name: string, file: string) => fs.readFileSync(path.join(SAMPLES, name, file));
+/** A sample folder's text inputs, sorted (beside them: its aiware-sim test file and expected/). */
+const textInputs = (dir: string) =>
+  fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.txt'))
+    .sort();
 
 describe('examples', function () {
   let toolkit: ToolkitEmulator;
@@ -104,7 +110,7 @@ describe('examples', function () {
   it('chunk-text-to-transcript answers each sample input with a transcript over its offsets', async function () {
     const url = await processUrl('chunk-text-to-transcript.json');
     const inputs = path.join(SAMPLES, 'chunk-text-to-transcript');
-    for (const file of fs.readdirSync(inputs)) {
+    for (const file of textInputs(inputs)) {
       const text = fs.readFileSync(path.join(inputs, file), 'utf8');
       const item = toolkit.workItem({ startOffsetMS: '10000', endOffsetMS: '20000' });
       const answer = await toolkit.process(url, item, { data: text, mimeType: 'text/plain' });
@@ -327,7 +333,7 @@ describe('examples', function () {
     const inputs = path.join(SAMPLES, 'keys-running-word-count');
     const job = { internalJobId: 'job-example-count' };
     let expected = 0;
-    for (const file of fs.readdirSync(inputs).sort()) {
+    for (const file of textInputs(inputs)) {
       const text = fs.readFileSync(path.join(inputs, file), 'utf8');
       expected += text.split(/\s+/).filter(Boolean).length;
       const answer = await toolkit.process(url, toolkit.workItem(job), { data: text, mimeType: 'text/plain' });

@@ -246,5 +246,9 @@ describe('the packages as installed', function () {
     fs.writeFileSync(path.join(inputs, 'one.txt'), 'hello from an installed simulator');
     const cli = await run(path.join(dir, 'node_modules', '.bin', 'aiware-sim'), ['run', '--runtime', example, '--out', path.join(dir, 'out'), inputs], { cwd: dir });
     assert.match(cli.stdout, /1 (task|chunk)/);
+
+    // `aiware-sim test` with its schema, YAML and diff as installed, on the example's test file the pack ships.
+    const tests = await run(path.join(dir, 'node_modules', '.bin', 'aiware-sim'), ['test', path.join(bundledDir(packed.pack.manifest.name), 'samples', 'chunk-text-to-transcript')], { cwd: dir });
+    assert.match(tests.stdout, /\n\d+ passed, 0 failed\n/);
   });
 });

@@ -343,7 +343,7 @@ describe('aiware-sim check: a build runtime checked before it is deployed', func
       });
     }
 
-    it('prints one line per problem naming the node as <id> "<name>" (<type>), a summary, and exits 2', async function () {
+    it('prints one line per problem naming the node as <id> "<name>" (<type>), a summary, and exits 3', async function () {
       const file = build(
         engine({}, [
           { id: 'typo', type: 'functon', z: 'tab', name: 'Transcribe', x: 1, y: 1, wires: [[]] },
@@ -351,7 +351,7 @@ describe('aiware-sim check: a build runtime checked before it is deployed', func
         ]),
       );
       const result = await sim(['check', file]);
-      assert.equal(result.code, 2, explain(result));
+      assert.equal(result.code, 3, explain(result));
       const lines = result.stdout.trim().split('\n');
       assert.equal(lines.length, 3, explain(result));
       assert.match(lines[0], /runtime\.json: error: typo "Transcribe" \(functon\): node type "functon" is not available.* \[type\/unknown-type\]$/);
@@ -379,7 +379,7 @@ describe('aiware-sim check: a build runtime checked before it is deployed', func
       assert.match(report.problems[0].message, new RegExp(`nor registered by ${UPPER}`));
     });
 
-    it('a registry module not installed anywhere the check looks: its types cannot be told (a warning, exit 0; --strict: 2)', async function () {
+    it('a registry module not installed anywhere the check looks: its types cannot be told (a warning, exit 0; --strict: 3)', async function () {
       const file = build({ flows: upperFlows(), modules: { [UPPER]: '^1.0.0' } });
       const report = await checkRuntime(file);
       assert.deepEqual(
@@ -391,7 +391,7 @@ describe('aiware-sim check: a build runtime checked before it is deployed', func
         shownProblems(report),
       );
       assert.equal((await sim(['check', file])).code, 0);
-      assert.equal((await sim(['check', '--strict', file])).code, 2);
+      assert.equal((await sim(['check', '--strict', file])).code, 3);
     });
 
     it('reads the types of a module installed beside the file (node_modules), when its version fits the spec', async function () {
@@ -431,27 +431,27 @@ describe('aiware-sim check: a build runtime checked before it is deployed', func
         shownProblems(report),
       );
       const result = await sim(['check', '--share-folder', share, file]);
-      assert.equal(result.code, 2, explain(result));
+      assert.equal(result.code, 3, explain(result));
       assert.match(result.stdout, /error: low "Lower" \(fixture-lowr\): node type "fixture-lowr" is not available/);
     });
   });
 
   describe('exit codes and output', function () {
-    it('0 when clean, 2 for problems, a file that is not there, or malformed JSON', async function () {
+    it('0 when clean, 3 for problems, a file that is not there, or malformed JSON', async function () {
       assert.equal((await sim(['check', path.join(EXAMPLES, 'chunk-text-to-transcript.json')])).code, 0);
       const missing = await sim(['check', path.join(scratch, 'nothing-here.json')]);
-      assert.equal(missing.code, 2, explain(missing));
+      assert.equal(missing.code, 3, explain(missing));
       assert.match(missing.stdout, /nothing-here\.json: error: the file does not exist \[file\/missing\]\n.*nothing-here\.json: 1 error\n$/);
       const malformed = await sim(['check', build('{"flows": [')]);
-      assert.equal(malformed.code, 2, explain(malformed));
+      assert.equal(malformed.code, 3, explain(malformed));
       assert.match(malformed.stdout, /error: is not JSON: .* \[file\/json\]/);
     });
 
-    it('64 for a bad command line: no file, an unknown option, a bad --process-url, readiness on another port', async function () {
+    it('2 for a bad command line: no file, an unknown option, a bad --process-url, readiness on another port', async function () {
       const file = path.join(EXAMPLES, 'chunk-text-to-transcript.json');
       for (const args of [['check'], ['check', '--bogus', file], ['check', '--process-url', 'ftp://x/process', file], ['check', '--ready-url', 'http://127.0.0.1:1/readyz', file]]) {
         const result = await sim(args);
-        assert.equal(result.code, 64, `${args.join(' ')}: ${explain(result)}`);
+        assert.equal(result.code, 2, `${args.join(' ')}: ${explain(result)}`);
         assert.match(result.stderr, /error: /);
         assert.equal(result.stdout, '');
       }
@@ -474,26 +474,26 @@ describe('aiware-sim check: a build runtime checked before it is deployed', func
     it('--json: the report, its counts and its exit code, for scripts', async function () {
       const file = build(engine({ readyUrl: '/health' }, [{ id: 'typo', type: 'functon', z: 'tab', x: 1, y: 1, wires: [[]] }]), { runtime: 'nodeRed', engineMode: 'chunk' });
       const result = await sim(['check', '--json', file]);
-      assert.equal(result.code, 2, explain(result));
+      assert.equal(result.code, 3, explain(result));
       const report = JSON.parse(result.stdout) as CheckReport & { ok: boolean; errors: number; warnings: number; exitCode: number };
       assert.equal(report.ok, false);
       assert.equal(report.errors, 1);
       assert.equal(report.warnings, 1);
-      assert.equal(report.exitCode, 2);
+      assert.equal(report.exitCode, 3);
       assert.equal(report.manifest, path.join(path.dirname(file), 'manifest.json'));
       assert.deepEqual(report.problems[0].node, { id: 'typo', type: 'functon' });
     });
 
     it('a manifest beside the file is read unless --no-manifest; --manifest names another', async function () {
       const file = build(engine(), { runtime: 'docker', engineMode: 'chunk' });
-      assert.equal((await sim(['check', file])).code, 2);
+      assert.equal((await sim(['check', file])).code, 3);
       assert.equal((await sim(['check', '--no-manifest', file])).code, 0);
       const good = path.join(scratch, 'good-manifest.json');
       fs.writeFileSync(good, JSON.stringify({ runtime: 'nodeRed', engineMode: 'chunk' }));
       const named = await sim(['check', '--manifest', good, file]);
       assert.equal(named.code, 0, explain(named));
       const absent = await sim(['check', '--manifest', path.join(scratch, 'no-manifest.json'), file]);
-      assert.equal(absent.code, 2, explain(absent));
+      assert.equal(absent.code, 3, explain(absent));
       assert.match(absent.stdout, /error: manifest: the file does not exist \[manifest\/file\]/);
     });
   });

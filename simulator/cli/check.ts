@@ -1,17 +1,19 @@
 // `aiware-sim check <runtime file>`: a build runtime checked before it is deployed, by the runner's
 // own code (runner/check.ts), one line per problem naming the node, a summary line, an exit code
-// for CI. Exit codes: 0 no error (warnings allowed, unless --strict), 2 problems found, 64 a bad
-// command line (EX_USAGE), 1 the check itself failed.
+// for CI. Exit codes, those of every aiware-sim command (cli/exit.ts): 0 no error (warnings
+// allowed, unless --strict), 3 problems found (the flow or the build is wrong), 2 a bad command
+// line, 1 the check itself failed.
 import * as path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { errorMessage } from '@aiware-nodered/node-red-aiware';
 import { checkRuntime, type CheckProblem, type CheckReport } from '@aiware-nodered/node-red-runner/dist/check';
 import { loadConfig, DEFAULTS } from '@aiware-nodered/node-red-runner/dist/config';
 import { plural, shown } from './report';
+import { EXIT } from './exit';
 
-export const CHECK_EXIT = { clean: 0, failed: 1, problems: 2, usage: 64 } as const;
+export const CHECK_EXIT = { clean: EXIT.ok, failed: EXIT.failed, problems: EXIT.flowError, usage: EXIT.usage } as const;
 
-/** A bad `check` command line (commander has said why, or the message says it): exit 64. */
+/** A bad `check` command line (commander has said why, or the message says it): exit 2, as every command's. */
 export class CheckUsageError extends Error {
   readonly exitCode = CHECK_EXIT.usage;
 
@@ -45,7 +47,7 @@ Examples:
   $ aiware-sim check build/runtime.json --manifest build/manifest.json --json
   $ aiware-sim check runtime.json --share-folder /cache/automate-share
 
-Exit codes: 0 no problem (warnings allowed, unless --strict); 2 problems found; 64 a bad command line;
+Exit codes: 0 no problem (warnings allowed, unless --strict); 3 problems found; 2 a bad command line;
 1 the check itself failed.`;
 
 /** The `check` command; `onCode` receives its exit code. */
@@ -62,7 +64,7 @@ export function checkCommand(onCode: (code: number) => void): Command {
     .option('--json', 'print the report as JSON')
     .addHelpText('after', HELP)
     .exitOverride((err: CommanderError) => {
-      // Help and version are not errors; anything else on this command line is EX_USAGE.
+      // Help and version are not errors; anything else on this command line is a usage error.
       if (err.exitCode === 0) throw err;
       throw new CheckUsageError(err.message);
     })

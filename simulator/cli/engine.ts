@@ -12,11 +12,11 @@ const POLL_MS = 1000;
 const REQUEST_TIMEOUT_MS = 2000;
 
 /**
- * ET's readiness wait: GET the URL every second until it answers 200 (ready), 500 (failed for
- * good: its body says why), or `timeoutMs` passes. Any other answer, or none, means not yet.
+ * ET's readiness wait: GET the URL every second (`pollMs`) until it answers 200 (ready), 500 (failed
+ * for good: its body says why), or `timeoutMs` passes. Any other answer, or none, means not yet.
  * `signal` ends the wait early (the runner exited, Ctrl-C).
  */
-export async function waitForReady(url: string, timeoutMs: number, signal: AbortSignal): Promise<Readiness> {
+export async function waitForReady(url: string, timeoutMs: number, signal: AbortSignal, pollMs = POLL_MS): Promise<Readiness> {
   const started = Date.now();
   let last = 'no answer yet';
   for (;;) {
@@ -27,7 +27,7 @@ export async function waitForReady(url: string, timeoutMs: number, signal: Abort
     last = answer.status === undefined ? answer.error : `${answer.status} ${bodyText(answer.body)}`;
     const left = timeoutMs - (Date.now() - started);
     if (left <= 0) return { ready: false, why: 'timeout', message: `the engine was not ready within ${Math.round(timeoutMs / 1000)} s (last answer from ${url}: ${last})` };
-    await sleep(Math.min(POLL_MS, left), signal);
+    await sleep(Math.min(pollMs, left), signal);
   }
 }
 

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULT_CHUNK_MIME_TYPE } from '../multipart';
 import { UsageError } from './options';
+import { TEST_FILE_NAMES } from './test-file';
 
 /** Common media and text types by extension; anything else is sent as octet-stream (or `--mime`). */
 const MIME_TYPES: Record<string, string> = {
@@ -68,7 +69,7 @@ export interface InputChunk {
 
 /**
  * Expands files and folders into chunks, in order: a folder gives its regular files (not its
- * subfolders, nor hidden files such as .DS_Store), sorted by name. Every chunk is `chunkMs` long
+ * subfolders, nor hidden files such as .DS_Store, nor a test file aiware-test.yaml), sorted by name. Every chunk is `chunkMs` long
  * and follows the previous one on the timeline. Throws UsageError for anything missing or empty.
  */
 export function listInputs(args: string[], options: { chunkMs: number; mime?: string }): InputChunk[] {
@@ -84,7 +85,8 @@ export function listInputs(args: string[], options: { chunkMs: number; mime?: st
     if (stats.isDirectory()) {
       const names = fs
         .readdirSync(full, { withFileTypes: true })
-        .filter((entry) => entry.isFile() && !entry.name.startsWith('.'))
+        // A test file beside the inputs (aiware-sim test's) is no input.
+        .filter((entry) => entry.isFile() && !entry.name.startsWith('.') && !(TEST_FILE_NAMES as readonly string[]).includes(entry.name))
         .map((entry) => entry.name)
         .sort();
       if (names.length === 0) throw new UsageError(`input folder ${arg} has no files`);

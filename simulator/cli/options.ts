@@ -91,7 +91,7 @@ export interface RawRunOptions {
   libraryDir?: string;
 }
 
-function integer(flag: string, text: string, min: number): number {
+export function integer(flag: string, text: string, min: number): number {
   const value = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(value) || value < min) {
     throw new UsageError(`${flag} must be a whole number${min > 0 ? ` from ${min}` : ''}, got ${JSON.stringify(text)}`);
@@ -99,7 +99,7 @@ function integer(flag: string, text: string, min: number): number {
   return value;
 }
 
-function httpUrl(flag: string, text: string): URL {
+export function httpUrl(flag: string, text: string): URL {
   let url: URL;
   try {
     url = new URL(text);
@@ -110,7 +110,7 @@ function httpUrl(flag: string, text: string): URL {
   return url;
 }
 
-function existingFile(flag: string, file: string): string {
+export function existingFile(flag: string, file: string): string {
   const full = path.resolve(file);
   let stats: fs.Stats;
   try {

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MultiBar, type SingleBar } from 'cli-progress';
 import { isOk, type TaskOutcome, type TaskOutput } from './tasks';
+import { describeLine, withoutTaskName, type TaskLogLine } from './runner-lines';
 
 // ---- the out folder ----
 
@@ -34,6 +35,10 @@ export interface SummaryRow {
   results: number;
   timeMs: number;
   violations: string[];
+  /** The flow's mistakes (each names the node), from the runner's lines. */
+  flowErrors: string[];
+  /** The runner's warnings and errors about the task, when it logged any. */
+  log?: TaskLogLine[];
   file: string;
   /** Pause-for-callback: how often the engine paused the task, and how often /callback woke it. */
   paused?: number;
@@ -47,6 +52,7 @@ export interface Totals {
   failed: number;
   failedByReason: Record<string, number>;
   violations: number;
+  flowErrors: number;
 }
 
 export function totalsOf(outcomes: TaskOutcome[], planned: number): Totals {
@@ -57,7 +63,7 @@ export function totalsOf(outcomes: TaskOutcome[], planned: number): Totals {
       ok++;
       continue;
     }
-    const reason = outcome.status === 'failed' ? (outcome.failureReason ?? 'unknown') : 'protocol_violation';
+    const reason = outcome.status === 'failed' ? (outcome.failureReason ?? 'unknown') : outcome.violations.length > 0 ? 'protocol_violation' : 'flow_error';
     failedByReason[reason] = (failedByReason[reason] ?? 0) + 1;
   }
   return {
@@ -67,6 +73,7 @@ export function totalsOf(outcomes: TaskOutcome[], planned: number): Totals {
     failed: outcomes.length - ok,
     failedByReason,
     violations: outcomes.reduce((sum, o) => sum + o.violations.length, 0),
+    flowErrors: outcomes.reduce((sum, o) => sum + o.flowErrors.length, 0),
   };
 }
 
@@ -103,6 +110,8 @@ export class OutFolder {
       failureMsg: outcome.failureMsg,
       timeMs: outcome.ms,
       violations: outcome.violations,
+      flowErrors: outcome.flowErrors,
+      log: outcome.log,
       workItem: outcome.workItem,
       process: outcome.process,
       estimatedProcessingTimeInSeconds: record?.estimatedProcessingTimeInSeconds,
@@ -128,6 +137,8 @@ export class OutFolder {
       results: outcome.outputs.length,
       timeMs: outcome.ms,
       violations: outcome.violations,
+      flowErrors: outcome.flowErrors,
+      log: outcome.log.length > 0 ? outcome.log : undefined,
       file: this.taskFile(outcome.n),
       paused: countOrNone(outcome.record?.paused),
       wakeUps: countOrNone(outcome.record?.wakeUps.length),
@@ -237,6 +248,7 @@ function describeEnd(outcome: TaskOutcome): string {
   const rec = outcome.record;
   if (rec && (rec.paused > 0 || rec.wakeUps.length > 0)) parts.push(`paused ${rec.paused}×, woken ${rec.wakeUps.length}×`);
   if (outcome.violations.length > 0) parts.push(plural(outcome.violations.length, 'protocol violation'));
+  if (outcome.flowErrors.length > 0) parts.push(plural(outcome.flowErrors.length, 'flow error'));
   return parts.join(', ');
 }
 
@@ -266,6 +278,7 @@ function table(rows: string[][]): string {
 
 const MAX_RESULTS_SHOWN = 5;
 const MAX_VIOLATIONS_SHOWN = 5;
+const MAX_LINES_SHOWN = 5;
 
 /** The table, each task's results in brief, failures and violations, `extra` sections, and the totals. */
 export function formatSummary(outcomes: TaskOutcome[], totals: Totals, wallMs: number, outDir: string, extra: string[] = []): string {
@@ -305,9 +318,28 @@ export function formatSummary(outcomes: TaskOutcome[], totals: Totals, wallMs: n
         if (o.violations.length > MAX_VIOLATIONS_SHOWN) lines.push(`  ${o.n} ${o.input}: … ${o.violations.length - MAX_VIOLATIONS_SHOWN} more`);
       }
     }
+    const mistaken = outcomes.filter((o) => o.flowErrors.length > 0);
+    if (mistaken.length > 0) {
+      lines.push('', 'flow errors');
+      for (const o of mistaken) for (const error of o.flowErrors) lines.push(`  ${o.n} ${o.input}: ${short(withoutTaskName(error), 600)}`);
+    }
+    // The rest of what the runner said about each task: the failures and flow errors above are not repeated.
+    const logged = outcomes.map((o) => ({ o, rest: otherLines(o.log) })).filter(({ rest }) => rest.length > 0);
+    if (logged.length > 0) {
+      lines.push('', "the runner's warnings and errors");
+      for (const { o, rest } of logged) {
+        for (const line of rest.slice(0, MAX_LINES_SHOWN)) lines.push(`  ${o.n} ${o.input}: ${short(describeLine(line), 300)}`);
+        if (rest.length > MAX_LINES_SHOWN) lines.push(`  ${o.n} ${o.input}: … ${rest.length - MAX_LINES_SHOWN} more in its task file`);
+      }
+    }
   }
   lines.push(...extra, '', totalsLine(totals, wallMs), `out: ${shown(outDir)}`);
   return lines.join('\n');
+}
+
+/** A task's lines less its flow errors and its `task failed` line, which the summary shows on their own. */
+export function otherLines(log: readonly TaskLogLine[]): TaskLogLine[] {
+  return log.filter((line) => line.flowError === undefined && line.msg !== 'task failed');
 }
 
 function totalsLine(totals: Totals, wallMs: number): string {
@@ -316,6 +348,7 @@ function totalsLine(totals: Totals, wallMs: number): string {
   const reasons = Object.entries(totals.failedByReason).map(([reason, count]) => `${reason} ${count}`);
   parts.push(`${totals.failed} failed${reasons.length > 0 ? ` (${reasons.join(', ')})` : ''}`);
   if (totals.violations > 0) parts.push(plural(totals.violations, 'protocol violation'));
+  if (totals.flowErrors > 0) parts.push(plural(totals.flowErrors, 'flow error'));
   parts.push(`wall ${formatMs(wallMs)}`);
   return parts.join(', ');
 }

@@ -11,6 +11,7 @@ import { FINAL_STATUSES, type TaskRecord, type TaskStatus } from '../task-book';
 import { sleep } from '@aiware-nodered/node-red-aiware';
 import { mimeTypeOf, type InputChunk } from './inputs';
 import type { RunOptions } from './options';
+import { flowErrorsOf, type TaskLogLine } from './runner-lines';
 
 /** One work item to send: with a chunk from the inputs, or none (stream and batch engines). */
 export interface TaskPlan {
@@ -56,11 +57,28 @@ export interface TaskOutcome {
   workItem: Record<string, string>;
   process: ProcessAttempt[];
   record?: TaskRecord;
+  /** The runner's warnings and errors about the task (see `attachLines`). */
+  log: TaskLogLine[];
+  /** The flow errors among them: a result or heartbeat after the task's end, a task the flow forgot. */
+  flowErrors: string[];
 }
 
-/** answered, ignored and complete are the ends ET counts as success, provided nothing broke the protocol. */
-export function isOk(outcome: Pick<TaskOutcome, 'status' | 'violations'>): boolean {
-  return (outcome.status === 'answered' || outcome.status === 'ignored' || outcome.status === 'complete') && outcome.violations.length === 0;
+/** answered, ignored and complete are the ends ET counts as success, provided nothing broke the protocol and the flow made no mistake. */
+export function isOk(outcome: Pick<TaskOutcome, 'status' | 'violations' | 'flowErrors'>): boolean {
+  return (outcome.status === 'answered' || outcome.status === 'ignored' || outcome.status === 'complete') && outcome.violations.length === 0 && outcome.flowErrors.length === 0;
+}
+
+/** A flow or protocol error: the flow's mistake, a protocol violation, or a task the toolkit had to time out (exit code 3). */
+export function isFlowOrProtocolError(outcome: Pick<TaskOutcome, 'violations' | 'flowErrors' | 'record'>): boolean {
+  return outcome.violations.length > 0 || outcome.flowErrors.length > 0 || outcome.record?.timedOut === true;
+}
+
+/** Gives each outcome the runner's lines about its task (by internalTaskId, the emulator's task id). */
+export function attachLines(outcomes: TaskOutcome[], byTask: Map<string, TaskLogLine[]>): void {
+  for (const outcome of outcomes) {
+    outcome.log = byTask.get(outcome.taskId) ?? [];
+    outcome.flowErrors = flowErrorsOf(outcome.log);
+  }
 }
 
 const RETRY_DELAY_MS = 250;
@@ -185,6 +203,8 @@ async function runTask(plan: TaskPlan, context: TaskRunContext): Promise<TaskOut
     workItem: redactFields(item.fields),
     process: attempts,
     record: { ...record, fields: record.fields && redactFields(record.fields) },
+    log: [],
+    flowErrors: [],
   };
   // The emulator never heard the end of it: the post got no answer, or the run was stopped.
   if (failure || !FINAL_STATUSES.includes(record.status)) {
