@@ -85,7 +85,7 @@ describe('RunnerProcess', function () {
 
       parent.kill('SIGKILL');
       await once(parent, 'exit');
-      await untilEnded(runnerPid, 15_000);
+      await untilEnded(runnerPid, 30_000);
     } finally {
       parent.kill('SIGKILL');
       if (runnerPid !== undefined && !ended(runnerPid)) process.kill(runnerPid, 'SIGKILL');
