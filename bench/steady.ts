@@ -1,5 +1,5 @@
-// recycleChunks under steady load: aiware-process-in and the runner, each with and without the
-// setting, at 4 MiB chunks, each window measured right after its own warm-up (no idle time before
+// recycleChunks under steady load: the pack in a stock Node-RED and the runner, each with and
+// without the setting, at 4 MiB chunks, each window measured right after its own warm-up (no idle time before
 // it). The throughput part lets servers idle between their turns; after ~10 s idle V8's memory
 // reducer shrinks the heap's growth limit and runs incremental full collections for a while after
 // the load comes back, which hides most of what recycling saves. An engine fed a job's chunks back
