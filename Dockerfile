@@ -4,7 +4,8 @@
 #   docker build -t node-red-runner:local --target local . # without it, for a laptop
 # The image is the runner package's production install, nothing else: Node-RED is there because
 # the runner depends on it. test/packages.test.ts replays the install command of the local stage.
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Node 24 (LTS): the Node the repository is tested on (its devDependency `node`; test/dockerfile.test.ts).
+ARG NODE_IMAGE=node:24-bookworm-slim
 ARG TOOLKIT_IMAGE=veritone/aiware-engine-toolkit:latest
 
 # Build: compile the packages and pack the two the image installs.
@@ -41,15 +42,13 @@ USER node
 EXPOSE 8888
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s \
   CMD ["node", "-e", "fetch(process.env.VERITONE_WEBHOOK_READY.replace('0.0.0.0','127.0.0.1')).then(r=>process.exit(r.status===200?0:1),()=>process.exit(1))"]
-# Node's flags are RUNNER_NODE_FLAGS (runner/node-flags.ts): the old generation's limit starts at
-# 128 MiB, and Node 20 gets ArrayBuffer.prototype.transfer (the request's pieces freed as soon as
-# read). With a NODE_IMAGE of Node 22 or later, drop --harmony-rab-gsab-transfer: it has the
-# feature and Node refuses the flag.
-ENTRYPOINT ["node", "--initial-old-space-size=128", "--harmony-rab-gsab-transfer", "node_modules/@aiware-nodered/node-red-runner/main.js"]
+# Node's flags are RUNNER_NODE_FLAGS (runner/node-flags.ts), the ones the simulator and the bench
+# start the runner with: test/dockerfile.test.ts fails when the two disagree.
+ENTRYPOINT ["node", "--initial-old-space-size=128", "node_modules/@aiware-nodered/node-red-runner/main.js"]
 
 FROM ${TOOLKIT_IMAGE} AS toolkit
 
 # The image Engine Toolkit runs: the toolkit binary in front of the runner.
 FROM local AS engine
 COPY --from=toolkit /opt/aiware/engine /app/engine
-ENTRYPOINT ["/app/engine", "node", "--initial-old-space-size=128", "--harmony-rab-gsab-transfer", "node_modules/@aiware-nodered/node-red-runner/main.js"]
+ENTRYPOINT ["/app/engine", "node", "--initial-old-space-size=128", "node_modules/@aiware-nodered/node-red-runner/main.js"]

@@ -8,9 +8,8 @@
 // chunks still being read to the old generation, whose full collections are then most of the CPU.
 //
 // How: `ArrayBuffer.prototype.transfer(0)` frees a piece's memory at once (the piece, and every
-// view of it, empties). Node 22 has it; Node 20 (V8 11.3) has it with `--harmony-rab-gsab-transfer`,
-// a staged (complete) feature, which the runner's image starts Node with (RUNNER_NODE_FLAGS).
-// Without it nothing is freed early and nothing else changes. A piece is freed only when the
+// view of it, empties). Node 22 and later have it; Node 20 (V8 11.3), where a palette install of
+// the pack may still run, does not: there nothing is freed early and nothing else changes. A piece is freed only when the
 // reader is the request's one consumer (no other 'data' listener saw it) and nothing it gave the
 // piece to keeps a view: a field's bytes wait in views until the field ends, a small chunk may be
 // the piece itself, a spill's write holds it until written.

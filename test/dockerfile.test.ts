@@ -29,6 +29,21 @@ describe('the Dockerfile', function () {
     assert.match(dockerfile, /^ARG TOOLKIT_IMAGE=/m);
   });
 
+  it('is built on the Node the repository is tested on, one the runner and Node-RED accept', function () {
+    const image = /^ARG NODE_IMAGE=node:(\d+)-[a-z]+-slim$/m.exec(dockerfile);
+    assert.ok(image, 'NODE_IMAGE is an official Debian slim Node image');
+    const major = Number(image[1]);
+    const manifest = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { engines?: { node: string }; devDependencies?: Record<string, string> };
+    // The toolchain's Node (the devDependency npm scripts run first on PATH) is the image's.
+    assert.equal(Number(process.versions.node.split('.')[0]), major, `tests run on Node ${process.version}, the image on Node ${major}`);
+    assert.match(manifest(PACK_DIR).devDependencies?.node ?? '', new RegExp(`^\\^${major}\\.`));
+    // The runner and the Node-RED it installs both accept that Node.
+    const minimum = (range: string) => Number(/^>=(\d+)/.exec(range)?.[1]);
+    const runnerDir = path.dirname(require.resolve('@aiware-nodered/node-red-runner/package.json'));
+    assert.ok(minimum(manifest(runnerDir).engines!.node) <= major);
+    assert.ok(minimum(manifest(path.dirname(require.resolve('node-red/package.json', { paths: [runnerDir] }))).engines!.node) <= major);
+  });
+
   it('is the production install of the packed runner and pack, and copies nothing else into the image', function () {
     const local = stage('local');
     assert.deepEqual(copies(local), [{ from: 'build', sources: ['/packs'], dest: '/packs' }]);

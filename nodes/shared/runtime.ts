@@ -9,7 +9,8 @@ import type { NodeAPI, NodeMessage } from 'node-red';
 import { TaskRegistry } from '../../core/tasks';
 import { ChunkPool } from '../../core/chunk-pool';
 import { DEFAULT_LIMITS } from '../../core/body-limits';
-import { errorMessage } from '../../core/errors';
+import { errorMessage, ProtocolError } from '../../core/errors';
+import { sendJsonError } from '../../core/answer';
 import type { AiwareSettings, PackRuntime, RouteHandler, RouteKind } from '../../core/host';
 import { WebhookClient } from '../../core/webhooks';
 import { CALLBACK_PATH, PauseService } from '../../core/pauses';
@@ -80,10 +81,11 @@ function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): voi
     warn: (text) => RED.log.warn(`[aiware] ${text}`),
   });
   const serveCallback = (req: IncomingMessage, res: ServerResponse): void => {
-    const url = req.url ?? '';
-    const query = url.indexOf('?');
-    void pauses.serve(req.method ?? 'GET', query < 0 ? url : url.slice(0, query), req, res);
+    if (bodyTaken(req, res)) return;
+    void pauses.serve(req.method ?? 'GET', pathOf(req.url), req, res);
   };
+  // What a stock Node-RED runs before the pack's routes, as it does before `http in`'s.
+  const middleware = [leaveBodyToPack, ...httpNodeMiddleware(RED)];
 
   const install = (): void => {
     RED.events.on('flows:started', () => {
@@ -95,8 +97,9 @@ function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): voi
     installFailureHook(RED, registry);
     // The callback URLs, for a Node-RED whose HTTP nodes express serves (a host may dispatch them first).
     const callbackRoute = new RegExp(`^${CALLBACK_PATH.replace(/\//g, '\\/')}.+`);
-    RED.httpNode.get(callbackRoute, serveCallback);
-    RED.httpNode.post(callbackRoute, serveCallback);
+    RED.httpNode.get(callbackRoute, ...middleware, serveCallback);
+    RED.httpNode.post(callbackRoute, ...middleware, serveCallback);
+    keepBodiesFromParsers(RED, (path) => path.startsWith(CALLBACK_PATH) || routes.has(key('post', path)));
   };
 
   // One express route per path, mounted once and never removed: it dispatches to whichever
@@ -118,10 +121,10 @@ function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): voi
       routes.set(key(method, path), { owner, handler, kind });
       if (!mounted.has(key(method, path))) {
         mounted.add(key(method, path));
-        RED.httpNode[method](path, (req: IncomingMessage, res: ServerResponse, next: () => void) => {
+        RED.httpNode[method](path, ...middleware, (req: IncomingMessage, res: ServerResponse, next: () => void) => {
           const route = routes.get(key(method, path));
-          if (route) route.handler(req, res);
-          else next();
+          if (!route) next();
+          else if (!bodyTaken(req, res)) route.handler(req, res);
         });
       }
       return undefined;
@@ -149,6 +152,71 @@ function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): voi
     },
   };
   return { runtime, install };
+}
+
+type Middleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
+
+/** A URL's path, without its query. */
+function pathOf(url: string | undefined): string {
+  const query = (url ?? '').indexOf('?');
+  return query < 0 ? (url ?? '') : (url ?? '').slice(0, query);
+}
+
+/**
+ * The settings' `httpNodeMiddleware` (a function or an array of them), which a stock Node-RED
+ * runs before each `http in` route: the pack runs it before its own routes too (authentication,
+ * request logs). The runner dispatches the pack's routes before express, without it.
+ */
+function httpNodeMiddleware(RED: NodeAPI): Middleware[] {
+  const given = (RED.settings as unknown as { httpNodeMiddleware?: unknown }).httpNodeMiddleware;
+  const list = Array.isArray(given) ? (given as unknown[]) : [given];
+  return list.filter((fn): fn is Middleware => typeof fn === 'function');
+}
+
+/**
+ * Marks the body as read, as express's body parsers do once they have parsed one: a parser in
+ * the user's middleware then leaves the stream to the pack, which reads it as it arrives.
+ */
+const leaveBodyToPack: Middleware = (req, _res, next) => {
+  (req as { _body?: boolean })._body = true;
+  next();
+};
+
+/** A body something before the pack read: answered with the pack's JSON error, instead of waiting for bytes that will not come. */
+function bodyTaken(req: IncomingMessage, res: ServerResponse): boolean {
+  if (!req.readableEnded || req.method === 'GET') return false;
+  sendJsonError(res, new ProtocolError(500, 'the request body was read before the aiWARE route got it: a middleware before it (httpNodeMiddleware, httpAdminMiddleware) consumed the stream'));
+  return true;
+}
+
+/**
+ * A stock Node-RED mounts its editor and admin API at `/` (its default `httpAdminRoot`) ahead of
+ * the flows' routes, and the admin app parses every JSON and form body it sees: a work item or a
+ * callback posted as JSON would reach the pack already read (and a truncated one would get
+ * Node-RED's HTML 400). The nodes' `RED.httpAdmin` is mounted inside that admin app, after its
+ * parsers, so the layer goes first in the app that mounts the flows' routes (the top of
+ * `RED.httpNode`'s parents): it marks the pack's own requests as read, and every body parser
+ * passes them on untouched. Express 4 (Node-RED 4.1 and 5) keeps an app's layers in
+ * `_router.stack`; where it does not, nothing moves and `bodyTaken` answers instead of a hang.
+ */
+function keepBodiesFromParsers(RED: NodeAPI, owns: (path: string) => boolean): void {
+  interface App {
+    parent?: App;
+    use?(fn: Middleware): unknown;
+    _router?: { stack?: unknown[] };
+  }
+  let top = (RED.httpNode as unknown as App | undefined)?.parent;
+  while (top?.parent) top = top.parent;
+  if (typeof top?.use !== 'function') return;
+  const root = (RED.settings as unknown as { httpNodeRoot?: unknown }).httpNodeRoot;
+  const prefix = typeof root === 'string' ? root.replace(/\/+$/, '') : '';
+  top.use((req, res, next) => {
+    const url = pathOf(req.url);
+    if (req.method === 'POST' && url.startsWith(prefix) && owns(url.slice(prefix.length) || '/')) return leaveBodyToPack(req, res, next);
+    next();
+  });
+  const stack = top._router?.stack;
+  if (Array.isArray(stack)) stack.unshift(stack.pop());
 }
 
 interface CompleteEvent {
