@@ -558,7 +558,7 @@ function report(
     'Streamed by the bench from a sparse file (simulator/multipart multipartStream, Content-Length set), one request, in a fresh server process warmed with one 1 KiB request.',
     'aiware keeps a chunk up to memoryChunkBytes (default 8 MiB) in memory and then spills it to a temp file in taskTmpDir; the default maxBodyBytes is 4 GiB, so 1 GiB needs no setting.',
     'RSS before is read right after a forced gc() for the bare server, and right after the warm-up request for the runner and the stock Node-REDs, which cannot be made to collect; growth is the highest 50 ms RSS sample minus that. "Growth at ¼ · ½ · ¾" is the same peak read part-way through: a bounded server shows flat numbers, a buffering one numbers that rise with the bytes sent.',
-    "What a bounded server still grows by is the chunk held in memory before it spills (memoryChunkBytes) plus the request's pieces that wait for V8's next young collection, which starts once 32 MiB of them have piled up.",
+    "What a bounded server still grows by is what it holds before the chunk spills (a body declared bigger than memoryChunkBytes spills from its first byte) plus the request's pieces not yet collected: where they cannot be freed early, they wait for V8's next young collection, which starts once 32 MiB of them have piled up.",
     `The pack frees each piece as soon as it has read it (core/early-free.ts: ArrayBuffer.prototype.transfer, native from V8 11.4, Node 20 only with --harmony-rab-gsab-transfer): on this Node ${process.version} the stock Node-RED, ${CHILD_FLAGS.length > 0 ? `started with ${CHILD_FLAGS.join(' ')} (BENCH_CHILD_FLAGS)` : 'started without flags'}, ${FREES_EARLY ? 'does' : 'does not'}, the runner does.`,
     '',
     memoryTable,
