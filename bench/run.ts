@@ -578,9 +578,10 @@ function report(
 
 async function main(): Promise<void> {
   const started = Date.now();
-  // Generous: part 1 takes 12 × (warm-up + measured) plus start-ups; part 2 2 × (STARTS + 1)
-  // starts of about 2 s; part 3 a few uploads.
-  installCleanup((SIZES.length * SERVERS.length * (SECONDS + WARMUP) + 2 * (STARTS + 1) * 15 + 300) * 1000);
+  // Generous: the throughput part takes sizes × servers × (warm-up + measured) plus start-ups; the
+  // steady part 2 sizes × 5 servers × 3 rounds of 5 s; the cold starts 2 × (STARTS + 1) starts of
+  // about 2 s; the rest a few uploads and calls.
+  installCleanup((SIZES.length * SERVERS.length * (SECONDS + WARMUP) + 150 + 2 * (STARTS + 1) * 15 + 300) * 1000);
   const root = tempDir('aiware-bench-');
   const taskTmpDir = path.join(root, 'task');
   fs.mkdirSync(taskTmpDir);
@@ -602,8 +603,9 @@ async function main(): Promise<void> {
   let steadyRows: SteadyRow[] = [];
   const steadyOptions = { seconds: 3, warmup: 2, rounds: 3 };
   if (runs('steady')) {
-    console.error('bench: recycleChunks under steady load, 4 MiB');
-    steadyRows = await steadyLoad(root, bodies.find((b) => b.size === 4 * MiB) ?? bodyOf(4 * MiB), { ...steadyOptions, connections: CONNECTIONS }, (line) => console.error(line));
+    console.error('bench: steady load, 64 KiB and 4 MiB');
+    const steadyBodies = [64 * 1024, 4 * MiB].map((size) => bodies.find((b) => b.size === size) ?? bodyOf(size));
+    steadyRows = await steadyLoad(root, steadyBodies, { ...steadyOptions, connections: CONNECTIONS }, (line) => console.error(line));
   }
   let startSamples: StartSample[] = [];
   if (runs('coldstart')) {
@@ -629,18 +631,7 @@ async function main(): Promise<void> {
     pause = await pauseCost();
   }
 
-  const text = report(
-    loadRows,
-    memoryRows,
-    startSamples,
-    keyRows,
-    pause,
-    notes,
-    Object.keys(fields).length,
-    fieldBytes,
-    (Date.now() - started) / 1000,
-    steadySection(steadyRows, '4 MiB', steadyOptions),
-  );
+  const text = report(loadRows, memoryRows, startSamples, keyRows, pause, notes, Object.keys(fields).length, fieldBytes, (Date.now() - started) / 1000, steadySection(steadyRows, steadyOptions));
   console.log(text);
   if (!FULL_RUN || CHILD_FLAGS.length > 0) {
     console.error(`bench: ${CHILD_FLAGS.length > 0 ? 'BENCH_CHILD_FLAGS gave the children flags' : 'BENCH_PARTS or BENCH_SIZES chose part of the bench'}: bench/RESULTS.md left as it was`);
