@@ -45,8 +45,9 @@ export function envNumber(name: string, fallback: number, unit: string): number 
 }
 
 /**
- * BENCH_CHILD_FLAGS: Node flags for the bench children (bare, http in, aiware), e.g. the runner's
- * own to see what they do for a plain Node-RED; a run with them leaves bench/RESULTS.md alone.
+ * BENCH_CHILD_FLAGS: Node flags for every server but the runner (bare, the embedded Node-RED, and
+ * the stock Node-REDs before red.js), e.g. the runner's own to see what they do for a stock
+ * Node-RED; a run with them leaves bench/RESULTS.md alone.
  */
 export const CHILD_FLAGS: readonly string[] = (process.env.BENCH_CHILD_FLAGS ?? '').split(/\s+/).filter(Boolean);
 

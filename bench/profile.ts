@@ -2,15 +2,16 @@
 // CPU profiler on, keeps exactly the measured window, and prints self and total time by function
 // and by package, with this pack's functions mapped back to their .ts lines.
 //
-//   npm run build && node dist/bench/profile.js [aiware|httpin|bare|runner|aiwareRecycle|runnerRecycle] [chunk bytes, default 1024] [--out file.cpuprofile]
+//   npm run build && node dist/bench/profile.js [aiware|httpin|bare|embedded|runner|aiwareRecycle|runnerRecycle] [chunk bytes, default 1024] [--out file.cpuprofile]
 //
-// The bench children start the profiler for the window themselves (servers/probe.ts). The runner
-// is the production entry point: it runs under `node --cpu-prof` (Node 20 refuses it in
-// NODE_OPTIONS, so it goes before runner/main.js), which profiles the whole process and writes
-// the file when it exits after SIGTERM; the samples outside the window are dropped here (V8's
-// profile timestamps and process.hrtime() read the same monotonic clock).
+// The bench children (bare, embedded) start the profiler for the window themselves
+// (servers/probe.ts). The runner and the stock Node-REDs speak no bench protocol: they run under
+// `node --cpu-prof` (Node 20 refuses it in NODE_OPTIONS, so it goes before the script), which
+// profiles the whole process and writes the file when it exits after SIGTERM; the samples outside
+// the window are dropped here (V8's profile timestamps and process.hrtime() read the same
+// monotonic clock). The pack a stock Node-RED installed maps back to .ts lines like the repository's.
 //
-// Env: BENCH_SECONDS (default 5); BENCH_CHILD_FLAGS (Node flags for the bench children: bare, httpin, aiware). The profile itself (open it in Chrome DevTools) is kept only with --out.
+// Env: BENCH_SECONDS (default 5); BENCH_CHILD_FLAGS (Node flags for every server but the runner). The profile itself (open it in Chrome DevTools) is kept only with --out.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -42,11 +43,20 @@ interface CpuProfile {
 }
 
 const PACKAGE_ROOT = PACK_DIR;
-/** Compiled code of the repository's own packages (dist/, runner/dist/, simulator/dist/). */
-const isOurs = (file: string): boolean => {
+/** Where a stock Node-RED has the pack: installed from its tarball into the user directory (./stock-nodered). */
+const INSTALLED_PACK = path.join(path.sep, 'node_modules', '@aiware-nodered', 'node-red-aiware', 'dist', path.sep);
+
+/**
+ * The root `file` belongs to when it is compiled code of the repository's own packages (dist/,
+ * runner/dist/, simulator/dist/) or of the pack as a stock Node-RED installed it; else undefined.
+ */
+function ourRoot(file: string): string | undefined {
+  const installed = file.indexOf(INSTALLED_PACK);
+  if (installed !== -1) return file.slice(0, installed + INSTALLED_PACK.length - '/dist/'.length);
   const rel = path.relative(PACKAGE_ROOT, file);
-  return !rel.startsWith('..') && !rel.includes('node_modules') && /(^|\/)dist\//.test(rel);
-};
+  return !rel.startsWith('..') && !rel.includes('node_modules') && /(^|\/)dist\//.test(rel) ? PACKAGE_ROOT : undefined;
+}
+const isOurs = (file: string): boolean => ourRoot(file) !== undefined;
 
 // ---------------------------------------------------------------------------------------------
 // locations: dist/*.js back to the .ts source through the compiler's source maps
@@ -76,11 +86,12 @@ function location(url: string, line0: number, column0: number): string {
   if (url === '') return '';
   const file = fileOf(url);
   if (file === undefined) return `${url}:${line0 + 1}`;
-  if (isOurs(file)) {
+  const root = ourRoot(file);
+  if (root !== undefined) {
     const entry: { originalSource?: string; originalLine?: number } | undefined = sourceMapFor(file)?.findEntry(line0, column0);
     if (entry?.originalSource !== undefined && entry.originalLine !== undefined) {
       const source = entry.originalSource.startsWith('file://') ? fileURLToPath(entry.originalSource) : path.resolve(path.dirname(file), entry.originalSource);
-      return `${path.relative(PACKAGE_ROOT, source)}:${entry.originalLine + 1}`;
+      return `${path.relative(root, source)}:${entry.originalLine + 1}`;
     }
   }
   return `${path.relative(PACKAGE_ROOT, file)}:${line0 + 1}`;
@@ -213,7 +224,7 @@ async function main(): Promise<void> {
   const seconds = Number(process.env.BENCH_SECONDS ?? 5);
   const spec = SERVERS.find((s) => s.key === kind);
   if (!spec || !Number.isSafeInteger(size) || size < 0 || !(seconds > 0)) {
-    throw new Error('usage: node dist/bench/profile.js [aiware|httpin|bare|runner|aiwareRecycle|runnerRecycle] [chunk bytes] [--out file.cpuprofile]');
+    throw new Error('usage: node dist/bench/profile.js [aiware|httpin|bare|embedded|runner|aiwareRecycle|runnerRecycle] [chunk bytes] [--out file.cpuprofile]');
   }
   installCleanup((seconds + 120) * 1000);
   const root = tempDir('aiware-profile-');

@@ -1,8 +1,9 @@
-// `npm run bench`: aiware-process-in against Node-RED's own `http in` and a bare node:http +
-// busboy server, and the runner (runner/main.js) serving the aiware flow, measured side by side
-// in one run (STYLE habit 12), each server in its own process; the runner's cold start against
-// plain Node-RED's; the memory of big chunks. Prints markdown tables and writes them to
-// bench/RESULTS.md.
+// `npm run bench`: the pack in a stock Node-RED (the `node-red` command, the pack installed from
+// its tarball: ./stock-nodered) against `http in` in the same stock Node-RED and a bare node:http +
+// busboy server, and the runner (runner/main.js) and the runner's embedded Node-RED serving the
+// same flow, measured side by side in one run (STYLE habit 12), each server in its own process;
+// the runner's cold start against a stock Node-RED's; the memory of big chunks. Prints markdown
+// tables and writes them to bench/RESULTS.md.
 //
 // Env: BENCH_SECONDS (measured seconds per case, default 5), BENCH_WARMUP (default 2),
 // BENCH_ROUNDS (the measured seconds of a case are split into this many turns, default 3),
@@ -12,8 +13,8 @@
 // BENCH_PARTS (a comma list of throughput, steady, coldstart, memory, keys, pause; default all) and BENCH_SIZES
 // (chunk sizes in bytes for the throughput part, default 1024,65536,4194304). A run of only some
 // parts or sizes prints its tables and leaves bench/RESULTS.md alone. BENCH_CHILD_FLAGS: Node flags for
-// the bench children (bench/lib.ts), e.g. `--initial-old-space-size=128 --harmony-rab-gsab-transfer`
-// to see what the runner's flags do for a plain Node-RED; such a run leaves bench/RESULTS.md alone too.
+// every server but the runner (bench/lib.ts), e.g. `--initial-old-space-size=128` to see what the
+// runner's heap flag does for a stock Node-RED; such a run leaves bench/RESULTS.md alone too.
 // Where the CPU goes in one server: bench/profile.ts.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -24,6 +25,7 @@ import { COLD_FLOWS, POLL_MS, coldStarts, type StartKind, type StartSample } fro
 import { measureOutside } from './procstat';
 import type { WindowStats } from './protocol';
 import { RunnerChild } from './runner-child';
+import { STOCK_COMMAND, StockNodeRed } from './stock-nodered';
 import { FREES_EARLY } from '../core/early-free';
 import { keyProxyCost, keySection, type KeyCostRow } from './keys';
 import { steadyLoad, steadySection, type SteadyRow } from './steady';
@@ -79,13 +81,12 @@ function listEnv<T>(name: string, fallback: readonly T[], parse: (text: string) 
   });
 }
 
-// The issue's targets (issue 12).
-const TARGET_VS_HTTPIN = 2; // aiware req/s >= 2x http in, at every size
-const TARGET_VS_BARE = 0.8; // aiware req/s on the way to 0.8x the bare server
+// The issue's targets (issues 12 and 19).
+const TARGET_VS_HTTPIN = 2; // the pack in a stock Node-RED: req/s >= 2x http in's, at every size
 const TARGET_RSS_GROWTH = 32 * MiB; // while a 1 GiB chunk streams in
 /** Runner req/s ÷ the bare server's, by chunk size. */
 const TARGET_RUNNER_VS_BARE: Record<number, number> = { [64 * 1024]: 0.8, [4 * MiB]: 0.7 };
-const TARGET_COLD_START_MS = 0; // runner cold start no later than plain Node-RED's (medians)
+const TARGET_COLD_START_MS = 0; // runner cold start no later than a stock Node-RED's (medians)
 
 // ---------------------------------------------------------------------------------------------
 // part 1: throughput
@@ -186,22 +187,29 @@ async function throughput(root: string, bodies: Body[], notes: string[]): Promis
         const stats = mergeStats(run.stats);
         rows.push({ server: spec, size: body.size, result, stats, ipcStats: run.ipcStats.length > 0 ? mergeStats(run.ipcStats) : undefined, roundRps: run.results.map((r) => r.rps) });
         console.error(
-          `  ${spec.key.padEnd(6)} ${sizeLabel(body.size).padStart(7)}: ${fixed(result.rps, 0)} req/s (rounds ${run.results.map((r) => fixed(r.rps, 0)).join(' · ')}), ${fixed((stats.userUs + stats.systemUs) / result.completed, 0)} µs CPU/req, p50 ${fixed(result.p50, 2)} ms, p99 ${fixed(result.p99, 2)} ms, errors ${errorText(result)}`,
+          `  ${spec.key.padEnd(13)} ${sizeLabel(body.size).padStart(7)}: ${fixed(result.rps, 0)} req/s (rounds ${run.results.map((r) => fixed(r.rps, 0)).join(' · ')}), ${fixed((stats.userUs + stats.systemUs) / result.completed, 0)} µs CPU/req, p50 ${fixed(result.p50, 2)} ms, p99 ${fixed(result.p99, 2)} ms, errors ${errorText(result)}`,
         );
       }
     }
   } finally {
-    for (const { server } of servers) {
-      await server.stop();
-      if (server instanceof RunnerChild) {
-        if (server.exitCode !== 0) notes.push(`the runner exited with ${server.exitCode} after SIGTERM (expected 0 after a drain)`);
-        notes.push(`the runner wrote ${server.linesInWindows} log lines (stdout, pino, info level: its default) inside the measured windows`);
-      }
-    }
+    for (const { spec, server } of servers) await stopNoting(server, spec.label, notes);
   }
   // By chunk size, then server: the rows to compare sit together.
   const order = (row: LoadRow) => SIZES.indexOf(row.size) * SERVERS.length + SERVERS.indexOf(row.server);
   return rows.sort((a, b) => order(a) - order(b));
+}
+
+/** Stops `server`; how a process that speaks no bench protocol exited, and what it printed while measured, go to the notes. */
+async function stopNoting(server: BenchServer, label: string, notes: string[]): Promise<void> {
+  await server.stop();
+  if (server instanceof RunnerChild) {
+    if (server.exitCode !== 0) notes.push(`the runner exited with ${server.exitCode} after SIGTERM (expected 0 after a drain)`);
+    notes.push(`the runner wrote ${server.linesInWindows} log lines (stdout, pino, info level: its default) inside the measured windows`);
+  }
+  if (server instanceof StockNodeRed) {
+    if (server.exitCode !== 0) notes.push(`${label} exited with ${server.exitCode} after SIGTERM (expected 0)`);
+    if (server.linesInWindows > 0) notes.push(`${label} printed ${server.linesInWindows} log lines inside the measured windows`);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -266,7 +274,7 @@ async function memory(root: string, warmBody: Body, notes: string[]): Promise<Me
         console.error(`  ${spec.key.padEnd(6)} ${sizeLabel(run.size).padStart(7)} upload: ${value.status}, RSS +${mib(stats.rssPeak - stats.rssBefore)} MiB, ${fixed(value.seconds, 1)} s`);
       }
     } finally {
-      await server.stop();
+      await stopNoting(server, `${spec.label} (memory run)`, notes);
     }
   }
   const leftover = fs.existsSync(taskTmpDir) ? fs.readdirSync(taskTmpDir) : [];
@@ -304,13 +312,13 @@ function coldStartSection(samples: StartSample[]): string[] {
       `\`${RUNNER_COMMAND}\` (as the image), AIWARE_BUILD_RUNTIME = the example file, fresh RUNNER_WORKDIR`,
       "off (RUNNER_EDITOR unset: the runner's default); /readyz is the runner's own",
     ],
-    plain: [
-      'plain Node-RED',
-      '`node node_modules/node-red/red.js --userDir <fresh> --settings <userDir>/settings.js`',
-      "on at `/` (the command's default httpAdminRoot); /readyz is the pack's route on Node-RED's HTTP node server",
+    stock: [
+      'stock Node-RED',
+      `\`${STOCK_COMMAND}\`${CHILD_FLAGS.length > 0 ? ` (with ${CHILD_FLAGS.join(' ')})` : ''}, the pack installed from its tarball`,
+      "on at `/` (Node-RED's default settings); /readyz is the pack's route on Node-RED's HTTP node server",
     ],
   };
-  const rows = (['runner', 'plain'] as const).map((kind) => {
+  const rows = (['runner', 'stock'] as const).map((kind) => {
     const ready = of(kind).map((s) => s.readyMs);
     return [
       how[kind][0],
@@ -323,10 +331,10 @@ function coldStartSection(samples: StartSample[]): string[] {
       how[kind][2],
     ];
   });
-  const difference = median(of('runner').map((s) => s.readyMs)) - median(of('plain').map((s) => s.readyMs));
+  const difference = median(of('runner').map((s) => s.readyMs)) - median(of('stock').map((s) => s.readyMs));
   const paired = of('runner')
     .map((r) => {
-      const p = of('plain').find((s) => s.round === r.round);
+      const p = of('stock').find((s) => s.round === r.round);
       return p ? r.readyMs - p.readyMs : NaN;
     })
     .filter(Number.isFinite);
@@ -335,15 +343,15 @@ function coldStartSection(samples: StartSample[]): string[] {
   return [
     '## Cold start: spawn → first 200 on /readyz',
     '',
-    `Both start the same flows (${path.relative(path.resolve(__dirname, '..', '..'), COLD_FLOWS)}: process-in → function → result-out, put on one tab as runner/embedded.ts onOneTab does) with this pack loaded through \`nodesDir\`,`,
-    `each time in a fresh user / work directory on a fresh loopback port. The bench polls /readyz every ${POLL_MS} ms on a new connection (so the times are ${POLL_MS} ms coarse),`,
-    `from just before spawn() until the first 200. ${STARTS} timed starts of each, interleaved (runner first in odd rounds, plain Node-RED first in even ones), after one untimed start of each to warm the file cache.`,
-    "Plain Node-RED gets a settings file with only uiPort, uiHost 127.0.0.1, flowFile and nodesDir; everything else is the `node-red` command's default.",
-    '"First answer" is the first response of any status: the runner listens before Node-RED loads (503 until ready), plain Node-RED only once its flows are starting.',
+    `Both start the same flows (${path.relative(path.resolve(__dirname, '..', '..'), COLD_FLOWS)}: process-in → function → result-out, put on one tab as runner/embedded.ts onOneTab does),`,
+    `each time in a fresh user / work directory on a fresh loopback port; the stock Node-RED's has the pack installed from its tarball (\`npm install --omit=dev\`, before the clock starts). The bench polls /readyz every ${POLL_MS} ms on a new connection (so the times are ${POLL_MS} ms coarse),`,
+    `from just before spawn() until the first 200. ${STARTS} timed starts of each, interleaved (runner first in odd rounds, stock Node-RED first in even ones), after one untimed start of each to warm the file cache.`,
+    'The stock Node-RED runs on the default settings.js it copies into a fresh user directory; the command line sets only the port and `uiHost` (loopback).',
+    '"First answer" is the first response of any status: the runner listens before Node-RED loads (503 until ready), a stock Node-RED once its flows are starting.',
     '',
     table(['server', 'starts', 'min ms', 'median ms', 'max ms', 'first answer median ms', 'command', 'editor'], rows),
     '',
-    `Runner − plain Node-RED (medians): **${signed(difference, 0)} ms**; target ≤ ${signed(TARGET_COLD_START_MS, 0)} ms: ${verdict}.` +
+    `Runner − stock Node-RED (medians): **${signed(difference, 0)} ms**; target ≤ ${signed(TARGET_COLD_START_MS, 0)} ms: ${verdict}.` +
       (paired.length > 0 ? ` Per round (same round, back to back): median ${signed(median(paired), 0)} ms, from ${signed(Math.min(...paired), 0)} to ${signed(Math.max(...paired), 0)} ms.` : ''),
   ];
 }
@@ -398,37 +406,37 @@ function report(
     return target === undefined ? '(not a target)' : `≥ ${target}×: ${verdict(vsBare, target)}`;
   };
   const ratioTable = table(
-    ['chunk', 'aiware ÷ http in (req/s)', `target ≥ ${TARGET_VS_HTTPIN}×`, 'aiware ÷ bare (req/s)', 'per round', `target → ${TARGET_VS_BARE}×`, 'CPU/req aiware ÷ http in', 'CPU/req aiware ÷ bare'],
+    [
+      'chunk',
+      'stock pack ÷ http in (req/s)',
+      'per round',
+      `target ≥ ${TARGET_VS_HTTPIN}×`,
+      'stock pack ÷ bare (req/s)',
+      'embedded ÷ http in (req/s)',
+      'embedded ÷ stock pack (req/s)',
+      'CPU/req stock pack ÷ http in',
+      'CPU/req embedded ÷ stock pack',
+    ],
     SIZES.map((size) => {
-      const [aiware, httpin, bare] = (['aiware', 'httpin', 'bare'] as const).map((key) => find(loadRows, key, size));
+      const [aiware, embedded, httpin, bare] = (['aiware', 'embedded', 'httpin', 'bare'] as const).map((key) => find(loadRows, key, size));
       const cpu = cpuPerRequest;
       const vsHttpin = ratio(aiware?.result.rps, httpin?.result.rps);
-      const vsBare = ratio(aiware?.result.rps, bare?.result.rps);
       return [
         sizeLabel(size),
         `${fixed(vsHttpin, 2)}×`,
+        perRound(aiware, httpin),
         verdict(vsHttpin, TARGET_VS_HTTPIN),
-        `${fixed(vsBare, 2)}×`,
-        perRound(aiware, bare),
-        verdict(vsBare, TARGET_VS_BARE),
+        `${fixed(ratio(aiware?.result.rps, bare?.result.rps), 2)}×`,
+        `${fixed(ratio(embedded?.result.rps, httpin?.result.rps), 2)}×`,
+        `${fixed(ratio(embedded?.result.rps, aiware?.result.rps), 2)}×`,
         `${fixed(ratio(cpu(aiware), cpu(httpin)), 2)}×`,
-        `${fixed(ratio(cpu(aiware), cpu(bare)), 2)}×`,
+        `${fixed(ratio(cpu(embedded), cpu(aiware)), 2)}×`,
       ];
     }),
   );
 
   const runnerTable = table(
-    [
-      'chunk',
-      'runner ÷ bare (req/s)',
-      'per round',
-      'target',
-      'runner ÷ http in (req/s)',
-      'runner ÷ aiware-process-in (req/s)',
-      'per round',
-      'CPU/req runner ÷ bare',
-      'CPU/req runner ÷ aiware-process-in',
-    ],
+    ['chunk', 'runner ÷ bare (req/s)', 'per round', 'target', 'runner ÷ http in (req/s)', 'runner ÷ stock pack (req/s)', 'per round', 'CPU/req runner ÷ bare', 'CPU/req runner ÷ stock pack'],
     SIZES.map((size) => {
       const [runner, aiware, httpin, bare] = (['runner', 'aiware', 'httpin', 'bare'] as const).map((key) => find(loadRows, key, size));
       const vsBare = ratio(runner?.result.rps, bare?.result.rps);
@@ -447,7 +455,15 @@ function report(
   );
 
   const recycleTable = table(
-    ['chunk', 'aiware, recycleChunks ÷ http in (req/s)', `target ≥ ${TARGET_VS_HTTPIN}×`, 'runner, recycling ÷ bare (req/s)', 'per round', 'target', 'CPU/req recycling ÷ not (aiware · runner)'],
+    [
+      'chunk',
+      'stock pack, recycleChunks ÷ http in (req/s)',
+      `target ≥ ${TARGET_VS_HTTPIN}×`,
+      'runner, recycling ÷ bare (req/s)',
+      'per round',
+      'target',
+      'CPU/req recycling ÷ not (stock pack · runner)',
+    ],
     SIZES.map((size) => {
       const [aiwareR, runnerR, aiware, runner, httpin, bare] = (['aiwareRecycle', 'runnerRecycle', 'aiware', 'runner', 'httpin', 'bare'] as const).map((key) => find(loadRows, key, size));
       const vsHttpin = ratio(aiwareR?.result.rps, httpin?.result.rps);
@@ -498,24 +514,26 @@ function report(
     `- Load: autocannon in the bench process, ${CONNECTIONS} keep-alive connections, loopback (127.0.0.1); per server and size ${WARMUP} s warm-up, then ${SECONDS} s measured in ${ROUNDS} rounds of ${fixed(SECONDS / ROUNDS, 2)} s.`,
     `  The client shares the machine's ${cpus.length} CPUs with the server under test, so absolute req/s are low; compare rows, not machines.`,
     `- Body: multipart/form-data as Engine Toolkit sends it (simulator/multipart encodeMultipart): ${fieldCount} ET fields (${fieldBytes} bytes of parts) + the \`chunk\` file part (${CHUNK_MIME}, random bytes), built once per size.`,
-    '- Servers, each in its own process, all six running through part 1. Size by size, each is checked and warmed up, then they take turns round by round (each round starting with the next server),',
+    `- Servers, each in its own process, all ${SERVERS.length} running through part 1. Size by size, each is checked and warmed up, then they take turns round by round (each round starting with the next server),`,
     '  so whatever else runs on this shared machine hits the servers of one size alike; a row adds up its rounds ("per round" columns: the ratio of the same round, median and range):',
     '  - bare: node:http + busboy, all fields and the chunk into memory, answers the transcript JSON;',
-    '  - http in: Node-RED `http in` (POST, upload on → multer memoryStorage) → function → `http response`;',
-    '  - aiware: `aiware-process-in` (chunk, sync) → function → `aiware-result-out` (validates against the VTN schemas), default `aiware` settings, Node-RED embedded by runner/embedded.ts (EmbeddedNodeRed) in a bench child;',
-    `  - runner: the production entry point as the image starts it, \`${RUNNER_COMMAND}\` (RUNNER_NODE_FLAGS; spawned with only its environment: AIWARE_BUILD_RUNTIME, VERITONE_WEBHOOK_PROCESS/READY on 127.0.0.1, RUNNER_WORKDIR, ENGINE_ID, BUILD_ID; log level info, its default) on a runtime file holding the aiware server's very flow (bench/servers/flows.ts);`,
-    '  - aiware, recycleChunks and runner, RUNNER_RECYCLE_CHUNKS=1: the same two with chunk memory used again (an opt-in setting: a chunk is valid until its task ends).',
-    '  All six build the same one-word VTN transcript naming the chunk size (bench/servers/work.ts); each size is checked once to answer 200 with it before the load.',
-    '- CPU and RSS in the throughput table are read by the bench from /proc for all six servers (bench/procstat.ts): CPU = utime + stime of /proc/<pid>/stat over the measured run ÷ answered requests,',
-    `  RSS = the highest VmRSS of /proc/<pid>/status sampled every 50 ms. bare, http in and aiware are bench children (started with ${['--expose-gc', ...CHILD_FLAGS].join(' ')}) that also measure themselves over IPC`,
+    `  - http in, stock Node-RED: \`http in\` (POST, upload on → multer memoryStorage) → function → \`http response\` in a stock Node-RED: \`${STOCK_COMMAND}\`${CHILD_FLAGS.length > 0 ? ` with ${CHILD_FLAGS.join(' ')} before red.js` : ''},`,
+    "    a fresh user directory with the pack installed from its packed tarball (`npm install --omit=dev`, as a palette install) and Node-RED's default settings.js (it copies it there): editor and admin API at `/`;",
+    '  - the pack in a stock Node-RED: `aiware-process-in` (chunk, sync) → function → `aiware-result-out` (validates against the VTN schemas), default `aiware` settings, in the same kind of stock Node-RED: what a palette user runs (express: the admin app at `/`, then the HTTP node routes);',
+    "  - the pack in the runner's embedded Node-RED: the same flow in runner/embedded.ts's Node-RED (EmbeddedNodeRed, editor at /admin) in a bench child, whose server hands the pack's routes over before express: what the runner and the tests run;",
+    `  - runner: the production entry point as the image starts it, \`${RUNNER_COMMAND}\` (RUNNER_NODE_FLAGS; spawned with only its environment: AIWARE_BUILD_RUNTIME, VERITONE_WEBHOOK_PROCESS/READY on 127.0.0.1, RUNNER_WORKDIR, ENGINE_ID, BUILD_ID; log level info, its default) on a runtime file holding the same flow (bench/servers/flows.ts);`,
+    '  - the pack in a stock Node-RED, recycleChunks (`-D aiware.recycleChunks=true` on the command line) and runner, RUNNER_RECYCLE_CHUNKS=1: chunk memory used again (an opt-in setting: a chunk is valid until its task ends).',
+    '  All build the same one-word VTN transcript naming the chunk size (bench/servers/work.ts); each size is checked once to answer 200 with it before the load.',
+    '- CPU and RSS in the throughput table are read by the bench from /proc for every server (bench/procstat.ts): CPU = utime + stime of /proc/<pid>/stat over the measured run ÷ answered requests,',
+    `  RSS = the highest VmRSS of /proc/<pid>/status sampled every 50 ms. bare and the embedded Node-RED are bench children (started with ${['--expose-gc', ...CHILD_FLAGS].join(' ')}) that also measure themselves over IPC`,
     `  (process.cpuUsage()); their /proc CPU differs from that by ${crossCheck.length > 0 ? `${signed(100 * Math.min(...crossCheck), 1)} % to ${signed(100 * Math.max(...crossCheck), 1)} %` : 'n/a'} over the same windows.`,
-    '  No server is made to collect garbage before a throughput window: the runner (the production entry point, no IPC) cannot be, and after a forced gc() the Node-RED children',
-    '  went on to run a major collection every few hundred ms for the whole window (at 64 KiB: aiware about 2×, http in about 1.4× the CPU per request); the memory runs below still start with one.',
+    '  No server is made to collect garbage before a throughput window: the runner and the stock Node-REDs (no IPC) cannot be, and after a forced gc() a Node-RED child',
+    '  went on to run a major collection every few hundred ms for the whole window (bench/protocol.ts).',
     '',
     '## Throughput',
     '',
     '"÷ bare" and "÷ http in" are this row\'s req/s over theirs at the same chunk size. On this shared 2-CPU virtual machine, separate runs moved single rows by up to ±30 %',
-    "(before the rounds were interleaved); the ratios between rows of one size hold better than absolute numbers. Where one server's CPU goes: `node dist/bench/profile.js <bare|httpin|aiware|runner> <chunk bytes>`.",
+    "(before the rounds were interleaved); the ratios between rows of one size hold better than absolute numbers. Where one server's CPU goes: `node dist/bench/profile.js <bare|httpin|aiware|embedded|runner> <chunk bytes>`.",
     '',
     throughputTable,
     '',
@@ -523,7 +541,7 @@ function report(
     '',
     ratioTable,
     '',
-    'The runner (same flow as aiware-process-in, its own HTTP server: /readyz and /metrics its own, /process straight to the pack, the rest to Node-RED):',
+    'The runner (the same flow, its own HTTP server: /readyz and /metrics its own, /process straight to the pack, the rest to Node-RED):',
     '',
     runnerTable,
     '',
@@ -539,9 +557,9 @@ function report(
     '',
     'Streamed by the bench from a sparse file (simulator/multipart multipartStream, Content-Length set), one request, in a fresh server process warmed with one 1 KiB request.',
     'aiware keeps a chunk up to memoryChunkBytes (default 8 MiB) in memory and then spills it to a temp file in taskTmpDir; the default maxBodyBytes is 4 GiB, so 1 GiB needs no setting.',
-    'RSS before is read right after a forced gc() (the runner, which cannot be made to collect, right after its warm-up request); growth is the highest 50 ms RSS sample minus that. "Growth at ¼ · ½ · ¾" is the same peak read part-way through: a bounded server shows flat numbers, a buffering one numbers that rise with the bytes sent.',
-    "What a bounded server still grows by is the chunk held in memory before it spills (memoryChunkBytes) plus the request's pieces that wait for V8's next young collection, which starts once 32 MiB of them have piled up.",
-    `The runner frees each piece as soon as it has read it (core/early-free.ts: ArrayBuffer.prototype.transfer, which Node 20 has with --harmony-rab-gsab-transfer, one of the runner's flags); the aiware server, a plain Node-RED on this Node ${process.version}, ${CHILD_FLAGS.length > 0 ? `started with ${CHILD_FLAGS.join(' ')} (BENCH_CHILD_FLAGS)` : `without flags, ${FREES_EARLY ? 'has it too' : 'does not'}`}.`,
+    'RSS before is read right after a forced gc() for the bare server, and right after the warm-up request for the runner and the stock Node-REDs, which cannot be made to collect; growth is the highest 50 ms RSS sample minus that. "Growth at ¼ · ½ · ¾" is the same peak read part-way through: a bounded server shows flat numbers, a buffering one numbers that rise with the bytes sent.',
+    "What a bounded server still grows by is what it holds before the chunk spills (a body declared bigger than memoryChunkBytes spills from its first byte) plus the request's pieces not yet collected: where they cannot be freed early, they wait for V8's next young collection, which starts once 32 MiB of them have piled up.",
+    `The pack frees each piece as soon as it has read it (core/early-free.ts: ArrayBuffer.prototype.transfer, native from V8 11.4, Node 20 only with --harmony-rab-gsab-transfer): on this Node ${process.version} the stock Node-RED, ${CHILD_FLAGS.length > 0 ? `started with ${CHILD_FLAGS.join(' ')} (BENCH_CHILD_FLAGS)` : 'started without flags'}, ${FREES_EARLY ? 'does' : 'does not'}, the runner does.`,
     '',
     memoryTable,
     '',
@@ -560,9 +578,10 @@ function report(
 
 async function main(): Promise<void> {
   const started = Date.now();
-  // Generous: part 1 takes 12 × (warm-up + measured) plus start-ups; part 2 2 × (STARTS + 1)
-  // starts of about 2 s; part 3 a few uploads.
-  installCleanup((SIZES.length * SERVERS.length * (SECONDS + WARMUP) + 2 * (STARTS + 1) * 15 + 300) * 1000);
+  // Generous: the throughput part takes sizes × servers × (warm-up + measured) plus start-ups; the
+  // steady part 2 sizes × 5 servers × 3 rounds of 5 s; the cold starts 2 × (STARTS + 1) starts of
+  // about 2 s; the rest a few uploads and calls.
+  installCleanup((SIZES.length * SERVERS.length * (SECONDS + WARMUP) + 150 + 2 * (STARTS + 1) * 15 + 300) * 1000);
   const root = tempDir('aiware-bench-');
   const taskTmpDir = path.join(root, 'task');
   fs.mkdirSync(taskTmpDir);
@@ -584,12 +603,13 @@ async function main(): Promise<void> {
   let steadyRows: SteadyRow[] = [];
   const steadyOptions = { seconds: 3, warmup: 2, rounds: 3 };
   if (runs('steady')) {
-    console.error('bench: recycleChunks under steady load, 4 MiB');
-    steadyRows = await steadyLoad(root, bodies.find((b) => b.size === 4 * MiB) ?? bodyOf(4 * MiB), { ...steadyOptions, connections: CONNECTIONS }, (line) => console.error(line));
+    console.error('bench: steady load, 64 KiB and 4 MiB');
+    const steadyBodies = [64 * 1024, 4 * MiB].map((size) => bodies.find((b) => b.size === size) ?? bodyOf(size));
+    steadyRows = await steadyLoad(root, steadyBodies, { ...steadyOptions, connections: CONNECTIONS }, (line) => console.error(line));
   }
   let startSamples: StartSample[] = [];
   if (runs('coldstart')) {
-    console.error(`bench: cold start, runner and plain Node-RED, ${STARTS} timed starts each (+1 untimed)`);
+    console.error(`bench: cold start, runner and stock Node-RED, ${STARTS} timed starts each (+1 untimed)`);
     startSamples = await coldStarts(root, STARTS, (line) => console.error(line));
     for (const sample of startSamples) {
       if (sample.exit !== 0 || sample.killed) notes.push(`${sample.kind} cold start ${sample.round}: exited ${sample.exit}${sample.killed ? ' after SIGKILL' : ''} on SIGTERM`);
@@ -611,18 +631,7 @@ async function main(): Promise<void> {
     pause = await pauseCost();
   }
 
-  const text = report(
-    loadRows,
-    memoryRows,
-    startSamples,
-    keyRows,
-    pause,
-    notes,
-    Object.keys(fields).length,
-    fieldBytes,
-    (Date.now() - started) / 1000,
-    steadySection(steadyRows, '4 MiB', steadyOptions),
-  );
+  const text = report(loadRows, memoryRows, startSamples, keyRows, pause, notes, Object.keys(fields).length, fieldBytes, (Date.now() - started) / 1000, steadySection(steadyRows, steadyOptions));
   console.log(text);
   if (!FULL_RUN || CHILD_FLAGS.length > 0) {
     console.error(`bench: ${CHILD_FLAGS.length > 0 ? 'BENCH_CHILD_FLAGS gave the children flags' : 'BENCH_PARTS or BENCH_SIZES chose part of the bench'}: bench/RESULTS.md left as it was`);

@@ -1,19 +1,20 @@
-// What the bench runs against: the four servers and the Engine Toolkit fields every request
-// carries. Shared by run.ts (the bench) and profile.ts (one server under a CPU profiler).
+// What the bench runs against: the servers and the Engine Toolkit fields every request carries.
+// Shared by run.ts (the bench) and profile.ts (one server under a CPU profiler).
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ProcessFieldName } from '../core/fields';
 import { CHUNK_METADATA_PREFIX } from '../core/protocol';
-import { ServerChild, type BenchServer } from './lib';
+import { CHILD_FLAGS, ServerChild, type BenchServer } from './lib';
 import { RUNNER_NODE_FLAGS } from '@aiware-nodered/node-red-runner';
 import { RunnerChild } from './runner-child';
-import { flowsFor } from './servers/flows';
+import { StockNodeRed } from './stock-nodered';
+import { flowsFor, type Kind } from './servers/flows';
 
 /** Binary, as a media chunk is: process-in hands it to the flow as a Buffer, not decoded text. */
 export const CHUNK_MIME = 'audio/wav';
 
-export type ServerKey = 'bare' | 'httpin' | 'aiware' | 'runner' | 'aiwareRecycle' | 'runnerRecycle';
+export type ServerKey = 'bare' | 'httpin' | 'aiware' | 'embedded' | 'runner' | 'aiwareRecycle' | 'runnerRecycle';
 
 export interface StartOptions {
   /** Write a V8 CPU profile here: of the measured window (IPC children), or of the whole run (runner). */
@@ -36,6 +37,15 @@ function ipcServer(key: ServerKey, script: string, args: (root: string) => strin
 }
 
 /**
+ * `flags`, and V8's CPU profiler writing `file` when the process exits: for a server that
+ * speaks no bench protocol (the profile covers its whole run; profile.ts keeps the window).
+ */
+function withProfiler(flags: readonly string[], file: string | undefined): readonly string[] {
+  if (!file) return flags;
+  return [...flags, '--cpu-prof', '--cpu-prof-dir', path.dirname(file), '--cpu-prof-name', path.basename(file), '--cpu-prof-interval', String(PROFILE_INTERVAL_US)];
+}
+
+/**
  * The runner on the aiware server's very flow (servers/flows.ts), written as its build runtime
  * file; a fresh work folder per start.
  */
@@ -43,35 +53,35 @@ function startRunner(env: Record<string, string> = {}): ServerSpec['start'] {
   return (root, options) => {
     const runtimeFile = path.join(root, 'runner-runtime.json');
     fs.writeFileSync(runtimeFile, JSON.stringify(flowsFor('aiware')));
-    // As the image starts it (RUNNER_NODE_FLAGS), and under the profiler when asked.
-    const execArgv = options.cpuProfile
-      ? [
-          ...RUNNER_NODE_FLAGS,
-          '--cpu-prof',
-          '--cpu-prof-dir',
-          path.dirname(options.cpuProfile),
-          '--cpu-prof-name',
-          path.basename(options.cpuProfile),
-          '--cpu-prof-interval',
-          String(PROFILE_INTERVAL_US),
-        ]
-      : RUNNER_NODE_FLAGS;
+    // As the image starts it (RUNNER_NODE_FLAGS).
+    const execArgv = withProfiler(RUNNER_NODE_FLAGS, options.cpuProfile);
     return RunnerChild.start('runner', { runtimeFile, workDir: fs.mkdtempSync(path.join(root, 'runner-work-')), execArgv, env });
   };
 }
 
+/**
+ * The `node-red` command with the pack installed from its tarball (./stock-nodered), serving
+ * `kind`'s flow; `define` is what a user would give on its command line. aiware flows are ready
+ * once /readyz answers 200, the `http in` flow once Node-RED says its flows started.
+ */
+function startStock(key: ServerKey, kind: Kind, define: Record<string, string> = {}): ServerSpec['start'] {
+  return (root, options) => StockNodeRed.start(key, root, flowsFor(kind), { execArgv: withProfiler(CHILD_FLAGS, options.cpuProfile), define, readyPath: kind === 'aiware' ? '/readyz' : undefined });
+}
+
 export const SERVERS: ServerSpec[] = [
   { key: 'bare', label: 'bare node:http + busboy', reports: 'ipc', start: ipcServer('bare', 'bare.js', () => []) },
-  { key: 'httpin', label: 'Node-RED http in (multer)', reports: 'ipc', start: ipcServer('httpin', 'nodered.js', (root) => ['httpin', fs.mkdtempSync(path.join(root, 'nr-httpin-'))]) },
-  { key: 'aiware', label: 'aiware-process-in', reports: 'ipc', start: ipcServer('aiware', 'nodered.js', (root) => ['aiware', fs.mkdtempSync(path.join(root, 'nr-aiware-'))]) },
+  { key: 'httpin', label: 'http in (multer), stock Node-RED', reports: 'outside', start: startStock('httpin', 'httpin') },
+  { key: 'aiware', label: 'the pack in a stock Node-RED', reports: 'outside', start: startStock('aiware', 'aiware') },
+  // What the runner and the tests run: runner/embedded.ts's server hands the pack's routes over before express.
+  {
+    key: 'embedded',
+    label: "the pack in the runner's embedded Node-RED (dispatch before express)",
+    reports: 'ipc',
+    start: ipcServer('embedded', 'embedded.js', (root) => [fs.mkdtempSync(path.join(root, 'nr-embedded-'))]),
+  },
   { key: 'runner', label: 'runner (runner/main.js)', reports: 'outside', start: startRunner() },
   // recycleChunks (core/chunk-pool): chunk memory used again, valid until the task ends.
-  {
-    key: 'aiwareRecycle',
-    label: 'aiware-process-in, recycleChunks',
-    reports: 'ipc',
-    start: ipcServer('aiwareRecycle', 'nodered.js', (root) => ['aiware-recycle', fs.mkdtempSync(path.join(root, 'nr-recycle-'))]),
-  },
+  { key: 'aiwareRecycle', label: 'the pack in a stock Node-RED, recycleChunks', reports: 'outside', start: startStock('aiwareRecycle', 'aiware', { 'aiware.recycleChunks': 'true' }) },
   { key: 'runnerRecycle', label: 'runner, RUNNER_RECYCLE_CHUNKS=1', reports: 'outside', start: startRunner({ RUNNER_RECYCLE_CHUNKS: '1' }) },
 ];
 

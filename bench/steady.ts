@@ -1,20 +1,24 @@
-// recycleChunks under steady load: aiware-process-in and the runner, each with and without the
-// setting, at 4 MiB chunks, each window measured right after its own warm-up (no idle time before
-// it). The throughput part lets servers idle between their turns; after ~10 s idle V8's memory
-// reducer shrinks the heap's growth limit and runs incremental full collections for a while after
-// the load comes back, which hides most of what recycling saves. An engine fed a job's chunks back
-// to back sees this steady state.
-import { fixed, load, table, type BenchServer } from './lib';
+// Steady load: `http in` and the pack in a stock Node-RED, and the pack and the runner each with
+// and without recycleChunks, at 64 KiB and 4 MiB chunks, each server warmed up and then measured
+// in back-to-back rounds (no idle time before or between them). The throughput part lets servers
+// idle between their turns: after ~10 s idle V8's memory reducer shrinks the heap's growth limit,
+// and in a Node-RED started without --initial-old-space-size full collections then come back under
+// load (at 64 KiB chunks: 25 mark-compacts in 9 s of load after 12 s idles, one without the idles;
+// a 2 s warm-up does not undo it). That costs the Node-RED rows more than the runner and hides most
+// of what recycling saves. An engine fed a job's chunks back to back sees this steady state; a
+// Node-RED that has idled since its start stays in the other.
+import { fixed, load, sizeLabel, table, type BenchServer } from './lib';
 import { SERVERS, startServer, type ServerKey } from './setup';
 
-const PAIRS: [ServerKey, ServerKey][] = [
-  ['aiware', 'aiwareRecycle'],
-  ['runner', 'runnerRecycle'],
-];
+/** `http in` first: the pack's rows are compared with it. */
+const KEYS: ServerKey[] = ['httpin', 'aiware', 'aiwareRecycle', 'runner', 'runnerRecycle'];
+/** Each recycling row and the row it is compared with. */
+const RECYCLED: Partial<Record<ServerKey, ServerKey>> = { aiwareRecycle: 'aiware', runnerRecycle: 'runner' };
 
 export interface SteadyRow {
   key: ServerKey;
   label: string;
+  size: number;
   rps: number[];
   cpuUs: number[];
 }
@@ -30,26 +34,34 @@ const median = (values: number[]): number => {
   return sorted.length === 0 ? NaN : sorted[Math.floor(sorted.length / 2)];
 };
 
-export async function steadyLoad(root: string, body: SteadyBody, options: { seconds: number; warmup: number; rounds: number; connections: number }, log: (line: string) => void): Promise<SteadyRow[]> {
-  const keys = PAIRS.flat();
+export async function steadyLoad(
+  root: string,
+  bodies: SteadyBody[],
+  options: { seconds: number; warmup: number; rounds: number; connections: number },
+  log: (line: string) => void,
+): Promise<SteadyRow[]> {
   const servers: { key: ServerKey; label: string; server: BenchServer }[] = [];
+  const rows: SteadyRow[] = [];
   try {
-    for (const key of keys) {
+    for (const key of KEYS) {
       const spec = SERVERS.find((s) => s.key === key)!;
       servers.push({ key, label: spec.label, server: await startServer(spec, root) });
     }
-    const rows: SteadyRow[] = servers.map(({ key, label }) => ({ key, label, rps: [], cpuUs: [] }));
-    for (let round = 0; round < options.rounds; round++) {
-      for (let i = 0; i < servers.length; i++) {
-        const at = (i + round) % servers.length;
-        const { server } = servers[at];
+    for (const body of bodies) {
+      const of = servers.map(({ key, label }) => ({ key, label, size: body.size, rps: [] as number[], cpuUs: [] as number[] }));
+      // A server's rounds back to back after its warm-up: rounds taking turns would leave each
+      // idle while the others run, and bring back what this part leaves out.
+      for (const [at, { key, server }] of servers.entries()) {
         const request = { url: `${server.url}/process`, body: body.body, contentType: body.contentType, connections: options.connections };
         await load({ ...request, seconds: options.warmup });
-        const { value, stats } = await server.measure(() => load({ ...request, seconds: options.seconds }), { gc: false });
-        rows[at].rps.push(value.rps);
-        rows[at].cpuUs.push((stats.userUs + stats.systemUs) / Math.max(1, value.completed));
-        log(`  steady ${servers[at].key.padEnd(13)} round ${round + 1}: ${fixed(value.rps, 0)} req/s, ${fixed(rows[at].cpuUs[round], 0)} µs CPU/req`);
+        for (let round = 0; round < options.rounds; round++) {
+          const { value, stats } = await server.measure(() => load({ ...request, seconds: options.seconds }), { gc: false });
+          of[at].rps.push(value.rps);
+          of[at].cpuUs.push((stats.userUs + stats.systemUs) / Math.max(1, value.completed));
+          log(`  steady ${key.padEnd(13)} ${sizeLabel(body.size).padStart(6)} round ${round + 1}: ${fixed(value.rps, 0)} req/s, ${fixed(of[at].cpuUs[round], 0)} µs CPU/req`);
+        }
       }
+      rows.push(...of);
     }
     return rows;
   } finally {
@@ -57,31 +69,28 @@ export async function steadyLoad(root: string, body: SteadyBody, options: { seco
   }
 }
 
-export function steadySection(rows: SteadyRow[], size: string, options: { seconds: number; warmup: number; rounds: number }): string[] {
-  if (rows.length === 0) return ['## recycleChunks under steady load', '', '(not run: BENCH_PARTS)'];
-  const find = (key: ServerKey) => rows.find((row) => row.key === key);
-  const body = PAIRS.map(([plain, recycled]) => {
-    const a = find(plain)!;
-    const b = find(recycled)!;
-    const perRound = b.rps.map((rps, i) => rps / a.rps[i]);
-    return [
-      size,
-      a.label,
-      fixed(median(a.rps), 0),
-      fixed(median(b.rps), 0),
-      `${fixed(median(b.rps) / median(a.rps), 2)}×`,
-      `${fixed(Math.min(...perRound), 2)}–${fixed(Math.max(...perRound), 2)}×`,
-      fixed(median(a.cpuUs), 0),
-      fixed(median(b.cpuUs), 0),
-    ];
+export function steadySection(rows: SteadyRow[], options: { seconds: number; warmup: number; rounds: number }): string[] {
+  if (rows.length === 0) return ['## Steady load', '', '(not run: BENCH_PARTS)'];
+  const find = (key: ServerKey, size: number) => rows.find((row) => row.key === key && row.size === size)!;
+  /** `a` over `b` by the medians of their rounds, and the range of the same rounds' ratios. */
+  const versus = (a: SteadyRow, b: SteadyRow | undefined): [string, string] => {
+    if (!b) return ['', ''];
+    const perRound = a.rps.map((rps, i) => rps / b.rps[i]);
+    return [`${fixed(median(a.rps) / median(b.rps), 2)}×`, `${fixed(Math.min(...perRound), 2)}–${fixed(Math.max(...perRound), 2)}×`];
+  };
+  const body = rows.map((row) => {
+    const httpin = row.key === 'httpin' ? undefined : find('httpin', row.size);
+    const without = RECYCLED[row.key];
+    return [sizeLabel(row.size), row.label, fixed(median(row.rps), 0), fixed(median(row.cpuUs), 0), ...versus(row, httpin), ...versus(row, without ? find(without, row.size) : undefined)];
   });
   return [
-    '## recycleChunks under steady load',
+    '## Steady load',
     '',
-    `Each server warmed ${options.warmup} s and measured ${options.seconds} s right after (no idle between), ${options.rounds} rounds taking turns; medians of the rounds.`,
+    `Each server warmed ${options.warmup} s, then measured in ${options.rounds} back-to-back rounds of ${options.seconds} s (no idle before or between them), one server after the other; medians of the rounds, "per round" the ratio of the same round.`,
     "The throughput part above lets each server idle while the others run: after ~10 s idle V8's memory reducer slows the heap's growth and full collections",
-    'come back for a while under the next load, which hides most of what recycling saves there. A job whose chunks come back to back runs in this steady state.',
+    'come back for a while under the next load (most in the Node-RED processes started without --initial-old-space-size), which also hides most of what recycling saves there.',
+    'A job whose chunks come back to back runs in this steady state.',
     '',
-    table(['chunk', 'server', 'req/s without', 'req/s recycleChunks', 'with ÷ without', 'per round', 'CPU µs/req without', 'CPU µs/req with'], body),
+    table(['chunk', 'server', 'req/s', 'CPU µs/req', '÷ http in', 'per round', 'recycling ÷ without', 'per round'], body),
   ];
 }

@@ -90,6 +90,24 @@ describe('early freeing of request pieces (core/early-free)', function () {
     }
   });
 
+  it('frees the pieces a chunk under the preallocation size came in once they are joined into its own buffer', async function () {
+    // 100 KiB, under PREALLOCATE_FROM: held as views of the pieces, copied into one buffer at its end.
+    const chunk = randomBytes(100 * KiB);
+    const before = earlyFreed.pieces;
+    const body = await readOne(form(chunk), { memoryChunkBytes: 8 * MiB });
+    assert.equal(sha(body.chunk!.buffer!), sha(chunk));
+    assert.ok(earlyFreed.pieces - before >= 2, `freed ${earlyFreed.pieces - before} pieces`);
+  });
+
+  it('frees the piece a small chunk was copied out of, and the chunk is whole', async function () {
+    // A 1 KiB chunk is copied out of Node's shared pool sizes into memory of its own (core/own-buffer).
+    const chunk = randomBytes(KiB);
+    const before = earlyFreed.pieces;
+    const body = await readOne(form(chunk), { memoryChunkBytes: 8 * MiB });
+    assert.equal(sha(body.chunk!.buffer!), sha(chunk));
+    assert.ok(earlyFreed.pieces - before >= 1, `freed ${earlyFreed.pieces - before} pieces`);
+  });
+
   it('does not free a chunk that is the piece itself', async function () {
     // Under PREALLOCATE_FROM: the chunk is kept as the socket's piece, or the pieces joined.
     const chunk = randomBytes(20 * KiB);

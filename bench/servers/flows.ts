@@ -1,5 +1,5 @@
-// The bench's two Node-RED flows, shared by servers/nodered.ts (embedded Node-RED) and the
-// bench parent (it writes the aiware flow as the runner's AIWARE_BUILD_RUNTIME file):
+// The bench's two Node-RED flows, shared by the stock Node-RED servers (../stock-nodered: each
+// its flows.json), servers/embedded.ts and the runner (its AIWARE_BUILD_RUNTIME file):
 //   httpin  - core `http in` (POST, upload on: multer) -> function -> `http response`
 //   aiware  - aiware-process-in (chunk, sync) -> function -> aiware-result-out
 // Both serve POST /process with the same function-node work (./work). The aiware flow also has
