@@ -127,10 +127,11 @@ export class WebhookClient {
   async request(call: ToolkitCall): Promise<ToolkitAnswer> {
     const { method, url, body, deadline, signal, headers, accept = [] } = call;
     let delay = this.retry.initialDelayMs;
+    let previous: WebhookError | undefined;
     for (let attempt = 1; ; attempt++) {
       let failure: WebhookError;
+      const remaining = Math.max(1, deadline - Date.now());
       try {
-        const remaining = Math.max(1, deadline - Date.now());
         const response = await this.http.request<string>({
           method,
           url,
@@ -148,7 +149,10 @@ export class WebhookClient {
         if (signal?.aborted) throw new WebhookError(`${method === 'POST' ? 'post to' : `${method} of`} ${url} was cancelled`, 'internal_error');
         const code = typeof err === 'object' && err !== null ? (err as { code?: string }).code : undefined;
         failure = new WebhookError(`${method === 'POST' ? 'post to' : `${method} of`} ${url} failed: ${errorMessage(err)}`, reasonForNetworkError(code));
+        // An attempt the task's own deadline cut short says nothing of the endpoint: the failure before it does.
+        if (previous && reasonForNetworkError(code) === 'url_timeout' && remaining < this.retry.requestTimeoutMs) failure = previous;
       }
+      previous = failure;
       const wait = Math.min(delay, this.retry.maxDelayMs);
       if (Date.now() + wait >= deadline) {
         throw new WebhookError(`${failure.message} (gave up after ${attempt} attempts: the task's time ran out)`, failure.reason);

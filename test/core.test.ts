@@ -149,6 +149,16 @@ describe('the webhook client', function () {
     await assert.rejects(client.post(url, {}, Date.now() + 100), (err: unknown) => err instanceof WebhookError && err.reason === 'external_error' && err.message.includes('time ran out'));
   });
 
+  it('gives the last answer, not its own cut-short attempt, when the deadline ends a post still waiting', async function () {
+    // 503, then an answer held past the deadline: the second attempt's wait is cut to what is left of the task's time.
+    answers = [503, 503];
+    late = [0, 5000];
+    await assert.rejects(
+      client.post(url, {}, Date.now() + 300),
+      (err: unknown) => err instanceof WebhookError && err.reason === 'external_error' && err.message.includes('answered 503') && err.message.includes('time ran out'),
+    );
+  });
+
   it('sends a result again when ET recorded it but answered after the timeout: same index, same Idempotency-Key', async function () {
     const registry = new TaskRegistry({ client: new WebhookClient({ retry: { initialDelayMs: 5, maxDelayMs: 20, requestTimeoutMs: 100 } }) });
     const parsed = parseProcessFields({ resultWebhook: url, internalTaskId: 'task-7', maxTTL: '30' });
