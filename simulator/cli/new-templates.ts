@@ -211,7 +211,7 @@ export function newEngineFiles(engine: NewEngine): NewFile[] {
     { path: '.gitignore', text: 'node_modules/\nbuild/\nreports/\naiware-sim-out/\n' },
     {
       path: 'README.md',
-      text: `# ${engine.name}\n\nAn aiWARE ${engine.engineType} engine built as a Node-RED flow (\`flow.json\`).\n\n- \`npm start\`: runs it under the simulator on \`samples/\`\n- \`npm test\`: runs the cases of \`aiware-test.yaml\` (\`npm test -- --update\` accepts new outputs into \`expected/\`)\n- \`npm run check\`: writes \`build/runtime.json\` (\`npm run build\`) and checks it with \`manifest.json\` before it is deployed\n`,
+      text: `# ${engine.name}\n\nAn aiWARE ${engine.engineType} engine built as a Node-RED flow (\`flow.json\`).\n\n- \`npm start\`: runs it under the simulator (\`${start}\`)\n- \`npm test\`: runs the cases of \`aiware-test.yaml\` (\`npm test -- --update\` accepts new outputs into \`expected/\`)\n- \`npm run check\`: writes \`build/runtime.json\` (\`npm run build\`) and checks it with \`manifest.json\` before it is deployed\n`,
     },
   ];
 }
