@@ -54,7 +54,7 @@ describe('aiware-sim new', function () {
   });
 
   for (const engineType of ['chunk', 'stream', 'batch']) {
-    it(`writes a ${engineType} engine whose own tests pass and whose build runtime passes the check`, async function () {
+    it(`writes a ${engineType} engine that runs (npm start), passes its own tests and whose build runtime passes the check`, async function () {
       const dir = path.join(work, `my-${engineType}-engine`);
       const made = await run(process.execPath, [CLI, 'new', dir, '--engine-type', engineType]);
       assert.match(made.stdout, new RegExp(`a ${engineType} engine, my-${engineType}-engine`));
@@ -64,6 +64,12 @@ describe('aiware-sim new', function () {
       assert.equal(pkg.devDependencies['@aiware-nodered/aiware-sim'], '^0.1.0');
       assert.equal(pkg.scripts.test, 'aiware-sim test');
       assert.match(fs.readFileSync(path.join(dir, '.github', 'workflows', 'engine.yml'), 'utf8'), /node-version: 24[\s\S]*npm ci[\s\S]*--junit reports\/engine\.xml[\s\S]*upload-artifact/);
+
+      // `npm start`, as its script says, on the engine's own samples.
+      const start = pkg.scripts.start.split(' ');
+      assert.equal(start[0], 'aiware-sim');
+      const started = await run(process.execPath, [CLI, ...start.slice(1), '--out', path.join(work, 'out')], { cwd: dir });
+      assert.match(started.stdout, /\d+ tasks?, \d+ ok, 0 failed/);
 
       await run(process.execPath, ['scripts/build-runtime.js'], { cwd: dir });
       const tested = await run(process.execPath, [CLI, 'test'], { cwd: dir });
