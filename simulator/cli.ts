@@ -15,6 +15,7 @@ import { OutFolder, Progress, formatMs, formatSummary, plural, short, shown, tot
 import { attachLines, isFlowOrProtocolError, isOk, runTasks, type AbortReason, type TaskOutcome, type TaskPlan } from './cli/tasks';
 import { formatExtras, runExtras, writeExtras, type RunExtras } from './cli/extras';
 import { CheckUsageError, checkCommand } from './cli/check';
+import { newCommand } from './cli/new-command';
 import { describeLine, linesByTask, type TaskLogLine } from './cli/runner-lines';
 import { test } from './cli/test-command';
 import { parseTestOptions, type RawTestOptions } from './cli/test-options';
@@ -116,6 +117,7 @@ function program(onRun: (command: () => Promise<number>) => Promise<void>, onCod
     .addHelpText('after', TEST_EXAMPLES)
     .action(async (files: string[], raw: RawTestOptions) => onRun(() => test(parseTestOptions(files, raw))));
   cli.addCommand(checkCommand(onCode));
+  cli.addCommand(newCommand(onCode));
   return cli;
 }
 
