@@ -20,7 +20,10 @@ export interface CellReport {
   stories: Map<string, StoryState>;
 }
 
+/** The committed record, written only when asked (AIWARE_COMPAT_RECORD=1), so a test run leaves the tree clean. */
 export const MATRIX_FILE = path.join(REPO_DIR, 'test', 'compat', 'MATRIX.md');
+/** Every run's own, beside Node-RED's logs. */
+export const RUN_MATRIX_FILE = path.join(REPO_DIR, '.tmp', 'compat', 'MATRIX.md');
 
 const MARK: Record<StoryState, string> = { passed: 'pass', failed: '**FAIL**', 'not run': 'not run' };
 
@@ -55,7 +58,10 @@ export function matrixMarkdown(cells: CellReport[], storyTitles: string[], total
 }
 
 export function writeMatrix(cells: CellReport[], storyTitles: string[], totalMs: number, cacheNote: string): void {
-  fs.writeFileSync(MATRIX_FILE, matrixMarkdown(cells, storyTitles, totalMs, cacheNote));
+  const text = matrixMarkdown(cells, storyTitles, totalMs, cacheNote);
+  fs.mkdirSync(path.dirname(RUN_MATRIX_FILE), { recursive: true });
+  fs.writeFileSync(RUN_MATRIX_FILE, text);
+  if (process.env.AIWARE_COMPAT_RECORD === '1') fs.writeFileSync(MATRIX_FILE, text);
 }
 
 const row = (cells: string[]): string => `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;
