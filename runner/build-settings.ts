@@ -180,7 +180,8 @@ function nearest(name: string, known: string[]): string | undefined {
   return best?.name;
 }
 
-function editDistance(a: string, b: string): number {
+/** Levenshtein's distance between two names: how many letters to add, drop or change (for "did you mean"). */
+export function editDistance(a: string, b: string): number {
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const row = [i];

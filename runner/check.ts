@@ -10,7 +10,7 @@ import { NODE_TYPES } from '@aiware-nodered/node-red-aiware/dist/nodes/shared/ty
 import { DEFAULT_PROCESS_PATH, DEFAULT_READY_PATH } from '@aiware-nodered/node-red-aiware';
 import { readRuntimeFile, RuntimeFileError, typesUsed, type BuildRuntime } from './runtime-file';
 import { STRUCTURAL_TYPES, type FlowConfig } from './embedded';
-import { settingsProblems } from './build-settings';
+import { editDistance, settingsProblems } from './build-settings';
 import { coreNodeFiles } from './core-nodes';
 import { installedModuleSet, resolveModule } from './modules';
 import { folderModuleTypes, tarballModuleTypes, type ModuleTypes } from './module-types';
@@ -317,21 +317,10 @@ function nearType(type: string, available: Set<string>): string | undefined {
   let best: { type: string; distance: number } | undefined;
   for (const candidate of available) {
     if (candidate.startsWith('subflow:')) continue;
-    const distance = plain(candidate) === plain(type) ? 0 : distance2(type.toLowerCase(), candidate.toLowerCase());
+    const distance = plain(candidate) === plain(type) ? 0 : editDistance(type.toLowerCase(), candidate.toLowerCase());
     if (distance <= 2 && (!best || distance < best.distance)) best = { type: candidate, distance };
   }
   return best?.type;
-}
-
-function distance2(a: string, b: string): number {
-  if (Math.abs(a.length - b.length) > 2) return 3;
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) row[j] = Math.min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    previous = row;
-  }
-  return previous[b.length];
 }
 
 /**
