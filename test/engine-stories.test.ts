@@ -1,7 +1,7 @@
 // Engine stories: real Node-RED flows with the pack's nodes, driven over loopback by the
 // toolkit emulator exactly as Engine Toolkit drives an engine.
 import * as assert from 'node:assert/strict';
-import { captured, deploy, fn, heartbeat, processIn, resultOut, TRANSCRIPT_FROM_TEXT } from './support/engine';
+import { captured, deploy, fn, heartbeat, processIn, resultOut, STREAM_SPLIT, TRANSCRIPT_FROM_TEXT } from './support/engine';
 import type { TaskRecord } from '@aiware-nodered/aiware-sim';
 
 function transcriptWords(output: unknown): string[] {
@@ -49,20 +49,11 @@ describe('engine stories', function () {
   });
 
   it('runs a stream engine that reads cacheURI and sends several results', async function () {
-    const split = `
-const lines = msg.payload.split('\\n').filter(Boolean);
-return [lines.map((line, i) => ({
-  aiware: msg.aiware,
-  startOffsetMs: i * 1000,
-  endOffsetMs: (i + 1) * 1000,
-  completeTask: i === lines.length - 1,
-  payload: { validationContracts: ['transcript'], series: [{ startTimeMs: i * 1000, stopTimeMs: (i + 1) * 1000, words: [{ word: line }] }] },
-}))];`;
     const { toolkit, processUrl } = await deploy([
       processIn({ engineType: 'stream' }, ['fetch']),
       { id: 'fetch', type: 'change', rules: [{ t: 'set', p: 'url', pt: 'msg', to: 'aiware.cacheURI', tot: 'msg' }], wires: [['get']] },
       { id: 'get', type: 'http request', method: 'GET', ret: 'txt', url: '', wires: [['split']] },
-      fn('split', split, [['out']]),
+      fn('split', STREAM_SPLIT, [['out']]),
       resultOut('out'),
     ]);
     const item = toolkit.workItem();

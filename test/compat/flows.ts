@@ -2,7 +2,7 @@
 // aiware-process-in per engine, each on a path of its own, all sharing /readyz. What a story
 // checks comes back in the engine's VTN output (a stock Node-RED has no test hooks in its
 // settings): the words of a transcript.
-import { fn, heartbeat, keyNode, modelNode, onTestTab, processIn, resultOut, TRANSCRIPT_FROM_TEXT } from '../support/engine';
+import { fn, heartbeat, keyNode, modelNode, onTestTab, processIn, resultOut, STREAM_SPLIT, TRANSCRIPT_FROM_TEXT } from '../support/engine';
 
 /** Each engine's /process path. */
 export const PATHS = {
@@ -26,16 +26,6 @@ const SYNC_WORDS = `${TRANSCRIPT_OF}
 const text = Buffer.isBuffer(msg.payload) ? msg.payload.toString('utf8') : String(msg.payload);
 msg.payload = transcript([text.trim(), 'start=' + JSON.stringify(msg.aiware.startOffsetMS)]);
 return msg;`;
-
-const STREAM_SPLIT = `
-const lines = msg.payload.split('\\n').filter(Boolean);
-return [lines.map((line, i) => ({
-  aiware: msg.aiware,
-  startOffsetMs: i * 1000,
-  endOffsetMs: (i + 1) * 1000,
-  completeTask: i === lines.length - 1,
-  payload: { validationContracts: ['transcript'], series: [{ startTimeMs: i * 1000, stopTimeMs: (i + 1) * 1000, words: [{ word: line }] }] },
-}))];`;
 
 /** The reviewer's answer, whatever its kind, becomes the words: a JSON list, the words of a text, or the bytes in hex. */
 const APPLY_REVIEW = `

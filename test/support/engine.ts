@@ -156,3 +156,14 @@ msg.payload = {
   series: [{ startTimeMs: 0, stopTimeMs: 1000, words: [{ word: text.trim(), confidence: 1 }] }],
 };
 return msg;`;
+
+/** A stream engine's function: one transcript result a line of the stream, the last completing the task. */
+export const STREAM_SPLIT = `
+const lines = msg.payload.split('\\n').filter(Boolean);
+return [lines.map((line, i) => ({
+  aiware: msg.aiware,
+  startOffsetMs: i * 1000,
+  endOffsetMs: (i + 1) * 1000,
+  completeTask: i === lines.length - 1,
+  payload: { validationContracts: ['transcript'], series: [{ startTimeMs: i * 1000, stopTimeMs: (i + 1) * 1000, words: [{ word: line }] }] },
+}))];`;
