@@ -103,3 +103,38 @@ export async function measureOutside<T>(pid: number, work: () => Promise<T>): Pr
   }
   return { value, stats: window.stop() };
 }
+
+/**
+ * Measurement windows on a server in its own process, read from outside (`OutsideWindow`), and the
+ * output lines it printed inside them (`lines()` counts every line it has printed so far).
+ */
+export class OutsideMeter {
+  /** Output lines printed inside measurement windows. */
+  linesInWindows = 0;
+  private window?: OutsideWindow;
+
+  constructor(
+    private readonly name: string,
+    private readonly pid: () => number,
+    private readonly lines: () => number,
+  ) {}
+
+  async measure<T>(work: () => Promise<T>): Promise<{ value: T; stats: WindowStats }> {
+    const window = new OutsideWindow(this.pid());
+    const lines = this.lines();
+    this.window = window;
+    try {
+      const value = await work();
+      return { value, stats: window.stop() };
+    } finally {
+      window.dispose();
+      this.window = undefined;
+      this.linesInWindows += this.lines() - lines;
+    }
+  }
+
+  peek(): Promise<{ rssBefore: number; rssPeak: number }> {
+    if (!this.window) return Promise.reject(new Error(`${this.name}: peek outside a measurement window`));
+    return Promise.resolve(this.window.peek());
+  }
+}

@@ -8,7 +8,7 @@ import * as http from 'node:http';
 import { RunnerProcess } from '@aiware-nodered/aiware-sim';
 import type { WindowStats } from './protocol';
 import { track, untrack, type BenchServer } from './lib';
-import { OutsideWindow } from './procstat';
+import { OutsideMeter } from './procstat';
 
 /** One GET on a fresh connection: the status, or 0 when nothing answered (refused, reset, timeout). */
 export function getStatus(url: string, timeoutMs = 2000): Promise<number> {
@@ -98,14 +98,19 @@ export async function untilOk(url: string, child: ChildProcess, output: () => st
 export class RunnerChild implements BenchServer {
   exitCode?: number | string | null;
   /** Output lines written inside measurement windows: a log line per request would be a cost of its own. */
-  linesInWindows = 0;
-  private window?: OutsideWindow;
+  private readonly meter: OutsideMeter;
 
   private constructor(
     readonly name: string,
     readonly runner: RunnerProcess,
     readonly url: string,
-  ) {}
+  ) {
+    this.meter = new OutsideMeter(
+      name,
+      () => this.pid,
+      () => this.runner.count,
+    );
+  }
 
   get pid(): number {
     return this.runner.pid!;
@@ -127,23 +132,17 @@ export class RunnerChild implements BenchServer {
     }
   }
 
-  async measure<T>(work: () => Promise<T>): Promise<{ value: T; stats: WindowStats }> {
-    const window = new OutsideWindow(this.pid);
-    const lines = this.runner.count;
-    this.window = window;
-    try {
-      const value = await work();
-      return { value, stats: window.stop() };
-    } finally {
-      window.dispose();
-      this.window = undefined;
-      this.linesInWindows += this.runner.count - lines;
-    }
+  /** Output lines printed inside measurement windows. */
+  get linesInWindows(): number {
+    return this.meter.linesInWindows;
+  }
+
+  measure<T>(work: () => Promise<T>): Promise<{ value: T; stats: WindowStats }> {
+    return this.meter.measure(work);
   }
 
   peek(): Promise<{ rssBefore: number; rssPeak: number }> {
-    if (!this.window) return Promise.reject(new Error(`${this.name}: peek outside a measurement window`));
-    return Promise.resolve(this.window.peek());
+    return this.meter.peek();
   }
 
   /** SIGTERM: the runner drains (no open tasks here) and exits 0. */

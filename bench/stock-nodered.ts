@@ -14,7 +14,7 @@ import type { FlowConfig } from '@aiware-nodered/node-red-runner';
 import { freePort } from '@aiware-nodered/aiware-sim';
 import { packPackage } from '../scripts/pack';
 import { tempDir, track, untrack, type BenchServer } from './lib';
-import { OutsideWindow } from './procstat';
+import { OutsideMeter } from './procstat';
 import type { WindowStats } from './protocol';
 import { outputTail, terminate, untilOk } from './runner-child';
 
@@ -92,16 +92,20 @@ function untilPrinted(child: ChildProcess, pattern: RegExp, output: () => string
 /** A stock Node-RED as a bench server: ready once its flows have started (and `readyPath`, if any, answers 200). */
 export class StockNodeRed implements BenchServer {
   exitCode?: number | string | null;
-  /** Output lines printed inside measurement windows (Node-RED logs nothing per request at info). */
-  linesInWindows = 0;
   private lines = 0;
-  private window?: OutsideWindow;
+  /** Node-RED logs nothing per request at info: lines inside a window would be a cost of their own. */
+  private readonly meter: OutsideMeter;
 
   private constructor(
     readonly name: string,
     private readonly child: ChildProcess,
     readonly url: string,
   ) {
+    this.meter = new OutsideMeter(
+      name,
+      () => this.pid,
+      () => this.lines,
+    );
     child.stdout?.on('data', (data: Buffer) => this.count(data));
     child.stderr?.on('data', (data: Buffer) => this.count(data));
   }
@@ -131,23 +135,17 @@ export class StockNodeRed implements BenchServer {
     for (let at = data.indexOf(10); at !== -1; at = data.indexOf(10, at + 1)) this.lines++;
   }
 
-  async measure<T>(work: () => Promise<T>): Promise<{ value: T; stats: WindowStats }> {
-    const window = new OutsideWindow(this.pid);
-    const lines = this.lines;
-    this.window = window;
-    try {
-      const value = await work();
-      return { value, stats: window.stop() };
-    } finally {
-      window.dispose();
-      this.window = undefined;
-      this.linesInWindows += this.lines - lines;
-    }
+  /** Output lines printed inside measurement windows. */
+  get linesInWindows(): number {
+    return this.meter.linesInWindows;
+  }
+
+  measure<T>(work: () => Promise<T>): Promise<{ value: T; stats: WindowStats }> {
+    return this.meter.measure(work);
   }
 
   peek(): Promise<{ rssBefore: number; rssPeak: number }> {
-    if (!this.window) return Promise.reject(new Error(`${this.name}: peek outside a measurement window`));
-    return Promise.resolve(this.window.peek());
+    return this.meter.peek();
   }
 
   /** SIGTERM: Node-RED stops its flows and exits (0). */
