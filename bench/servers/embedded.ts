@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   serveBench(red.url, () => red.stop());
 }
 
-/** /readyz answers 200 once the flows run and process-in listens (SPEC §3); 10 s at most. */
+/** /readyz answers 200 once the flows run and process-in listens (the readiness contract in docs/protocol.md); 10 s at most. */
 async function waitReady(url: string): Promise<void> {
   for (let i = 0; i < 100; i++) {
     const res = await fetch(url).catch(() => undefined);
