@@ -1,6 +1,6 @@
 // ESLint (flat config): typescript-eslint's type-checked rules on the TypeScript of every project
 // (the pack, runner, simulator, test, bench), the plain JS rules on the few CommonJS entry files,
-// and eslint-config-prettier last, so that Prettier alone owns the layout.
+// core/ reached only through its index, and eslint-config-prettier last, so that Prettier alone owns the layout.
 import js from '@eslint/js';
 import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
@@ -24,6 +24,11 @@ export default tseslint.config(
       // reject(err) in a catch passes the caught value on unchanged; it invents no non-Error reason.
       '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingUnknown: true }],
     },
+  },
+  {
+    // Outside core/, the pack's own code imports core through its public surface (core/index.ts).
+    files: ['nodes/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ regex: '(^|/)core/.', message: 'import core through core/index.ts' }] }] },
   },
   {
     files: ['**/*.js', '**/*.mjs', 'simulator/bin/aiware-sim'],

@@ -8,8 +8,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { ToolkitEmulator } from '@aiware-nodered/aiware-sim';
-import { ProxyKeys, encodeKeyValue, keyPath } from '../core/keys';
-import { WebhookClient } from '../core/webhooks';
+import { ProxyKeys, encodeKeyValue, keyPath, WebhookClient } from '../core';
 import { envNumber, fixed, latencyRow, table, type LatencyRow } from './lib';
 
 export type KeyCostRow = LatencyRow;

@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { RunnerProcess, ToolkitEmulator, freePort } from '@aiware-nodered/aiware-sim';
-import type { WaitRecord } from '../core/waits';
+import type { WaitRecord } from '../core';
 import { envNumber, fixed, latencyRow, table, tempDir, type LatencyRow } from './lib';
 
 export interface PauseCost {

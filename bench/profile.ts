@@ -81,7 +81,7 @@ function fileOf(url: string): string | undefined {
   return url.startsWith('/') ? url : undefined;
 }
 
-/** `core/body.ts:212` for the pack's code, `node_modules/busboy/lib/...:40`, `node:events:517`; lines 1-based. */
+/** `core/body/reader.ts:212` for the pack's code, `node_modules/busboy/lib/...:40`, `node:events:517`; lines 1-based. */
 function location(url: string, line0: number, column0: number): string {
   if (url === '') return '';
   const file = fileOf(url);
@@ -131,7 +131,7 @@ interface Summary {
   self: Map<string, number>;
   total: Map<string, number>;
   categories: Map<string, number>;
-  /** Hot source lines inside the pack's own functions (self time), `core/body.ts:212`. */
+  /** Hot source lines inside the pack's own functions (self time), `core/body/reader.ts:212`. */
   packLines: Map<string, number>;
   /** Self time of V8 builtins and native code (writev, writeString…) by the nearest JS function calling them. */
   nativeCallers: Map<string, number>;

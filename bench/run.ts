@@ -26,7 +26,7 @@ import { measureOutside } from './procstat';
 import type { WindowStats } from './protocol';
 import { RunnerChild } from './runner-child';
 import { STOCK_COMMAND, StockNodeRed } from './stock-nodered';
-import { FREES_EARLY } from '../core/early-free';
+import { FREES_EARLY } from '../core';
 import { keyProxyCost, keySection, type KeyCostRow } from './keys';
 import { steadyLoad, steadySection, type SteadyRow } from './steady';
 import { pauseCost, pauseSection, type PauseCost } from './pause';
@@ -545,7 +545,7 @@ function report(
     '',
     runnerTable,
     '',
-    "With `recycleChunks` on (the same two servers, the pack's setting / RUNNER_RECYCLE_CHUNKS=1: chunk memory used again from task to task, valid until the task ends; core/chunk-pool.ts):",
+    "With `recycleChunks` on (the same two servers, the pack's setting / RUNNER_RECYCLE_CHUNKS=1: chunk memory used again from task to task, valid until the task ends; core/body/chunk-pool.ts):",
     '',
     recycleTable,
     '',
@@ -559,7 +559,7 @@ function report(
     'aiware keeps a chunk up to memoryChunkBytes (default 8 MiB) in memory and then spills it to a temp file in taskTmpDir; the default maxBodyBytes is 4 GiB, so 1 GiB needs no setting.',
     'RSS before is read right after a forced gc() for the bare server, and right after the warm-up request for the runner and the stock Node-REDs, which cannot be made to collect; growth is the highest 50 ms RSS sample minus that. "Growth at ¼ · ½ · ¾" is the same peak read part-way through: a bounded server shows flat numbers, a buffering one numbers that rise with the bytes sent.',
     "What a bounded server still grows by is what it holds before the chunk spills (a body declared bigger than memoryChunkBytes spills from its first byte) plus the request's pieces not yet collected: where they cannot be freed early, they wait for V8's next young collection, which starts once 32 MiB of them have piled up.",
-    `The pack frees each piece as soon as it has read it (core/early-free.ts: ArrayBuffer.prototype.transfer, native from V8 11.4, Node 20 only with --harmony-rab-gsab-transfer): on this Node ${process.version} the stock Node-RED, ${CHILD_FLAGS.length > 0 ? `started with ${CHILD_FLAGS.join(' ')} (BENCH_CHILD_FLAGS)` : 'started without flags'}, ${FREES_EARLY ? 'does' : 'does not'}, the runner does.`,
+    `The pack frees each piece as soon as it has read it (core/body/early-free.ts: ArrayBuffer.prototype.transfer, native from V8 11.4, Node 20 only with --harmony-rab-gsab-transfer): on this Node ${process.version} the stock Node-RED, ${CHILD_FLAGS.length > 0 ? `started with ${CHILD_FLAGS.join(' ')} (BENCH_CHILD_FLAGS)` : 'started without flags'}, ${FREES_EARLY ? 'does' : 'does not'}, the runner does.`,
     '',
     memoryTable,
     '',

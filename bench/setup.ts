@@ -3,8 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { ProcessFieldName } from '../core/fields';
-import { CHUNK_METADATA_PREFIX } from '../core/protocol';
+import { type ProcessFieldName, CHUNK_METADATA_PREFIX } from '../core';
 import { CHILD_FLAGS, ServerChild, type BenchServer } from './lib';
 import { RUNNER_NODE_FLAGS } from '@aiware-nodered/node-red-runner';
 import { RunnerChild } from './runner-child';

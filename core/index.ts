@@ -1,28 +1,48 @@
 // The pack's library (`require('@aiware-nodered/node-red-aiware')`): the aiWARE protocol core with
-// no Node-RED in it, which the runner, the simulator and an engine's own tests share with the nodes.
-export * from './protocol';
-export * from './errors';
-export * from './fields';
-export { DEFAULT_LIMITS, resolveLimits, type BodyLimits } from './body-limits';
-export * from './body';
-export { readBounded, type BoundedRead } from './small-body';
-export * from './chunk-text';
-export { chunkToFile, removeQuietly } from './chunk-file';
-export * from './answer';
-export * from './tasks';
-export * from './flow-end';
-export * from './webhooks';
-export * from './vtn';
-export * from './webhook-bodies';
-export * from './host';
-export * from './sleep';
-export * from './readiness';
-export * from './pauses';
-export * from './waits';
-export * from './saved-message';
-export { CallbackSigner, type TokenCheck } from './callback-tokens';
-export { getEngineJWT, updateTaskStatus, graphqlUrl, type WakeupResource } from './platform-api';
-export * from './keys';
-export * from './dir-lock';
-export * from './library-model';
-export * from './try-it';
+// no Node-RED in it, which the nodes, the runner, the simulator and an engine's own tests share.
+// Code outside core/ imports it from here; only a module's own unit test imports the module itself.
+
+// protocol/: what ET and aiWARE send and expect.
+export * from './protocol/constants';
+export * from './protocol/errors';
+export * from './protocol/fields';
+export * from './protocol/vtn';
+export * from './protocol/webhook-bodies';
+
+// http/: answers and bounded reads.
+export * from './http/answer';
+export { readBounded, type BoundedRead } from './http/read-bounded';
+
+// body/: the /process body reader and the chunk.
+export { DEFAULT_LIMITS, resolveLimits, type BodyLimits } from './body/limits';
+export * from './body/reader';
+export * from './body/chunk-text';
+export { chunkToFile, removeQuietly, taskTmpDir } from './body/chunk-file';
+export { ChunkPool, DEFAULT_POOL_OPTIONS, type ChunkPoolOptions } from './body/chunk-pool';
+export { FREES_EARLY } from './body/early-free';
+
+// task/: tasks, their webhooks, and the flows' ends.
+export * from './task/task';
+export * from './task/registry';
+export * from './task/webhooks';
+export * from './task/flow-end';
+
+// pause/: pause-for-callback.
+export * from './pause/service';
+export * from './pause/wait-store';
+export * from './pause/saved-message';
+export { CallbackSigner, type TokenCheck } from './pause/callback-tokens';
+export { getEngineJWT, updateTaskStatus, graphqlUrl, type WakeupResource } from './pause/platform-api';
+
+// services/: keys, library models, folder locks.
+export * from './services/keys';
+export * from './services/dir-lock';
+export * from './services/library-model';
+
+// host/: what embeds Node-RED, readiness, the editor's try-it client.
+export * from './host/runtime-handle';
+export * from './host/readiness';
+export * from './host/try-it';
+
+// util/
+export * from './util/timers';

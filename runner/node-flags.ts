@@ -12,7 +12,7 @@
 // heap is configured) and NODE_OPTIONS may not carry it.
 //
 // The runner needs Node 22.9 or later (Node-RED 5), whose V8 has ArrayBuffer.prototype.transfer
-// natively: the pack frees each piece of a request as soon as it has read it (core/early-free.ts)
+// natively: the pack frees each piece of a request as soon as it has read it (core/body/early-free.ts)
 // with no flag. Node 20 needed --harmony-rab-gsab-transfer for it, which Node 22+ refuses.
 
 export const RUNNER_NODE_FLAGS: readonly string[] = Object.freeze(['--initial-old-space-size=128']);

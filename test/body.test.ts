@@ -9,12 +9,7 @@ import * as path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { readProcessBody, type ReceivedBody } from '../core/body';
-import type { BodyLimits } from '../core/body-limits';
-import { chunkToFile, removeQuietly } from '../core/chunk-file';
-import { decodeChunkText } from '../core/chunk-text';
-import { sendJsonError } from '../core/answer';
-import { ProtocolError } from '../core/errors';
+import { readProcessBody, type ReceivedBody, type BodyLimits, chunkToFile, removeQuietly, decodeChunkText, sendJsonError, ProtocolError } from '../core';
 import { parseMultipart } from './support/multipart';
 
 const KiB = 1024;

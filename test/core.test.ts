@@ -3,10 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { parseProcessFields, redactFields, PROCESS_FIELDS } from '../core/fields';
-import { FieldError } from '../core/errors';
-import { WebhookClient, WebhookError } from '../core/webhooks';
-import { TaskRegistry } from '../core/tasks';
+import { parseProcessFields, redactFields, PROCESS_FIELDS, FieldError, WebhookClient, WebhookError, TaskRegistry } from '../core';
 
 /** The fields ET sent: every key is present on the parsed object, undefined when absent. */
 function defined(fields: object): Record<string, unknown> {

@@ -1,4 +1,4 @@
-// The request's pieces freed as soon as the body reader is done with them (core/early-free.ts),
+// The request's pieces freed as soon as the body reader is done with them (core/body/early-free.ts),
 // over real HTTP: freed when the reader copied or wrote them, never while anything still holds a
 // view of them (a chunk that is one piece, another listener on the request), and only in a Node
 // that has ArrayBuffer.prototype.transfer (the runner's flags give Node 20 it; mocha runs with them).
@@ -11,10 +11,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { RUNNER_NODE_FLAGS } from '@aiware-nodered/node-red-runner';
-import { readProcessBody, type ReceivedBody } from '../core/body';
-import type { BodyLimits } from '../core/body-limits';
-import { removeQuietly } from '../core/chunk-file';
-import { FREES_EARLY, earlyFreed } from '../core/early-free';
+import { readProcessBody, type ReceivedBody, type BodyLimits, removeQuietly } from '../core';
+import { FREES_EARLY, earlyFreed } from '../core/body/early-free';
 import { encodeMultipart } from '@aiware-nodered/aiware-sim';
 
 const KiB = 1024;
@@ -128,7 +126,7 @@ describe('early freeing of request pieces (core/early-free)', function () {
   });
 
   it('is on in a Node started as the runner is, with no flag of its own (Node 22+ has transfer natively)', function () {
-    const script = `process.stdout.write(String(require(${JSON.stringify(require.resolve('../core/early-free'))}).FREES_EARLY))`;
+    const script = `process.stdout.write(String(require(${JSON.stringify(require.resolve('../core/body/early-free'))}).FREES_EARLY))`;
     assert.equal(execFileSync(process.execPath, [...RUNNER_NODE_FLAGS, '-e', script], { encoding: 'utf8' }), 'true');
     assert.equal(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } }), 'true');
     assert.ok(!RUNNER_NODE_FLAGS.some((flag) => flag.startsWith('--harmony')), 'no staged-feature flag: Node 22+ refuses --harmony-rab-gsab-transfer');

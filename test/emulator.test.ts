@@ -9,8 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import axios from 'axios';
-import { PROCESS_FIELDS } from '../core/fields';
-import { CHUNK_METADATA_PREFIX } from '../core/protocol';
+import { PROCESS_FIELDS, CHUNK_METADATA_PREFIX } from '../core';
 import { ToolkitEmulator, encodeMultipart, multipartStream, type WorkItem } from '@aiware-nodered/aiware-sim';
 import { parseMultipart, type ParsedMultipart } from './support/multipart';
 

@@ -9,10 +9,7 @@ import { CommsClient, type CommsMessage } from './support/comms';
 import { ReviewService, post, reviewFlow } from './support/review';
 import { startRunner } from './support/runner';
 import { install } from '@sinonjs/fake-timers';
-import type { PackRuntime } from '../core/host';
-import { FlowEndWatch, type Idle } from '../core/flow-end';
-import { TaskRegistry, type FlowNode, type Task } from '../core/tasks';
-import { parseProcessFields } from '../core/fields';
+import { type PackRuntime, FlowEndWatch, type Idle, TaskRegistry, type FlowNode, type Task, parseProcessFields } from '../core';
 
 const WARN = 30;
 const ERROR = 20;

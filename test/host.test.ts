@@ -4,11 +4,7 @@ import * as assert from 'node:assert/strict';
 import * as http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { RuntimeHandle, TwoPacksError, type PackRuntime } from '../core/host';
-import { TaskRegistry } from '../core/tasks';
-import { sendJson } from '../core/answer';
-import { PauseService } from '../core/pauses';
-import { FlowEndWatch } from '../core/flow-end';
+import { RuntimeHandle, TwoPacksError, type PackRuntime, TaskRegistry, sendJson, PauseService, FlowEndWatch } from '../core';
 import * as os from 'node:os';
 import * as path from 'node:path';
 

@@ -7,11 +7,7 @@ import * as os from 'node:os';
 import { execFile, execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { MemoryKeyStore, ProxyKeys, checkKeyName, encodeKeyValue, keyPath } from '../core/keys';
-import { WebhookClient } from '../core/webhooks';
-import { modelLocation, storeModel } from '../core/library-model';
-import { tryLock, lockUnlessReady } from '../core/dir-lock';
-import { parseProcessFields } from '../core/fields';
+import { MemoryKeyStore, ProxyKeys, checkKeyName, encodeKeyValue, keyPath, WebhookClient, modelLocation, storeModel, tryLock, lockUnlessReady, parseProcessFields } from '../core';
 import { KeyProxy } from '@aiware-nodered/aiware-sim';
 
 async function listen(handler: http.RequestListener): Promise<{ url: string; close(): Promise<void> }> {
@@ -27,7 +23,7 @@ async function listen(handler: http.RequestListener): Promise<{ url: string; clo
   };
 }
 
-describe('keys (core/keys.ts) and the key proxy (simulator/key-proxy.ts)', function () {
+describe('keys (core/services/keys.ts) and the key proxy (simulator/key-proxy.ts)', function () {
   it('builds the proxy paths from the task ids and refuses names a path cannot carry', function () {
     const ids = { internalJobId: 'job 1', internalTaskId: 't-9' };
     assert.equal(keyPath('job', ids, 'count'), '/keys/jjob%201/count');
@@ -100,7 +96,7 @@ describe('keys (core/keys.ts) and the key proxy (simulator/key-proxy.ts)', funct
   });
 });
 
-describe('library models on disk (core/library-model.ts, core/dir-lock.ts)', function () {
+describe('library models on disk (core/services/library-model.ts, core/services/dir-lock.ts)', function () {
   let root: string;
   beforeEach(function () {
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'aiware-model-core-'));

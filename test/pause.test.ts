@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import * as jwt from 'jsonwebtoken';
 import { captured, captureHooks, deploy, engine, onTestTab } from './support/engine';
 import { ReviewService, post, reviewFlow, words } from './support/review';
-import { unreachableBase } from '../core/pauses';
+import { unreachableBase } from '../core';
 import type { ToolkitEmulator, WorkItem } from '@aiware-nodered/aiware-sim';
 
 describe('aiware-pause-for-callback, local mode', function () {

@@ -8,10 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo, Socket } from 'node:net';
 import { install, type Clock } from '@sinonjs/fake-timers';
 import { ToolkitEmulator, encodeMultipart } from '@aiware-nodered/aiware-sim';
-import { readProcessBody, type ReceivedBody } from '../core/body';
-import { ChunkPool } from '../core/chunk-pool';
-import { ProtocolError } from '../core/errors';
-import { sendJsonError } from '../core/answer';
+import { readProcessBody, type ReceivedBody, ChunkPool, ProtocolError, sendJsonError } from '../core';
 import { startRunner, type RunnerProcess } from './support/runner';
 import { ReviewService } from './support/review';
 

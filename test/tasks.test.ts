@@ -1,4 +1,4 @@
-// The task registry on its own (core/tasks.ts): a fake clock for heartbeats and deadlines, and
+// The task registry on its own (core/task/registry.ts): a fake clock for heartbeats and deadlines, and
 // Engine Toolkit's heartbeat and result webhooks on a real loopback server, reached by the real
 // webhook client. Only timers and Date are faked: sockets, setImmediate and promises stay real.
 import * as assert from 'node:assert/strict';
@@ -6,10 +6,7 @@ import * as http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { install, type Clock } from '@sinonjs/fake-timers';
-import { parseProcessFields } from '../core/fields';
-import { ProtocolError } from '../core/errors';
-import { TaskRegistry, type OpenOptions, type Task, type TaskEnd, type TaskSettings } from '../core/tasks';
-import { WebhookClient, WebhookError, type RetryEvent } from '../core/webhooks';
+import { parseProcessFields, ProtocolError, TaskRegistry, type OpenOptions, type Task, type TaskEnd, type TaskSettings, WebhookClient, WebhookError, type RetryEvent } from '../core';
 import { Conditions } from './support/conditions';
 
 /** One POST as the toolkit saw it. `arrived` and `answered` are steps of one counter, to order them. */
@@ -138,7 +135,7 @@ class WatchedClient extends WebhookClient {
 const OUTPUT = (word: string) => ({ validationContracts: ['transcript'], series: [{ startTimeMs: 0, stopTimeMs: 1000, words: [{ word }] }] });
 const bytes = (...outputs: unknown[]) => outputs.reduce<number>((sum, output) => sum + Buffer.byteLength(JSON.stringify(output)), 0);
 
-describe('the task registry (core/tasks.ts)', function () {
+describe('the task registry (core/task/registry.ts)', function () {
   const hooks = new ToolkitHooks();
   let clock: Clock;
   let client: WatchedClient;

@@ -1,10 +1,18 @@
 // aiware-heartbeat: tells Engine Toolkit how a task is doing — a `running` update with an info
 // message and counters, or the task's end, `complete` or `failed` with a reason.
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { ProtocolError, errorMessage } from '../../core/errors';
-import { FAILURE_REASONS, HEARTBEAT_COUNTERS, isFailureReason, type FailureReason, type HeartbeatStatus } from '../../core/protocol';
-import { isHeartbeatCount, isHeartbeatStatus } from '../../core/webhook-bodies';
-import type { Counters } from '../../core/tasks';
+import {
+  ProtocolError,
+  errorMessage,
+  FAILURE_REASONS,
+  HEARTBEAT_COUNTERS,
+  isFailureReason,
+  type FailureReason,
+  type HeartbeatStatus,
+  isHeartbeatCount,
+  isHeartbeatStatus,
+  type Counters,
+} from '../../core';
 import { packRuntime } from '../shared/runtime';
 import { taskIdOf, taskOf } from '../shared/message';
 import { lateMessage } from '../shared/node-failure';
@@ -113,7 +121,7 @@ export = function register(RED: NodeAPI): void {
   }
 
   RED.nodes.registerType(NODE_TYPES.heartbeat, HeartbeatNode, {
-    // The editor lists the reasons from here: one list, in core/protocol.ts.
+    // The editor lists the reasons from here: one list, in core/protocol/constants.ts.
     settings: { aiwareHeartbeatFailureReasons: { value: FAILURE_REASONS, exportable: true } },
   });
 };

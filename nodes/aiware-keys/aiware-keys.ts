@@ -1,10 +1,7 @@
 // aiware-keys: gets or sets a key shared by the chunks of a job (or of a task) through Engine
 // Toolkit's key proxy at the task's `redisETUrl`; a missing key leaves by the second output.
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { ProtocolError } from '../../core/errors';
-import { LocalKeys, MemoryKeyStore, ProxyKeys, checkTTL, encodeKeyValue, isKeyScope, keyPath, type KeyBackend, type KeyScope } from '../../core/keys';
-import type { PackRuntime } from '../../core/host';
-import type { Task } from '../../core/tasks';
+import { ProtocolError, LocalKeys, MemoryKeyStore, ProxyKeys, checkTTL, encodeKeyValue, isKeyScope, keyPath, type KeyBackend, type KeyScope, type PackRuntime, type Task } from '../../core';
 import { packRuntime } from '../shared/runtime';
 import { StatusBoard, status } from '../shared/status';
 import { failTaskInput, taskOfInput } from '../shared/node-failure';

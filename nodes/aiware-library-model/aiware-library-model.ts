@@ -3,10 +3,21 @@
 // whole), or stores a library-train task's model there; `msg.aiware.model` says where it is.
 import { randomUUID } from 'node:crypto';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { ProtocolError } from '../../core/errors';
-import { ensureModel, lock, modelLocation, publish, readModelInfo, storeModel, type ModelLocation, type ModelReport, type ModelSource } from '../../core/library-model';
-import type { HeldLock } from '../../core/dir-lock';
-import type { Task, TaskEnd } from '../../core/tasks';
+import {
+  ProtocolError,
+  ensureModel,
+  lock,
+  modelLocation,
+  publish,
+  readModelInfo,
+  storeModel,
+  type ModelLocation,
+  type ModelReport,
+  type ModelSource,
+  type HeldLock,
+  type Task,
+  type TaskEnd,
+} from '../../core';
 import { packRuntime } from '../shared/runtime';
 import { StatusBoard, status } from '../shared/status';
 import { failTaskInput, taskOfInput } from '../shared/node-failure';

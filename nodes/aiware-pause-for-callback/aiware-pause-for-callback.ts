@@ -1,12 +1,8 @@
 // aiware-pause-for-callback: hands a task's work to a slow outside service and resumes the flow
-// exactly once when it calls back (SPEC §5). The node maps Node-RED's world onto core/pauses.ts.
+// exactly once when it calls back (SPEC §5). The node maps Node-RED's world onto core/pause/service.ts.
 import type { AddressInfo } from 'node:net';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { ProtocolError, errorMessage } from '../../core/errors';
-import { unreachableBase, type WaitError, type PauseNode } from '../../core/pauses';
-import { restoreMessage, saveMessage } from '../../core/saved-message';
-import type { Task } from '../../core/tasks';
-import type { WaitRecord } from '../../core/waits';
+import { ProtocolError, errorMessage, unreachableBase, type WaitError, type PauseNode, restoreMessage, saveMessage, type Task, type WaitRecord } from '../../core';
 import { packRuntime } from '../shared/runtime';
 import { describeTask, taskOf, type ChunkInfo } from '../shared/message';
 import { StatusBoard, status } from '../shared/status';

@@ -2,18 +2,35 @@
 // work item, and starts the flow with the chunk in msg.payload and the typed task in msg.aiware.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { readProcessBody, type ReceivedBody } from '../../core/body';
-import { decodeChunkText } from '../../core/chunk-text';
-import { chunkToFile, taskTmpDir } from '../../core/chunk-file';
-import { sendJson, sendJsonError } from '../../core/answer';
-import { answerReady, refuseWork } from '../../core/readiness';
-import { parseProcessFields } from '../../core/fields';
-import { FieldError, ProtocolError, errorMessage } from '../../core/errors';
-import { DEFAULT_PROCESS_PATH, DEFAULT_READY_PATH, ENGINE_TYPES, MODE_LIBRARY_TRAIN, RESPOND_MODES, routePath, type EngineType, type RespondMode } from '../../core/protocol';
-import { nodeLabel, type Task, type TaskEnd } from '../../core/tasks';
-import type { Idle } from '../../core/flow-end';
-import type { Wake } from '../../core/pauses';
-import type { PackRuntime } from '../../core/host';
+import {
+  readProcessBody,
+  type ReceivedBody,
+  decodeChunkText,
+  chunkToFile,
+  taskTmpDir,
+  sendJson,
+  sendJsonError,
+  answerReady,
+  refuseWork,
+  parseProcessFields,
+  FieldError,
+  ProtocolError,
+  errorMessage,
+  DEFAULT_PROCESS_PATH,
+  DEFAULT_READY_PATH,
+  ENGINE_TYPES,
+  MODE_LIBRARY_TRAIN,
+  RESPOND_MODES,
+  routePath,
+  type EngineType,
+  type RespondMode,
+  nodeLabel,
+  type Task,
+  type TaskEnd,
+  type Idle,
+  type Wake,
+  type PackRuntime,
+} from '../../core';
 import { packRuntime } from '../shared/runtime';
 import { describeTask, type AiwareMessageTask } from '../shared/message';
 import { StatusBoard, status } from '../shared/status';

@@ -1,9 +1,7 @@
 // aiware-result-out: hands a task's VTN-standard output to Engine Toolkit — the /process answer
 // for a synchronous chunk, a result POST otherwise — after checking it against the VTN schemas.
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { validateVtn, describeVtnIssues } from '../../core/vtn';
-import { ProtocolError, errorMessage } from '../../core/errors';
-import { isResultOffset } from '../../core/webhook-bodies';
+import { validateVtn, describeVtnIssues, ProtocolError, errorMessage, isResultOffset } from '../../core';
 import { packRuntime } from '../shared/runtime';
 import { lateMessage, taskOfInput } from '../shared/node-failure';
 import { StatusBoard, status } from '../shared/status';

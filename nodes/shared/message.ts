@@ -1,9 +1,6 @@
 // What a flow's message carries: `msg.aiware`, the typed task (plain data, so clones work),
 // linked to the live task in the registry by `msg.aiware.taskId`.
-import { FIELD_NAMES, PROCESS_FIELDS, type ProcessFields } from '../../core/fields';
-import type { EngineType, RespondMode } from '../../core/protocol';
-import type { Task, TaskRegistry } from '../../core/tasks';
-import { ProtocolError } from '../../core/errors';
+import { FIELD_NAMES, PROCESS_FIELDS, type ProcessFields, type EngineType, type RespondMode, type Task, type TaskRegistry, ProtocolError } from '../../core';
 
 export interface ChunkInfo {
   /** Where the chunk is on disk: always for chunks past the memory limit, or when asked for. */

@@ -2,9 +2,7 @@
 // message: the task fails with that reason first (the done(err) hook then finds it ended), the
 // status shows it, and the input ends with it.
 import type { Node } from 'node-red';
-import { ProtocolError, errorMessage } from '../../core/errors';
-import type { PackRuntime } from '../../core/host';
-import type { Task, TaskRegistry } from '../../core/tasks';
+import { ProtocolError, errorMessage, type PackRuntime, type Task, type TaskRegistry } from '../../core';
 import { taskIdOf, taskOf } from './message';
 import { status, type StatusBoard } from './status';
 

@@ -7,16 +7,28 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Node, NodeAPI, NodeMessage } from 'node-red';
-import { nodeLabel, TaskRegistry, type Task } from '../../core/tasks';
-import { FlowEndWatch, flowEndGrace, taskName, type Idle } from '../../core/flow-end';
-import { ChunkPool } from '../../core/chunk-pool';
-import { DEFAULT_LIMITS } from '../../core/body-limits';
-import { errorMessage, ProtocolError } from '../../core/errors';
-import { sendJsonError } from '../../core/answer';
-import type { AiwareSettings, PackRuntime, RouteHandler, RouteKind } from '../../core/host';
-import { WebhookClient } from '../../core/webhooks';
-import { CALLBACK_PATH, PauseService } from '../../core/pauses';
-import { isFailureReason } from '../../core/protocol';
+import {
+  nodeLabel,
+  TaskRegistry,
+  type Task,
+  FlowEndWatch,
+  flowEndGrace,
+  taskName,
+  type Idle,
+  ChunkPool,
+  DEFAULT_LIMITS,
+  errorMessage,
+  ProtocolError,
+  sendJsonError,
+  type AiwareSettings,
+  type PackRuntime,
+  type RouteHandler,
+  type RouteKind,
+  WebhookClient,
+  CALLBACK_PATH,
+  PauseService,
+  isFailureReason,
+} from '../../core';
 import { taskIdOf } from './message';
 
 interface Route {

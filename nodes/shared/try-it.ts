@@ -8,12 +8,7 @@ import * as path from 'node:path';
 import type { Request, Response } from 'express';
 import * as crypto from 'node:crypto';
 import type { Node, NodeAPI, NodeStatus } from 'node-red';
-import { decodeSample, mimeTypeOf, runTry, type TryEvent, type TryOutcome, type TrySample } from '../../core/try-it';
-import type { PackRuntime } from '../../core/host';
-import type { Idle } from '../../core/flow-end';
-import type { Task } from '../../core/tasks';
-import type { EngineType } from '../../core/protocol';
-import { errorMessage } from '../../core/errors';
+import { decodeSample, mimeTypeOf, runTry, type TryEvent, type TryOutcome, type TrySample, type PackRuntime, type Idle, type Task, type EngineType, errorMessage } from '../../core';
 import { status } from './status';
 
 /** The try-it settings of an aiware-process-in (saved with the node, used as deployed). */

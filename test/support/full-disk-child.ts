@@ -1,9 +1,7 @@
 // Run as a child inside its own mount namespace, with `dir` a tiny tmpfs: fetches a model larger
 // than the disk into it and prints how that ended as JSON (the reason, the message, what is left).
 import * as fs from 'node:fs';
-import { ensureModel, modelLocation } from '../../core/library-model';
-import { parseProcessFields } from '../../core/fields';
-import { ProtocolError } from '../../core/errors';
+import { ensureModel, modelLocation, parseProcessFields, ProtocolError } from '../../core';
 
 async function main(dir: string, url: string): Promise<void> {
   const { fields } = parseProcessFields({ libraryModelDirectory: dir, libraryId: 'lib-full', libraryEngineModelId: 'model-full' });

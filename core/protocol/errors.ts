@@ -1,4 +1,4 @@
-import type { FailureReason } from './protocol';
+import type { FailureReason } from './constants';
 
 /**
  * An error that travels as a value: the HTTP status to answer with, the field it is about

@@ -9,9 +9,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { readBounded } from './small-body';
-import { CHUNK_METADATA_PREFIX } from './protocol';
-import type { EngineType } from './protocol';
+import { readBounded } from '../http/read-bounded';
+import { CHUNK_METADATA_PREFIX } from '../protocol/constants';
+import type { EngineType } from '../protocol/constants';
 
 export interface TrySample {
   data: Buffer;

@@ -3,37 +3,16 @@
 // memory up to `memoryChunkBytes` and streams to a temp file past it (./multipart); small bodies
 // are read whole within their limit (./small-body).
 import type * as http from 'node:http';
-import { ProtocolError } from './errors';
-import { DEFAULT_LIMITS, JSON_TYPE, MULTIPART, URLENCODED, bodyTooLarge, contentLength, mediaType, resolveLimits, smallBodyTooLarge, type BodyLimits } from './body-limits';
+import { ProtocolError } from '../protocol/errors';
+import { DEFAULT_LIMITS, JSON_TYPE, MULTIPART, URLENCODED, resolveLimits, smallBodyTooLarge, type BodyLimits } from './limits';
+import { contentLength, mediaType } from '../http/headers';
 import type { ChunkPool } from './chunk-pool';
 import { readMultipart } from './multipart';
-import { fromSmallBody, readBounded } from './small-body';
+import type { ReceivedBody } from './received';
+import { fromSmallBody } from './small-body';
+import { bodyTooLarge, readBounded } from '../http/read-bounded';
 
-export interface ReceivedChunk {
-  /** Why a spilled chunk is not in the request's taskTmpDir (outside the allowed roots, not there), for a warning. */
-  warning?: string;
-  /** The bytes, when the chunk is in memory. */
-  buffer?: Buffer;
-  /** The temp file holding the bytes, when the chunk spilled to disk (or `chunkToFile` wrote it). The caller removes it. */
-  path?: string;
-  size: number;
-  /** The bytes are pooled memory (`recycleChunks`): hand them back with `ChunkPool.reclaim` when the chunk's task ends. */
-  pooled?: boolean;
-  /** The part's filename. */
-  filename?: string;
-  /**
-   * The part's content type, without parameters (the parser drops them): a charset travels in the
-   * `chunkMimeType` field. Absent for a chunk that came as a JSON or urlencoded string.
-   */
-  mimeType?: string;
-}
-
-export interface ReceivedBody {
-  /** Every field but the chunk, as strings; a repeated name keeps its last value. */
-  raw: Record<string, string>;
-  chunk?: ReceivedChunk;
-  bytesRead: number;
-}
+export type { ReceivedBody, ReceivedChunk } from './received';
 
 /**
  * Reads a /process request body. Resolves once the whole body is read and a spilled chunk is

@@ -1,9 +1,9 @@
 // Shared keys through Engine Toolkit's key proxy (the seed's "Engines and Redis"): a job's or a
 // task's keys, GET and POST at `{redisETUrl}/keys/j{internalJobId}/{key}` or `/keys/t{internalTaskId}/{key}`,
 // values as JSON, a TTL per key. And the local store that stands in for it when asked to.
-import { ProtocolError } from './errors';
-import type { ProcessFields } from './fields';
-import type { WebhookClient } from './webhooks';
+import { ProtocolError } from '../protocol/errors';
+import type { ProcessFields } from '../protocol/fields';
+import type { WebhookClient } from '../task/webhooks';
 
 export const KEY_SCOPES = ['job', 'task'] as const;
 export type KeyScope = (typeof KEY_SCOPES)[number];

@@ -1,6 +1,6 @@
 // A chunk's bytes as the flow gets them: text MIME types decoded by their charset, anything
 // else left as a Buffer.
-import { mediaType } from './body-limits';
+import { mediaType } from '../http/headers';
 
 const TEXT_APPLICATION_TYPES = new Set([
   'application/json',

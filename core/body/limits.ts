@@ -1,7 +1,6 @@
 // The /process body: the media types it may have, its limits, and the errors a body past them is
 // refused with.
-import type * as http from 'node:http';
-import { ProtocolError } from './errors';
+import { ProtocolError } from '../protocol/errors';
 
 export const MULTIPART = 'multipart/form-data';
 export const URLENCODED = 'application/x-www-form-urlencoded';
@@ -45,10 +44,6 @@ export function resolveLimits(limits: Partial<BodyLimits>): BodyLimits {
   };
 }
 
-export function bodyTooLarge(limit: number): ProtocolError {
-  return new ProtocolError(413, `request body is larger than ${limit} bytes`);
-}
-
 export function smallBodyTooLarge(type: string, limit: number): ProtocolError {
   return new ProtocolError(413, `${type} body is larger than ${limit} bytes; send big chunks as multipart/form-data`);
 }
@@ -59,25 +54,4 @@ export function fieldTooLarge(name: string, limit: number): ProtocolError {
 
 export function tooManyFields(limit: number): ProtocolError {
   return new ProtocolError(413, `request has more than ${limit} fields`);
-}
-
-export function disconnected(): ProtocolError {
-  return new ProtocolError(400, 'the client closed the connection before the request body was complete', {
-    reason: 'stream_read_error',
-  });
-}
-
-/** `type/subtype` in lower case, or '' when there is none. */
-export function mediaType(header: string | undefined): string {
-  if (header === undefined) return '';
-  const semi = header.indexOf(';');
-  return (semi === -1 ? header : header.slice(0, semi)).trim().toLowerCase();
-}
-
-/** The declared body length, or -1 (chunked, or none). Node's parser has already refused bad values. */
-export function contentLength(req: http.IncomingMessage): number {
-  const header = req.headers['content-length'];
-  if (header === undefined) return -1;
-  const n = Number(header);
-  return Number.isFinite(n) ? n : -1;
 }

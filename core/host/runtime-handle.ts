@@ -3,12 +3,13 @@
 // when Node-RED loads the nodes. So the host finds the runtime of whichever copy of the pack
 // Node-RED loaded, and two copies attaching to one Node-RED fail loudly.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { BodyLimits } from './body-limits';
-import type { ChunkPool } from './chunk-pool';
-import type { FlowEndWatch } from './flow-end';
-import type { PauseService } from './pauses';
-import type { TaskRegistry, TaskSettings } from './tasks';
-import type { RetryPolicy } from './webhooks';
+import type { BodyLimits } from '../body/limits';
+import type { ChunkPool } from '../body/chunk-pool';
+import type { FlowEndWatch } from '../task/flow-end';
+import type { PauseService } from '../pause/service';
+import type { TaskSettings } from '../task/task';
+import type { TaskRegistry } from '../task/registry';
+import type { RetryPolicy } from '../task/webhooks';
 
 /** `aiware` in Node-RED's settings.js: every key optional. */
 export interface AiwareSettings extends Partial<TaskSettings>, Partial<BodyLimits> {

@@ -3,7 +3,7 @@
 // else 503 (ET keeps polling); /process while not ready is never a 4xx, which ET reads as "this
 // work item can never work".
 import type * as http from 'node:http';
-import { sendJson } from './answer';
+import { sendJson } from '../http/answer';
 
 export type EngineState = 'starting' | 'ready' | 'failed' | 'draining' | 'stopped';
 

@@ -1,7 +1,7 @@
 // HTTP answers with a JSON body: the /process answers of process-in and the runner, and the
 // emulator's webhook answers.
 import type * as http from 'node:http';
-import type { ProtocolError } from './errors';
+import type { ProtocolError } from '../protocol/errors';
 
 /**
  * Answers with a JSON body (or none for 204 / an undefined body); `close` asks the client to

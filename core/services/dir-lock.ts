@@ -3,7 +3,7 @@
 // once stale when its holder died. This adds the wait: a waiter whose work someone else finished
 // meanwhile takes no lock at all.
 import * as lockfile from 'proper-lockfile';
-import { sleep } from './sleep';
+import { sleep } from '../util/timers';
 
 export interface DirLockOptions {
   /** A lock not touched for this long belongs to a process that died. Default 30 s (at least 2 s). */

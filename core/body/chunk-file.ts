@@ -4,9 +4,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { ProtocolError } from './errors';
-import type { BodyLimits } from './body-limits';
-import type { ReceivedChunk } from './body';
+import { ProtocolError } from '../protocol/errors';
+import type { BodyLimits } from './limits';
+import type { ReceivedChunk } from './received';
 
 const TEMP_PREFIX = 'aiware-chunk-';
 
@@ -78,7 +78,7 @@ export async function spillDir(l: BodyLimits, raw: Record<string, string>): Prom
   if (l.tmpDir) return { dir: l.tmpDir };
   let requested = raw.taskTmpDir;
   if (requested === undefined) {
-    // Field names are case-insensitive (core/fields.ts); this runs once per spilled chunk only.
+    // Field names are case-insensitive (core/protocol/fields.ts); this runs once per spilled chunk only.
     for (const name in raw) if (name.toLowerCase() === 'tasktmpdir') requested = raw[name];
   }
   return taskTmpDir(requested, l);

@@ -4,7 +4,8 @@
 // once, and failed after a grace instead of at maxTTL. Ended tasks are remembered a while, so a
 // result or heartbeat that comes too late can name the node that ended the task.
 import { EventEmitter } from 'node:events';
-import { nodeLabel, type FlowNode, type Task, type TaskEnd, type TaskEnder, type TaskRegistry } from './tasks';
+import { nodeLabel, type FlowNode, type Task, type TaskEnd, type TaskEnder } from './task';
+import type { TaskRegistry } from './registry';
 
 export const DEFAULT_FLOW_END_GRACE_MS = 5000;
 

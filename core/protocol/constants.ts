@@ -59,7 +59,7 @@ export const MODE_LIBRARY_RUN = 'library-run';
 /** Prefix ET puts on each chunk metadata field. */
 export const CHUNK_METADATA_PREFIX = 'chunk-metadata-';
 
-/** Heartbeat body (SPEC §4); core/webhook-bodies.ts holds the rules its values must follow. */
+/** Heartbeat body (SPEC §4); core/protocol/webhook-bodies.ts holds the rules its values must follow. */
 export interface Heartbeat extends Partial<Record<HeartbeatCounter, number>> {
   status: HeartbeatStatus;
   infoMsg?: string;
@@ -67,7 +67,7 @@ export interface Heartbeat extends Partial<Record<HeartbeatCounter, number>> {
   failureMsg?: string;
 }
 
-/** Result body (SPEC §4); core/webhook-bodies.ts holds the rules its values must follow. */
+/** Result body (SPEC §4); core/protocol/webhook-bodies.ts holds the rules its values must follow. */
 export interface ResultBody {
   chunkContext?: string;
   startOffsetMs?: number;

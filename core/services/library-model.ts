@@ -10,10 +10,10 @@ import * as https from 'node:https';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
-import { ProtocolError, errorMessage } from './errors';
-import type { ProcessFields } from './fields';
-import type { FailureReason } from './protocol';
-import { sleep } from './sleep';
+import { ProtocolError, errorMessage } from '../protocol/errors';
+import type { ProcessFields } from '../protocol/fields';
+import type { FailureReason } from '../protocol/constants';
+import { sleep } from '../util/timers';
 import { lockUnlessReady, type DirLockOptions, type HeldLock } from './dir-lock';
 
 /** The model file inside a model's folder, and the manifest written beside it. */

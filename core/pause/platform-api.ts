@@ -1,8 +1,8 @@
 // The two aiWARE API calls pause-for-callback makes in the platform mode (seed
 // callbacks-aiware.md): `getEngineJWT` for the wake-up URL's token, and the task status update
 // to `paused`. GraphQL at the task's `veritoneApiBaseUrl`, authorised by the task's `token`.
-import { ProtocolError, errorMessage } from './errors';
-import type { FailureReason } from './protocol';
+import { ProtocolError, errorMessage } from '../protocol/errors';
+import type { FailureReason } from '../protocol/constants';
 
 export interface WakeupResource {
   engineId: string;

@@ -5,10 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import type { ParsedFields } from './fields';
-import type { EngineType, RespondMode } from './protocol';
+import type { ParsedFields } from '../protocol/fields';
+import type { EngineType, RespondMode } from '../protocol/constants';
 import type { SavedMessage } from './saved-message';
-import type { RestoredTask } from './tasks';
+import type { RestoredTask } from '../task/task';
 
 export type WaitMode = 'local' | 'platform';
 

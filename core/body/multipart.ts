@@ -1,15 +1,16 @@
 // multipart/form-data as Engine Toolkit sends it (Go's multipart writer), read with the pack's own
-// parser (core/multipart-parser.ts: native searches, no per-part streams): text fields bounded one
+// parser (core/body/multipart-parser.ts: native searches, no per-part streams): text fields bounded one
 // by one, and the `chunk` file part in memory up to `memoryChunkBytes`, past that streamed to a
 // temp file with backpressure all the way back to the socket.
 import type * as http from 'node:http';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ProtocolError } from './errors';
-import { CHUNK_FIELD, bodyTooLarge, disconnected, fieldTooLarge, tooManyFields, type BodyLimits } from './body-limits';
+import { ProtocolError } from '../protocol/errors';
+import { CHUNK_FIELD, fieldTooLarge, tooManyFields, type BodyLimits } from './limits';
+import { bodyTooLarge, disconnected } from '../http/read-bounded';
 import { removeQuietly, spillDir, tempName, writeError } from './chunk-file';
-import { joinParts, ownBufferFrom } from './own-buffer';
-import type { ReceivedBody, ReceivedChunk } from './body';
+import { joinParts, ownBufferFrom } from '../util/own-buffer';
+import type { ReceivedBody, ReceivedChunk } from './received';
 import type { ChunkPool } from './chunk-pool';
 import { decoderFor } from './chunk-text';
 import { FREES_EARLY, PieceUses } from './early-free';
@@ -45,7 +46,7 @@ export function readMultipart(req: http.IncomingMessage, l: BodyLimits, declared
     let fields = 0;
     let files = 0;
 
-    /** The piece being parsed, when its memory may be freed early (core/early-free.ts). */
+    /** The piece being parsed, when its memory may be freed early (core/body/early-free.ts). */
     let uses: PieceUses | undefined;
     /** The part open now is a field holding views of the pieces it came in. */
     let fieldHolds = false;
@@ -217,7 +218,7 @@ const KEEP_FILLED = 0.75;
  * join at the end (the garbage collector's work at 4 MiB chunks). Without a bound (chunked
  * transfer), or when the part outgrows it, the pieces are kept and joined once at the end. Where
  * Node can, a piece copied in is freed at once, and a piece joined or written to the spill file once
- * the join or the write is done (core/early-free.ts).
+ * the join or the write is done (core/body/early-free.ts).
  */
 class ChunkReceiver {
   /** Pieces held in memory, when there is no preallocated buffer (or it was outgrown). */

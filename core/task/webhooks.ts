@@ -3,9 +3,9 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AxiosInstance } from 'axios';
-import { sleep } from './sleep';
-import { ProtocolError, errorMessage } from './errors';
-import type { FailureReason } from './protocol';
+import { sleep } from '../util/timers';
+import { ProtocolError, errorMessage } from '../protocol/errors';
+import type { FailureReason } from '../protocol/constants';
 
 export interface RetryPolicy {
   /** First wait after a failed attempt. */
