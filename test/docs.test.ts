@@ -6,7 +6,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
-import type { Command, Option } from 'commander';
+import { Command } from 'commander';
+import { main } from '@aiware-nodered/aiware-sim/dist/cli';
 import { DEFAULTS } from '@aiware-nodered/node-red-runner/dist/config';
 import { DEFAULT_LIMITS, DEFAULT_RETRY, DEFAULT_TASK_SETTINGS } from '../core';
 
@@ -105,7 +106,13 @@ describe('the documentation', function () {
       ['VERITONE_WEBHOOK_READY', DEFAULTS.ready],
     ]);
     for (const [key, value] of Object.entries(DEFAULTS)) {
-      const variable = variables.find((v) => v.replace(/^RUNNER_/, '').replace(/_/g, '').toLowerCase() === key.toLowerCase());
+      const variable = variables.find(
+        (v) =>
+          v
+            .replace(/^RUNNER_/, '')
+            .replace(/_/g, '')
+            .toLowerCase() === key.toLowerCase(),
+      );
       if (variable) defaults.set(variable, String(value));
     }
 
@@ -214,19 +221,19 @@ describe('the documentation', function () {
   describe('docs/simulator.md', function () {
     const page = read('docs/simulator.md');
 
-    /** The CLI's commander program, as `aiware-sim` builds it: caught at parseAsync, nothing run. */
+    /** The CLI's commander program, as `aiware-sim` builds it: caught at parseAsync, so nothing runs. */
     async function program(): Promise<Command> {
-      const simulator = path.dirname(require.resolve('@aiware-nodered/aiware-sim/package.json'));
-      const commander = require(require.resolve('commander', { paths: [simulator] })) as { Command: typeof Command };
       let caught: Command | undefined;
-      const prototype = commander.Command.prototype as unknown as { parseAsync: (this: Command) => Promise<Command> };
+      const catchIt = (command: Command): Promise<Command> => {
+        caught = command;
+        return Promise.resolve(command);
+      };
+      const prototype = Command.prototype as unknown as Record<string, unknown>;
       const parseAsync = prototype.parseAsync;
       prototype.parseAsync = function (this: Command) {
-        caught = this;
-        return Promise.resolve(this);
+        return catchIt(this);
       };
       try {
-        const { main } = require('@aiware-nodered/aiware-sim/dist/cli') as { main(argv: string[]): Promise<number> };
         await main(['node', 'aiware-sim']);
       } finally {
         prototype.parseAsync = parseAsync;
@@ -246,20 +253,27 @@ describe('the documentation', function () {
           const shown = argument.required ? `<${argument.name()}${argument.variadic ? '...' : ''}>` : `[${argument.name()}${argument.variadic ? '...' : ''}]`;
           assert.ok(rowOf(text, shown), `docs/simulator.md, aiware-sim ${command.name()}: no row for ${shown}`);
         }
-        for (const option of command.options as readonly Option[]) {
+        for (const option of command.options) {
           const row = rowOf(text, option.flags);
           assert.ok(row, `docs/simulator.md, aiware-sim ${command.name()}: no row for ${option.flags}`);
           const documented = row[1];
           assert.ok(documented !== '' && documented !== undefined, `aiware-sim ${command.name()} ${option.flags}: no default in docs/simulator.md`);
           if (option.defaultValue !== undefined && !option.negate) {
-            assert.ok(documented.startsWith(`\`${String(option.defaultValue)}\``), `aiware-sim ${command.name()} ${option.flags}: the default is ${JSON.stringify(option.defaultValue)}, docs/simulator.md says "${documented}"`);
+            assert.ok(
+              documented.startsWith(`\`${String(option.defaultValue)}\``),
+              `aiware-sim ${command.name()} ${option.flags}: the default is ${JSON.stringify(option.defaultValue)}, docs/simulator.md says "${documented}"`,
+            );
           }
           checked++;
         }
         // And no option the command does not have.
         for (const cells of rows(text)) {
           const flag = /^`(--[\w-]+)/.exec(cells[0])?.[1];
-          if (flag) assert.ok(command.options.some((o) => o.long === flag), `docs/simulator.md, aiware-sim ${command.name()}: ${flag} is not an option of it`);
+          if (flag)
+            assert.ok(
+              command.options.some((o) => o.long === flag),
+              `docs/simulator.md, aiware-sim ${command.name()}: ${flag} is not an option of it`,
+            );
         }
       }
       assert.ok(checked > 40, `only ${checked} options`);
@@ -295,7 +309,7 @@ describe('the documentation', function () {
       }
     });
 
-    it("has every Node-RED setting the nodes read", function () {
+    it('has every Node-RED setting the nodes read', function () {
       const nodes = sources('nodes').map(read).join('\n');
       const used = new Set<string>();
       for (const [, literal] of nodes.matchAll(/RED\.settings as unknown as \{([^}]*)\}/g)) for (const [, key] of literal.matchAll(/(\w+)\??:/g)) used.add(key);
@@ -323,14 +337,16 @@ describe('the documentation', function () {
       }
     });
 
-    it("links only to files and headings that exist", function () {
+    it('links only to files and headings that exist', function () {
       const repository = /^https:\/\/github\.com\/aiware-nodered\/node-red-aiware\/blob\/main\/([^#]+)(#.*)?$/;
       let links = 0;
       for (const page of PAGES) {
         for (const [, target] of prose(read(page)).matchAll(/\]\(([^)\s]+)\)/g)) {
           const own = repository.exec(target);
           if (!own && /^[a-z]+:/i.test(target)) continue;
-          const [file, anchor] = own ? [path.join(ROOT, own[1]), own[2]?.slice(1)] : ((t) => [t[0] === '' ? path.join(ROOT, page) : path.resolve(ROOT, path.dirname(page), t[0]), t[1]])(target.split('#'));
+          const [file, anchor] = own
+            ? [path.join(ROOT, own[1]), own[2]?.slice(1)]
+            : ((t) => [t[0] === '' ? path.join(ROOT, page) : path.resolve(ROOT, path.dirname(page), t[0]), t[1]])(target.split('#'));
           const where = `${page}: ${target}`;
           assert.ok(fs.existsSync(file), `${where}: no such file`);
           if (anchor) {
