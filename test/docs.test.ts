@@ -359,6 +359,12 @@ describe('the documentation', function () {
       assert.ok(links > 50, `only ${links} links`);
     });
 
+    it("ships the pages in the palette tarball, and not the README's pictures", function () {
+      const { files } = JSON.parse(read('package.json')) as { files: string[] };
+      assert.ok(files.includes('docs/*.md'), `package.json files: ${files.join(', ')}`);
+      assert.ok(!files.some((f) => f === 'docs' || f === 'docs/' || (f.startsWith('docs/') && !f.endsWith('.md'))), `package.json files: ${files.join(', ')}`);
+    });
+
     it('keeps the README under 8 KiB', function () {
       const size = fs.statSync(path.join(ROOT, 'README.md')).size;
       assert.ok(size <= 8192, `README.md is ${size} bytes`);
