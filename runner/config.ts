@@ -196,7 +196,7 @@ function callbackBase(env: Env): string | undefined {
   return text.replace(/\/+$/, '');
 }
 
-/** aiWARE starts a woken engine with the task in PAYLOAD_JSON (seed callbacks-aiware.md): only a wake-up matters here. */
+/** aiWARE starts a woken engine with the task in PAYLOAD_JSON (docs/pause-for-callback.md, platform mode): only a wake-up matters here. */
 function wakeupPayload(env: Env): Record<string, unknown> | undefined {
   const text = env.PAYLOAD_JSON;
   if (!text) return undefined;

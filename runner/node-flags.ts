@@ -8,8 +8,8 @@
 // chunks: a full collection every ~7 requests, and after an idle spell, when V8's memory reducer
 // has lowered the limit further, as many even with recycled chunk memory. Starting the old
 // generation's limit at 128 MiB (memory V8 may grow into, not memory taken) cuts them by a third
-// (see the README). The flag cannot be set once Node runs (v8.setFlagsFromString comes after the
-// heap is configured) and NODE_OPTIONS may not carry it.
+// (docs/performance.md, the heap flag). The flag cannot be set once Node runs
+// (v8.setFlagsFromString comes after the heap is configured) and NODE_OPTIONS may not carry it.
 //
 // The runner needs Node 22.9 or later (Node-RED 5), whose V8 has ArrayBuffer.prototype.transfer
 // natively: the pack frees each piece of a request as soon as it has read it (core/body/early-free.ts)

@@ -1,4 +1,4 @@
-// A stand-in for Engine Toolkit on one machine (SPEC §7), which the CLI and the tests are built on:
+// A stand-in for Engine Toolkit on one machine (docs/simulator.md), which the CLI and the tests are built on:
 // the public face that wires its parts together. It knows nothing of Node-RED.
 import { EventEmitter } from 'node:events';
 import * as http from 'node:http';
@@ -146,7 +146,7 @@ export class ToolkitEmulator extends EventEmitter {
   }
 
   /**
-   * A work item with every field of SPEC §3 set as ET would set it, and fresh ids.
+   * A work item with every /process field set as ET would set it, and fresh ids.
    * An override replaces a field, adds one (`chunk-metadata-…`), or removes it (value undefined).
    * Creates the task's `taskTmpDir`; `stop()` removes it.
    */

@@ -139,7 +139,7 @@ export class KeyProxy {
     this.store.write(storeId, text, ttl);
     this.counts.set++;
     this.sets.push({ taskId, scope: kind === 'j' ? 'job' : 'task', id, jobId: ids?.internalJobId, key, bytes: raw.length, ttlInSeconds: ttl, at: this.now() });
-    // ET's proxy answers 200 with an empty body (the seed wonders whether it should be 204).
+    // ET's proxy answers 200 with an empty body (Veritone's own description leaves open whether it should be 204).
     res.writeHead(200, { 'Content-Length': 0 });
     res.end();
   }

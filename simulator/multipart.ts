@@ -1,4 +1,4 @@
-// The multipart/form-data body Engine Toolkit posts to /process (SPEC §3): every string field,
+// The multipart/form-data body Engine Toolkit posts to /process: every string field,
 // then the file part `chunk` with its filename and Content-Type. ET is written in Go, so this
 // follows Go's mime/multipart writer: a 60-hex-digit boundary, CRLF line ends, names quoted with
 // backslash escapes, and no Content-Type on the string fields.

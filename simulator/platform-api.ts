@@ -1,4 +1,4 @@
-// The aiWARE side of pause-for-callback (SPEC §5, seed callbacks-aiware): the GraphQL mutations an
+// The aiWARE side of pause-for-callback (docs/pause-for-callback.md, platform mode): the GraphQL mutations an
 // engine calls (`getEngineJWT`, `updateTask`) and the wake-up `/callback` an outside service calls,
 // which checks the JWT this emulator signed, refuses replays, and re-dispatches the task to /process.
 import { randomBytes, randomUUID } from 'node:crypto';

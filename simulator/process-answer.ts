@@ -1,4 +1,4 @@
-// What ET makes of an engine's /process answer (SPEC §2–3): a synchronous output, an estimate
+// What ET makes of an engine's /process answer (docs/protocol.md): a synchronous output, an estimate
 // that opens an asynchronous task, 204 for nothing to do, or a failed task.
 import type { Deadlines } from './deadlines';
 import type { ProcessAnswer } from './process-post';

@@ -34,7 +34,7 @@ export interface TaskRecord {
   status: TaskStatus;
   failureReason?: FailureReason;
   failureMsg?: string;
-  /** Breaches of SPEC §3/§4 by the engine: a well-behaved engine leaves this empty. */
+  /** Breaches of the protocol (docs/protocol.md) by the engine: a well-behaved engine leaves this empty. */
   violations: string[];
   /** Every post received (accepted, refused or malformed), and every /process post made. */
   attempts: { heartbeat: number; result: number; process: number };

@@ -1,4 +1,4 @@
-// The emulator's HTTP server (engine → ET, SPEC §4): the heartbeat and result webhooks answer each
+// The emulator's HTTP server (engine → ET): the heartbeat and result webhooks answer each
 // post as ET does and record what they accept; the `cacheURI` route is handed to the input cache.
 import type { EventEmitter } from 'node:events';
 import type * as http from 'node:http';
@@ -175,7 +175,7 @@ export class WebhookServer {
     if (state.closedBy === undefined && rec.status === 'pending') this.book.setStatus(state, 'running');
   }
 
-  // SPEC §4: `index` is the running count of results, from 1; a complete task has 1..N.
+  // `index` is the running count of results, from 1; a complete task has 1..N.
   private checkIndexes(state: TaskState): void {
     const indexes = [...new Set(state.record.results.map((result) => result.index))].sort((a, b) => a - b);
     if (indexes.some((index, i) => index !== i + 1)) {

@@ -1,4 +1,4 @@
-// A work item as ET hands it to an engine: every /process field of SPEC §3, set as ET sets it,
+// A work item as ET hands it to an engine: every /process field, set as ET sets it,
 // with fresh ids and the emulator's own addresses for the webhooks, the cache and the callbacks.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';

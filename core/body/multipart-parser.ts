@@ -4,7 +4,7 @@
 // Why not a library: busboy, multipasta, @fastify/busboy and @indutny/dicer all parse each part's
 // headers byte by byte in JavaScript (and busboy wraps each part in a Readable); on ET's 30-part
 // form that is 100-280 µs a body before the chunk's bytes count, the biggest single cost of a
-// 64 KiB task (see the README's "Tried and left out"). Here every search is a native
+// 64 KiB task (docs/performance.md). Here every search is a native
 // `Buffer#indexOf` (the delimiter, the end of a part's headers) and a part's header block is read
 // as one string: ~40 µs for the same form.
 //

@@ -1,4 +1,4 @@
-// The reader of a /process request body (SPEC §3): multipart/form-data as Engine Toolkit sends it,
+// The reader of a /process request body: multipart/form-data as Engine Toolkit sends it,
 // urlencoded and JSON for curl and tests. Nothing here buffers without a bound: the chunk stays in
 // memory up to `memoryChunkBytes` and streams to a temp file past it (./multipart); small bodies
 // are read whole within their limit (./small-body).

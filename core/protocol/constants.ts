@@ -1,4 +1,4 @@
-// The aiWARE engine protocol's vocabulary (SPEC §2–4), in one place.
+// The aiWARE engine protocol's vocabulary (docs/protocol.md), in one place.
 // Everything else imports these lists; nothing re-spells them.
 
 export const ENGINE_TYPES = ['chunk', 'stream', 'batch'] as const;
@@ -59,7 +59,7 @@ export const MODE_LIBRARY_RUN = 'library-run';
 /** Prefix ET puts on each chunk metadata field. */
 export const CHUNK_METADATA_PREFIX = 'chunk-metadata-';
 
-/** Heartbeat body (SPEC §4); core/protocol/webhook-bodies.ts holds the rules its values must follow. */
+/** Heartbeat body; core/protocol/webhook-bodies.ts holds the rules its values must follow. */
 export interface Heartbeat extends Partial<Record<HeartbeatCounter, number>> {
   status: HeartbeatStatus;
   infoMsg?: string;
@@ -67,7 +67,7 @@ export interface Heartbeat extends Partial<Record<HeartbeatCounter, number>> {
   failureMsg?: string;
 }
 
-/** Result body (SPEC §4); core/protocol/webhook-bodies.ts holds the rules its values must follow. */
+/** Result body; core/protocol/webhook-bodies.ts holds the rules its values must follow. */
 export interface ResultBody {
   chunkContext?: string;
   startOffsetMs?: number;

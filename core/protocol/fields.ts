@@ -1,4 +1,4 @@
-// The /process fields of SPEC §3: their names as Engine Toolkit spells them, their types,
+// The /process fields (docs/protocol.md): their names as Engine Toolkit spells them, their types,
 // and the one parser that turns the strings ET sends into typed values.
 import { CHUNK_METADATA_PREFIX } from './constants';
 import { FieldError, jsonProblem } from './errors';

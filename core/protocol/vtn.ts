@@ -1,4 +1,4 @@
-// VTN-standard validation (SPEC §4): every engine output is checked against the master schema
+// VTN-standard validation: every engine output is checked against the master schema
 // and against each contract it names in `validationContracts`, using the schemas shipped by
 // the `veritone-json-schemas` package — the same files Veritone validates with.
 import fs from 'node:fs';

@@ -1,4 +1,4 @@
-// The heartbeat and result body rules (SPEC §4): one draft-07 schema each, built from ./protocol's
+// The heartbeat and result body rules: one draft-07 schema each, built from ./protocol's
 // vocabulary, and the checks compiled from them that the nodes and the toolkit emulator share.
 import Ajv, { type ErrorObject, type JSONSchemaType, type ValidateFunction } from 'ajv';
 import { FAILURE_REASONS, HEARTBEAT_COUNTERS, HEARTBEAT_STATUSES, type HeartbeatCounter, type HeartbeatStatus, type Heartbeat, type ResultBody } from './constants';

@@ -1,112 +1,20 @@
 // One /process task: what ET sent, what the flow has done with it, and its webhooks (results,
 // heartbeats) posted in order. The registry that holds it (./registry) is its `TaskHome`.
 import { randomUUID } from 'node:crypto';
-import { scrubSecrets, secretsOf, type ParsedFields, type ProcessFields } from '../protocol/fields';
+import { scrubSecrets, secretsOf, type ProcessFields } from '../protocol/fields';
 import { ProtocolError, errorMessage } from '../protocol/errors';
 import { MODE_LIBRARY_TRAIN, type EngineType, type FailureReason, type Heartbeat, type ResultBody, type RespondMode } from '../protocol/constants';
 import { WebhookClient, WebhookError } from './webhooks';
+import { TaskPosts } from './posts';
+import type { Counters, Failure, FlowNode, OpenOptions, Progress, RestoredTask, ResultOptions, SyncReply, TaskEnder, TaskSettings, TaskState } from './types';
 
-export interface TaskSettings {
-  /** How often `running` heartbeats go out while an asynchronous task is open. */
-  heartbeatIntervalMs: number;
-  /** The task's time when /process gave no `maxTTL`, in seconds. */
-  defaultTTLSeconds: number;
-  /** Extra time a task's final heartbeat may take past the deadline. */
-  finalHeartbeatGraceMs: number;
-}
-
-export const DEFAULT_TASK_SETTINGS: TaskSettings = {
-  heartbeatIntervalMs: 1000,
-  defaultTTLSeconds: 3600,
-  finalHeartbeatGraceMs: 5000,
-};
-
-export interface Counters {
-  bytesRead: number;
-  bytesWritten: number;
-  messagesWritten: number;
-}
-
-/** What the flow knows of a task's progress: it goes out with the task's next heartbeat. */
-export interface Progress {
-  infoMsg?: string;
-  counters?: Partial<Counters>;
-}
-
-/** How a synchronous task's /process request is answered: the registry calls it once. */
-export type SyncReply = (status: number, body: unknown) => void;
-
-export interface OpenOptions {
-  parsed: ParsedFields;
-  engineType: EngineType;
-  respond: RespondMode;
-  /** Who opened it (the process-in node's id), for closing its tasks when it stops. */
-  owner?: string;
-  reply?: SyncReply;
-  bytesRead?: number;
-  tmpFiles?: string[];
-  /** A task brought back from saved state (a wait restored after a restart): its id and progress so far. */
-  restore?: RestoredTask;
-}
-
-/** What a task must keep to carry on in another process: see `Task.saved()`. */
-export interface RestoredTask {
-  id: string;
-  startedAt: number;
-  resultsSent: number;
-  counters: Counters;
-  infoMsg?: string;
-}
-
-/**
- * `paused`: the task left this process with its state saved (pause-for-callback): no final
- * heartbeat, ET hears the rest from whichever process resumes it.
- */
-export type TaskState = 'open' | 'complete' | 'failed' | 'ignored' | 'paused';
+export * from './types';
 
 export interface TaskEnd {
   task: Task;
   state: Exclude<TaskState, 'open'>;
   reason?: FailureReason;
   message?: string;
-}
-
-export interface ResultOptions {
-  startOffsetMs?: number;
-  endOffsetMs?: number;
-  /** The task is complete once this result is delivered. */
-  complete?: boolean;
-  /** The node sending the result: it ends the task when the result completes it. */
-  by?: TaskEnder;
-}
-
-/** A node of a flow, as Node-RED's nodes have it (they are such objects). */
-export interface FlowNode {
-  readonly id: string;
-  readonly type: string;
-  readonly name?: string;
-}
-
-/** How the pack names a node in its messages: `name (type id)`, or `type id` for a node with no name. */
-export function nodeLabel(node: FlowNode): string {
-  return node.name ? `${node.name} (${node.type} ${node.id})` : `${node.type} ${node.id}`;
-}
-
-/** The node whose message ended a task, and the node that had sent it that message: who to name when a message comes too late. */
-export interface TaskEnder {
-  node: FlowNode;
-  from?: FlowNode;
-}
-
-export interface Failure {
-  reason: FailureReason;
-  message: string;
-  /** The node that failed it, named in a synchronous answer. */
-  node?: string;
-  /** The status of a synchronous answer: 500 ("try again") unless the failure is known to be final. */
-  status?: number;
-  /** The node that ended the task with it (none when the pack itself fails it: maxTTL, a redeploy). */
-  by?: TaskEnder;
 }
 
 /** Sent with each result post: the same for every retry of one result. */
@@ -145,11 +53,7 @@ export class Task {
   /** The pause-for-callback wait the task is in, if any. */
   private waitId?: string;
   private reply?: SyncReply;
-  private queue: Promise<void> = Promise.resolve();
-  /** The automatic `running` heartbeat on its way, if any: the final heartbeat waits for it. */
-  private running?: Promise<void>;
-  /** Cancels posts still under way when the task fails; made on first use (sync tasks never post). */
-  private controller?: AbortController;
+  private readonly posts: TaskPosts;
   /** Who ended it, kept after the end: a result or heartbeat that comes later names them. */
   private ender?: TaskEnder;
   /** The failure's message, once failed. */
@@ -181,6 +85,12 @@ export class Task {
     this.resultCount = restore?.resultsSent ?? 0;
     this.info = restore?.infoMsg;
     this.tmpFiles = options.tmpFiles ?? [];
+    this.posts = new TaskPosts(this, {
+      settings: registry.settings,
+      client: registry.client,
+      warn: (text) => registry.emit('warning', this, text),
+      track: (promise) => registry.track(promise),
+    });
   }
 
   /** The id of the pause-for-callback wait the task is in, or undefined when it is not waiting. */
@@ -218,11 +128,6 @@ export class Task {
   /** What a restored copy of this task needs (with `fields`, `chunkMetadata`, `extra`). */
   saved(): RestoredTask {
     return { id: this.id, startedAt: this.startedAt, resultsSent: this.resultCount, counters: { ...this.count }, infoMsg: this.info };
-  }
-
-  private get signal(): AbortSignal {
-    this.controller ??= new AbortController();
-    return this.controller.signal;
   }
 
   get state(): TaskState {
@@ -309,8 +214,7 @@ export class Task {
     // Delivery is at least once: a post ET recorded but answered too late is sent again, with the
     // same index and this key, so ET (or a proxy) can drop the copy.
     const headers = { [IDEMPOTENCY_HEADER]: `${this.fields.internalTaskId ?? this.id}/result/${body.index}` };
-    const delivered = this.enqueue(async () => {
-      await this.registry.client.post(url, body, this.deadline, this.signal, headers);
+    const delivered = this.posts.post(url, body, headers, () => {
       this.count.messagesWritten++;
       this.count.bytesWritten += Buffer.byteLength(JSON.stringify(output) ?? '');
     });
@@ -342,10 +246,7 @@ export class Task {
     // The flow's own progress is never dropped: queued in order, after results already sent.
     const url = this.fields.heartbeatWebhook;
     if (!url) return;
-    const heartbeat: Heartbeat = { status: 'running', ...this.counters, infoMsg: this.infoMsg };
-    this.enqueue(() => this.registry.client.post(url, heartbeat, this.deadline, this.signal)).catch((err: unknown) =>
-      this.registry.emit('warning', this, `running heartbeat not delivered: ${errorMessage(err)}`),
-    );
+    this.posts.progress(url);
   }
 
   /** Ends the task well: after every result already handed over, a `complete` heartbeat. */
@@ -374,7 +275,7 @@ export class Task {
     }
     this.end({ state: 'failed', reason: failure.reason, message: failure.message }, failure.by);
     // Results still on their way are dropped: the task has failed and says why.
-    this.controller?.abort();
+    this.posts.abort();
     this.finalHeartbeat({ status: 'failed', failureReason: failure.reason, failureMsg: failure.message });
   }
 
@@ -387,51 +288,19 @@ export class Task {
 
   /** Resolves once every post queued so far has settled. */
   flushed(): Promise<void> {
-    return this.queue;
+    return this.posts.flushed();
   }
 
   /** Called by the registry's ticker: skipped while the previous one is still on its way. */
   sendRunning(): void {
     const url = this.fields.heartbeatWebhook;
-    if (!url || this.running || !this.isOpen) return;
-    const heartbeat: Heartbeat = { status: 'running', ...this.counters, infoMsg: this.noticeText ?? this.infoMsg };
-    // A running heartbeat is informative: one that fails is not retried past the next tick.
-    const deadline = Math.min(this.deadline, Date.now() + this.registry.settings.heartbeatIntervalMs);
-    this.running = this.registry.client
-      .post(url, heartbeat, deadline, this.signal)
-      .catch((err: unknown) => {
-        this.registry.emit('warning', this, `running heartbeat not delivered: ${errorMessage(err)}`);
-      })
-      .finally(() => {
-        this.running = undefined;
-      });
+    if (url && this.isOpen) this.posts.tick(url, this.noticeText ?? this.infoMsg);
   }
 
   private finalHeartbeat(end: Pick<Heartbeat, 'status' | 'failureReason' | 'failureMsg'>): void {
     const url = this.fields.heartbeatWebhook;
-    if (!url) {
-      this.registry.emit('warning', this, `the task ended (${end.status}) but has no heartbeatWebhook to say so`);
-      return;
-    }
-    const deadline = Math.max(this.deadline, Date.now()) + this.registry.settings.finalHeartbeatGraceMs;
-    // Queued behind the results: ET must have every result before it hears "complete". It also
-    // waits for a running heartbeat still on its way (at most one interval), so it is the last.
-    this.enqueue(async () => {
-      await this.running;
-      // Made now, not when the task ended: its counters include the results delivered before it.
-      const heartbeat: Heartbeat = { status: end.status, ...this.counters, failureReason: end.failureReason, failureMsg: end.failureMsg, infoMsg: this.infoMsg };
-      await this.registry.client.post(url, heartbeat, deadline);
-    }).catch((err: unknown) => this.registry.emit('warning', this, `final heartbeat (${end.status}) not delivered: ${errorMessage(err)}`));
-  }
-
-  private enqueue(send: () => Promise<void>): Promise<void> {
-    const next = this.queue.then(send);
-    this.queue = next.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.registry.track(this.queue);
-    return next;
+    if (url) this.posts.final(url, end);
+    else this.registry.emit('warning', this, `the task ended (${end.status}) but has no heartbeatWebhook to say so`);
   }
 
   private note(progress: Progress): void {

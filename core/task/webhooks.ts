@@ -1,4 +1,4 @@
-// The engine → Engine Toolkit client: heartbeat and result POSTs (SPEC §4), retried with
+// The engine → Engine Toolkit client: heartbeat and result POSTs (docs/protocol.md, the webhooks), retried with
 // back-off on network errors and 5xx until the task's deadline; a 4xx is final.
 import * as http from 'node:http';
 import * as https from 'node:https';

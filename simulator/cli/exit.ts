@@ -28,7 +28,7 @@ export function exitCodeOf(verdict: RunVerdict): ExitCode {
   return EXIT.ok;
 }
 
-/** The codes for --help and the README. */
+/** The codes for --help and docs/simulator.md. */
 export const EXIT_CODES_HELP = `Exit codes: 0 every task (run) or case (test) as expected; 1 a task failed (run) or a case's
 result differs from its test file (test); 2 a bad command line or test file; 3 a flow or protocol
 error (a result or heartbeat after the task's end, a task the flow forgot, a protocol violation, a
