@@ -46,3 +46,4 @@ export * from './host/try-it';
 
 // util/
 export * from './util/timers';
+export { createDurably, syncDir, syncTree, writeFileDurably } from './util/durable';

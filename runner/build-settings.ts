@@ -79,7 +79,7 @@ export const RUNNER_SETTINGS: ReadonlyMap<string, string> = new Map([
 ]);
 
 /** The pack's `aiware` settings a build may set: a number each (core's defaults name them), and the few others. */
-const AIWARE_NUMBERS = new Set([...Object.keys(DEFAULT_TASK_SETTINGS), ...Object.keys(DEFAULT_LIMITS), 'maxCallbackBytes']);
+const AIWARE_NUMBERS = new Set([...Object.keys(DEFAULT_TASK_SETTINGS), ...Object.keys(DEFAULT_LIMITS), 'maxCallbackBytes', 'callbackHoldMs']);
 const RETRY_NUMBERS = new Set(Object.keys(DEFAULT_RETRY));
 
 /** `aiware` settings the runner sets from its environment. */

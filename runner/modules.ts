@@ -15,7 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as lockfile from 'proper-lockfile';
-import { sleep } from '@aiware-nodered/node-red-aiware';
+import { sleep, syncDir, syncTree, writeFileDurably } from '@aiware-nodered/node-red-aiware';
 
 /** The folder under the share folder that holds one folder per module set. */
 export const MODULES_FOLDER = 'nodered-modules';
@@ -323,7 +323,7 @@ interface InstallJob {
   lost: () => Error | undefined;
 }
 
-/** npm into a private temp folder, marker last, then one rename publishes folder and marker. */
+/** npm into a private temp folder, flushed to disk, marker last, then one rename publishes folder and marker. */
 async function install(job: InstallJob): Promise<Record<string, string>> {
   const tmp = path.join(job.root, `${job.key}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   const fail = (why: string, stderrTail = ''): ModuleInstallError =>
@@ -348,11 +348,14 @@ async function install(job: InstallJob): Promise<Record<string, string>> {
       }
     }
     const marker: Marker = { key: job.key, modules: job.shown, versions, installedAt: new Date().toISOString() };
-    await fs.writeFile(path.join(tmp, COMPLETE_MARKER), `${JSON.stringify(marker, null, 2)}\n`);
+    // Durable, mark last: after a power cut a set with its mark is a whole set.
+    await syncTree(tmp);
+    await writeFileDurably(path.join(tmp, COMPLETE_MARKER), `${JSON.stringify(marker, null, 2)}\n`, tmp, 0o644);
     // Never publish after losing the lock: the new holder may be clearing our folder.
     if (job.lost()) throw fail('lost the install lock');
     try {
       await fs.rename(tmp, job.dir);
+      await syncDir(job.root);
     } catch (err) {
       throw fail(`cannot move the install into ${job.dir}: ${(err as Error).message}`);
     }

@@ -8,7 +8,19 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { RuntimeHandle, answerReady, errorMessage, refuseWork, secretsOf, sendJson, type EngineState, type Task, type TaskEnd } from '@aiware-nodered/node-red-aiware';
+import {
+  CALLBACK_PATH,
+  DEFAULT_CALLBACK_HOLD_MS,
+  RuntimeHandle,
+  answerReady,
+  errorMessage,
+  refuseWork,
+  secretsOf,
+  sendJson,
+  type EngineState,
+  type Task,
+  type TaskEnd,
+} from '@aiware-nodered/node-red-aiware';
 import type { RunnerConfig } from './config';
 import { readRuntimeFile, RuntimeFileError, typesUsed, type BuildRuntime } from './runtime-file';
 import { flowsStarted, initNodeRed, MissingTypesError, nodeRedSettings, nodesNotStarted, onOneTab, withPositions, type NodeRedModule } from './embedded';
@@ -83,6 +95,8 @@ export class Runner {
   private metricsServer?: http.Server;
   private app?: Handler;
   private stopping?: Promise<void>;
+  /** The build's settings file, once read. */
+  private runtimeSettings?: Record<string, unknown>;
   /** Puts the ids of its task on each line about one. */
   private readonly taskLines: TaskLines;
 
@@ -114,6 +128,7 @@ export class Runner {
     if (typeof config.metricsPort === 'number') await this.listenMetrics(config.metricsPort);
     try {
       const runtime = readRuntimeFile(config.runtimeFile);
+      this.runtimeSettings = runtime.settings;
       this.checkCredentials(runtime);
       // What `aiware-sim check` reports, said here too: settings the runner sets itself are its own.
       for (const problem of settingsProblems(runtime.settings, typesUsed(runtime.flows))) {
@@ -290,8 +305,25 @@ export class Runner {
     }
     if (req.method === 'POST' && this.config.editorPasswordHash && pathname === EDITOR_LOGIN) lockoutAs429(res);
     if (this.handle.dispatch(req, res)) return;
+    // A callback while Node-RED is still loading: held until the pack is there to restore its wait.
+    if (this.state === 'starting' && pathname.startsWith(CALLBACK_PATH)) return void this.holdCallback(req, res);
     if (this.app) return this.app(req, res);
     sendJson(res, 503, { error: 'the engine is starting' });
+  }
+
+  /** Holds a callback until the pack has attached (it then holds it until its wait is restored), within callbackHoldMs. */
+  private async holdCallback(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const runtime = await this.handle.whenAttached(this.callbackHoldMs());
+    if (runtime && this.handle.dispatch(req, res)) return;
+    req.resume();
+    res.setHeader('Retry-After', '5');
+    sendJson(res, 503, { error: 'the engine is starting: call again' });
+  }
+
+  /** The build's `aiware.callbackHoldMs`, else the pack's default. */
+  private callbackHoldMs(): number {
+    const aiware = (this.runtimeSettings?.aiware ?? {}) as { callbackHoldMs?: unknown };
+    return typeof aiware.callbackHoldMs === 'number' ? aiware.callbackHoldMs : DEFAULT_CALLBACK_HOLD_MS;
   }
 
   /** /metrics on a port of its own (RUNNER_METRICS_PORT), on the /process host: nothing else is served there. */

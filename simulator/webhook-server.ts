@@ -18,6 +18,8 @@ interface Refusals {
  */
 export class WebhookServer {
   private readonly refusals = new Map<string, Refusals>();
+  /** The Idempotency-Keys of the results recorded, by task: a copy is answered 204 and not kept twice. */
+  private readonly resultKeys = new Map<string, Set<string>>();
 
   constructor(
     private readonly events: EventEmitter,
@@ -128,9 +130,22 @@ export class WebhookServer {
     }
     // Recorded before the 204 goes out, so an engine that saw its 204 finds its post recorded.
     if (kind === 'heartbeat') this.acceptHeartbeat(state, body as Heartbeat, at, attempt);
-    else this.acceptResult(state, body as ResultBody, at, attempt);
+    else if (!this.seenBefore(taskId, req.headers['idempotency-key'])) this.acceptResult(state, body as ResultBody, at, attempt);
     this.book.changed(state);
     sendJson(res, 204, undefined);
+  }
+
+  /**
+   * A result whose Idempotency-Key was recorded already: a retry of a post the engine did not
+   * hear answered, or a flow run again after a restart. ET keeps one copy; so does the emulator.
+   */
+  private seenBefore(taskId: string, key: string | string[] | undefined): boolean {
+    if (typeof key !== 'string' || key === '') return false;
+    const keys = this.resultKeys.get(taskId) ?? new Set<string>();
+    this.resultKeys.set(taskId, keys);
+    if (keys.has(key)) return true;
+    keys.add(key);
+    return false;
   }
 
   private acceptHeartbeat(state: TaskState, heartbeat: Heartbeat, at: number, attempt: number): void {

@@ -26,7 +26,12 @@ export interface AiwareSettings extends Partial<TaskSettings>, Partial<BodyLimit
   /** The largest callback body, in bytes. Default 1 MiB. */
   maxCallbackBytes?: number;
   /**
-   * Chunk memory used again from task to task (core/chunk-pool): much less garbage collection at
+   * How long a callback for a saved wait that is still coming back (the engine starting, its
+   * pause node restoring its waits) is held before it is answered 503. Default 10000 ms.
+   */
+  callbackHoldMs?: number;
+  /**
+   * Chunk memory used again from task to task (core/body/chunk-pool): much less garbage collection at
    * MiB-sized chunks, but a chunk's bytes are valid only until its task ends (every view of them
    * empties then). Default false.
    */
@@ -95,6 +100,7 @@ export class TwoPacksError extends Error {
  */
 export class RuntimeHandle implements PackHost {
   private current?: PackRuntime;
+  private waiters: ((runtime: PackRuntime) => void)[] = [];
   conflict?: TwoPacksError;
 
   get runtime(): PackRuntime | undefined {
@@ -107,6 +113,25 @@ export class RuntimeHandle implements PackHost {
       throw this.conflict;
     }
     this.current = runtime;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake(runtime);
+  }
+
+  /** The runtime once the pack has attached, or undefined when it has not within `timeoutMs`. */
+  whenAttached(timeoutMs: number): Promise<PackRuntime | undefined> {
+    if (this.current) return Promise.resolve(this.current);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((waiter) => waiter !== wake);
+        resolve(undefined);
+      }, timeoutMs);
+      const wake = (runtime: PackRuntime): void => {
+        clearTimeout(timer);
+        resolve(runtime);
+      };
+      this.waiters.push(wake);
+    });
   }
 
   /**

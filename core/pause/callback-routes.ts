@@ -16,10 +16,10 @@ export interface CallbackDeps {
   readonly store: WaitStore;
   readonly maxBodyBytes: number;
   signer(): Promise<CallbackSigner>;
-  /** The live wait of that id in this process. */
-  live(waitId: string): LiveWait | undefined;
-  /** Claims it (false: something else did first). */
-  claim(live: LiveWait, outcome: WaitOutcome): Promise<boolean>;
+  /** The live wait of that id in this process, once it is back when it is still being restored. */
+  live(waitId: string): Promise<LiveWait | undefined>;
+  /** Claims it, with the callback's body, on disk (false: something else did first). */
+  claim(live: LiveWait, outcome: WaitOutcome, body: unknown): Promise<boolean>;
   /** Ends it: the node sends the message on, or the task fails. */
   finish(live: LiveWait, outcome: WaitOutcome, body: unknown): void;
   warn(text: string): void;
@@ -52,7 +52,7 @@ export class CallbackRoutes {
     const check = (await this.deps.signer()).verify<LocalClaims>(decodeURIComponent(token));
     if ('problem' in check) throw new ProtocolError(check.problem === 'expired' ? 410 : 401, `callback refused: ${check.message}`);
     const waitId = check.claims.w;
-    const live = this.deps.live(waitId);
+    const live = await this.deps.live(waitId);
     if (method === 'GET') return void sendJson(res, 200, await this.describe(waitId, live));
     if (!live) {
       const problem = await this.notWaiting(waitId);
@@ -68,7 +68,7 @@ export class CallbackRoutes {
       return void sendJson(res, 200, { wait: waitId, state: 'waiting', infoMsg: live.task.infoMsg });
     }
     const outcome: WaitOutcome = action === 'fail' ? 'failed' : 'resumed';
-    if (!(await this.deps.claim(live, outcome))) throw this.late(waitId, 'another call got there first');
+    if (!(await this.deps.claim(live, outcome, body))) throw this.late(waitId, 'another call got there first');
     sendJson(res, 200, { wait: waitId, state: outcome });
     this.deps.finish(live, outcome, body);
   }

@@ -15,6 +15,7 @@ import { pausePlatform, prepareWake, type PlatformContext } from './platform-mod
 import {
   CALLBACK_PATH,
   DEFAULT_CALLBACK_BODY_BYTES,
+  DEFAULT_CALLBACK_HOLD_MS,
   type LiveWait,
   type LocalClaims,
   type LocalPause,
@@ -27,7 +28,8 @@ import {
   type WaitError,
 } from './types';
 import { failureText, savedTask } from './wait-helpers';
-import { WaitStore, type WaitOutcome, type WaitRecord } from './wait-store';
+import { WaitStore, type WaitClaim, type WaitOutcome, type WaitRecord } from './wait-store';
+import { restoreMessage, saveMessage } from './saved-message';
 
 export * from './types';
 export { unreachableBase, wakeupAddress } from './wait-helpers';
@@ -43,12 +45,23 @@ export class PauseService {
   private readonly live = new Map<string, LiveWait>();
   /** Saved local waits not live in this process, by node: read from the folder once. */
   private saved?: Promise<Map<string, { wait: WaitRecord; claimed: boolean }[]>>;
+  /** Saved waits read from the folder and not back yet: a callback for one is held until it is. */
+  private readonly comingBack = new Map<string, () => void>();
+  private readonly backPromises = new Map<string, Promise<void>>();
+  /** Callbacks held until the flows have started. */
+  private startWaiters: (() => void)[] = [];
+  /** Claimed waits whose flow runs on: their files stay until their task ends, for a restart to resume them again. */
+  private readonly resumedOf = new Map<Task, string[]>();
+  /** Claimed waits restored before the flows started: finished once they have. */
+  private replays: (() => void)[] = [];
+  private readonly holdMs: number;
   private readonly routes: CallbackRoutes;
   private readonly platform: PlatformContext;
 
   constructor(private readonly options: PauseServiceOptions) {
     const store = new WaitStore(options.stateDir);
     this.store = store;
+    this.holdMs = options.callbackHoldMs ?? DEFAULT_CALLBACK_HOLD_MS;
     const signer = (): Promise<CallbackSigner> => this.signer();
     const warn = (text: string): void => options.warn(text);
     this.routes = new CallbackRoutes({
@@ -56,8 +69,8 @@ export class PauseService {
       maxBodyBytes: options.maxBodyBytes ?? DEFAULT_CALLBACK_BODY_BYTES,
       signer,
       warn,
-      live: (waitId) => this.live.get(waitId),
-      claim: (live, outcome) => this.claim(live, outcome),
+      live: (waitId) => this.liveOrComingBack(waitId),
+      claim: (live, outcome, body) => this.claim(live, outcome, body),
       finish: (live, outcome, body) => this.finish(live, outcome, body),
     });
     this.platform = {
@@ -73,9 +86,26 @@ export class PauseService {
     options.registry.on('end', (end: TaskEnd) => {
       const id = end.task.waiting;
       const live = id === undefined ? undefined : this.live.get(id);
-      if (live?.task !== end.task || end.state === 'paused') return;
-      void this.settle(live, 'ended').catch((err: unknown) => this.options.warn(`wait ${live.wait.id}: ${errorMessage(err)}`));
+      if (live?.task === end.task && end.state !== 'paused') {
+        void this.settle(live, 'ended').catch((err: unknown) => this.options.warn(`wait ${live.wait.id}: ${errorMessage(err)}`));
+      }
+      // A task resumed from a wait has ended: once its last post is out, nothing is left to resume.
+      const resumed = this.resumedOf.get(end.task);
+      if (resumed) {
+        this.resumedOf.delete(end.task);
+        void end.task.flushed().then(() => this.forget(resumed));
+      }
     });
+  }
+
+  /** The flows have started: claimed waits restored before it go on, held callbacks are answered. */
+  started(): void {
+    const replays = this.replays;
+    this.replays = [];
+    for (const replay of replays) replay();
+    const waiters = this.startWaiters;
+    this.startWaiters = [];
+    for (const wake of waiters) wake();
   }
 
   private signer(): Promise<CallbackSigner> {
@@ -101,7 +131,11 @@ export class PauseService {
     let restored = 0;
     for (const { wait, claimed } of mine) {
       if (this.nodes.get(node.id) !== node) return restored; // stopped while restoring
-      if (await this.restore(wait, claimed)) restored++;
+      try {
+        if (await this.restore(wait, claimed)) restored++;
+      } finally {
+        this.comingBack.get(wait.id)?.();
+      }
     }
     if (restored > 0) node.changed();
     return restored;
@@ -155,6 +189,12 @@ export class PauseService {
     const token = signer.sign({ w: id, n: node.id } satisfies LocalClaims, expiresAt);
     const callbackUrl = `${options.baseUrl.replace(/\/+$/, '')}${CALLBACK_PATH}${token}`;
     this.goLive(wait, task, true);
+    // The task's earlier waits, resumed, are superseded by this one: a restart resumes this one.
+    const earlier = this.resumedOf.get(task);
+    if (earlier) {
+      this.resumedOf.delete(task);
+      void this.forget(earlier);
+    }
     node.changed();
     return { waitId: id, callbackUrl, progressUrl: `${callbackUrl}/progress`, failUrl: `${callbackUrl}/fail`, expiresAt, capped };
   }
@@ -179,11 +219,42 @@ export class PauseService {
   }
 
   /** Claims a live wait: in memory first (one process), then on disk (other instances, a restart). */
-  private async claim(live: LiveWait, outcome: WaitOutcome): Promise<boolean> {
+  /**
+   * Claims a live wait: in memory first (one process), then on disk (other instances, a restart),
+   * with the callback's body, so that a restart resumes the wait with it. A claim that could not be
+   * written leaves the wait open for the service's retry.
+   */
+  private async claim(live: LiveWait, outcome: WaitOutcome, body?: unknown): Promise<boolean> {
     if (live.claimed) return false;
     live.claimed = true;
     const at = Date.now();
-    return this.store.claim(live.wait.id, { outcome, at, keepUntil: Math.max(live.wait.expiresAt, at) + 24 * 3600 * 1000 });
+    const callback = outcome === 'resumed' || outcome === 'failed' ? saveMessage({ body }) : undefined;
+    try {
+      return await this.store.claim(live.wait.id, { outcome, at, keepUntil: Math.max(live.wait.expiresAt, at) + 24 * 3600 * 1000, callback });
+    } catch (err) {
+      live.claimed = false;
+      throw err;
+    }
+  }
+
+  /** Removes waits whose task has ended (their claims stay, for late calls to hear 409). */
+  private async forget(waitIds: string[]): Promise<void> {
+    for (const id of waitIds) await this.store.remove(id).catch((err: unknown) => this.options.warn(`wait ${id}: ${errorMessage(err)}`));
+  }
+
+  /**
+   * The live wait, or one saved and still coming back (the engine is starting, its node restoring
+   * its waits): held until it is back, for at most `callbackHoldMs`.
+   */
+  private async liveOrComingBack(waitId: string): Promise<LiveWait | undefined> {
+    const live = this.live.get(waitId);
+    if (live) return live;
+    const until = Date.now() + this.holdMs;
+    if (!this.saved && !this.options.flowsStarted()) await within(new Promise<void>((wake) => this.startWaiters.push(wake)), until);
+    if (this.saved) await within(this.saved, until);
+    const back = this.backPromises.get(waitId);
+    if (back) await within(back, until);
+    return this.live.get(waitId);
   }
 
   /** The wait is over: the task is an ordinary task again, and the node sends the message on. */
@@ -194,7 +265,9 @@ export class PauseService {
     task.stopWaiting();
     // The message may name its chunk file: it lives as long as the task now.
     task.tmpFiles.push(...wait.files);
-    void this.store.remove(wait.id).catch((err: unknown) => this.options.warn(`wait ${wait.id}: ${errorMessage(err)}`));
+    // The wait's file stays while the task runs on from here: a restart before its end resumes it again.
+    if (task.isOpen) this.resumedOf.set(task, [...(this.resumedOf.get(task) ?? []), wait.id]);
+    else void this.forget([wait.id]);
     const node = this.nodes.get(wait.node);
     node?.changed();
     if (!task.isOpen) return;
@@ -255,6 +328,19 @@ export class PauseService {
     const all = await this.store.list((file, problem) => this.options.warn(`wait file ${file} cannot be read (${problem}): left as it is`));
     for (const entry of all) {
       if (entry.wait.mode !== 'local') continue;
+      if (!this.backPromises.has(entry.wait.id)) {
+        const id = entry.wait.id;
+        this.backPromises.set(
+          id,
+          new Promise<void>((resolve) =>
+            this.comingBack.set(id, () => {
+              this.comingBack.delete(id);
+              this.backPromises.delete(id);
+              resolve();
+            }),
+          ),
+        );
+      }
       const list = byNode.get(entry.wait.node) ?? [];
       list.push(entry);
       byNode.set(entry.wait.node, list);
@@ -266,6 +352,12 @@ export class PauseService {
   private async restore(wait: WaitRecord, claimed: boolean): Promise<boolean> {
     const { registry } = this.options;
     if (this.live.has(wait.id) || registry.get(wait.task.id)) return false;
+    const claim = claimed ? await this.store.claimOf(wait.id) : undefined;
+    // Its task ended another way (maxTTL, a redeploy) just before the engine stopped: nothing to resume.
+    if (claim?.outcome === 'ended') {
+      await this.store.remove(wait.id);
+      return false;
+    }
     const task = registry.open({
       parsed: wait.task.parsed,
       engineType: wait.task.engineType,
@@ -273,15 +365,40 @@ export class PauseService {
       owner: wait.node,
       restore: wait.task,
     });
-    if (claimed) {
-      // Claimed, but the process stopped before the flow had it: resuming now could do it twice.
-      task.tmpFiles.push(...wait.files);
-      task.fail({ reason: 'system_error', message: `the engine stopped while wait ${wait.id} was resuming: its flow may not have run` });
-      await this.store.remove(wait.id);
-      return false;
-    }
+    if (claimed) return this.replay(wait, task, claim);
     // The wheel sends its heartbeats: 10 000 waits coming back do not post 10 000 at once.
     this.goLive(wait, task, false);
     return true;
   }
+
+  /**
+   * A claimed wait whose task had not ended when the engine stopped: the callback that claimed it
+   * was kept with the claim, so the task goes on from the pause again, once the flows run (its
+   * results carry the same Idempotency-Keys as the first time). Calls of its URL hear 409.
+   */
+  private async replay(wait: WaitRecord, task: Task, claim: WaitClaim | undefined): Promise<boolean> {
+    if (!claim || (claim.outcome !== 'timed out' && !claim.callback)) {
+      task.tmpFiles.push(...wait.files);
+      task.fail({ reason: 'system_error', message: `the engine stopped while wait ${wait.id} was resuming, and its callback was not kept: its flow cannot run again` });
+      await this.store.remove(wait.id);
+      return false;
+    }
+    const live: LiveWait = { wait, task, claimed: true };
+    this.live.set(wait.id, live);
+    task.startWaiting(wait.id, `resuming wait ${wait.id} after a restart`, false);
+    const body = claim.callback ? restoreMessage(claim.callback).body : undefined;
+    const go = (): void => this.finish(live, claim.outcome, body);
+    if (this.options.flowsStarted()) setImmediate(go);
+    else this.replays.push(go);
+    return true;
+  }
+}
+
+/** Resolves when `promise` does or at `until`, whichever comes first. */
+function within(promise: Promise<unknown>, until: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, Math.max(0, until - Date.now()));
+  });
+  return Promise.race([promise.then(() => undefined), bound]).finally(() => clearTimeout(timer));
 }

@@ -15,6 +15,9 @@ export const MAX_INLINE_DATA = 3000;
 /** The largest body a callback may send. */
 export const DEFAULT_CALLBACK_BODY_BYTES = 1024 * 1024;
 
+/** How long a callback for a saved wait still coming back (the engine starting) is held before 503. */
+export const DEFAULT_CALLBACK_HOLD_MS = 10_000;
+
 /** What went wrong with a wait, for output 3 (`msg.error`). */
 export interface WaitError {
   kind: 'failed' | 'timeout';
@@ -41,6 +44,8 @@ export interface PauseServiceOptions {
   /** A signing secret shared by every instance of the engine; else one is kept in `stateDir`. */
   secret?: string;
   maxBodyBytes?: number;
+  /** How long a callback for a saved wait still coming back is held (default 10 s). */
+  callbackHoldMs?: number;
   flowsStarted(): boolean;
   warn(text: string): void;
 }

@@ -1,14 +1,16 @@
 // Where pause-for-callback keeps its waits: one JSON file per wait in a folder of the engine's
-// working folder, each written whole (temp + rename) before its URL leaves, and a claim file made
-// with an exclusive create, so of any number of callbacks (in one process or in several engine
-// instances sharing the folder) exactly one claims a wait.
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+// working folder, each written whole and durably (temp, fsync, rename, the folder's fsync) before
+// its URL leaves, and a claim file created only if none exists (a synced temp file linked to its
+// name), so of any number of callbacks (in one process or in several engine instances sharing the
+// folder) exactly one claims a wait, and a claim is never seen half written. A claim carries the
+// callback's body: a restart resumes a claimed wait whose flow had not finished with it.
+import { mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { ParsedFields } from '../protocol/fields';
 import type { EngineType, RespondMode } from '../protocol/constants';
 import type { SavedMessage } from './saved-message';
 import type { RestoredTask } from '../task/task';
+import { createDurably, writeFileDurably } from '../util/durable';
 
 export type WaitMode = 'local' | 'platform';
 
@@ -45,6 +47,11 @@ export interface WaitClaim {
   at: number;
   /** Until when the claim is kept, so a late call of the URL hears 409, not 404. */
   keepUntil: number;
+  /**
+   * The callback that claimed it, `{ body }` as `saveMessage` keeps it (Buffers tagged), for a
+   * resume or a failure from a callback: a restart resumes the wait with it.
+   */
+  callback?: SavedMessage;
 }
 
 const WAIT_SUFFIX = '.wait.json';
@@ -68,13 +75,10 @@ export class WaitStore {
     return path.join(this.dir, id + suffix);
   }
 
-  /** Writes the wait whole: a reader (or a restart after `kill -9`) sees all of it or none. */
+  /** Writes the wait whole and durably: a reader, a restart after `kill -9` or a power cut sees all of it or none. */
   async save(wait: WaitRecord): Promise<void> {
     await this.prepare();
-    const file = this.file(wait.id, WAIT_SUFFIX);
-    const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    await writeFile(temp, JSON.stringify(wait), { mode: 0o600 });
-    await rename(temp, file);
+    await writeFileDurably(this.file(wait.id, WAIT_SUFFIX), JSON.stringify(wait), this.dir);
   }
 
   async load(id: string): Promise<WaitRecord | undefined> {
@@ -92,22 +96,10 @@ export class WaitStore {
    */
   async claim(id: string, claim: WaitClaim): Promise<boolean> {
     await this.prepare();
-    let handle;
-    try {
-      handle = await open(this.file(id, CLAIM_SUFFIX), 'wx', 0o600);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw err;
-    }
-    try {
-      await handle.writeFile(JSON.stringify(claim));
-    } finally {
-      await handle.close();
-    }
-    return true;
+    return createDurably(this.file(id, CLAIM_SUFFIX), JSON.stringify(claim), this.dir);
   }
 
-  /** The claim on a wait, if one was made (a file cut short by a crash still counts as claimed). */
+  /** The claim on a wait, if one was made (a file that cannot be read still counts as claimed). */
   async claimOf(id: string): Promise<WaitClaim | undefined> {
     let text: string;
     try {

@@ -3,12 +3,13 @@
 // lock shared by every engine instance, and publishing a model (downloaded or trained) whole: it is
 // written to a staging folder beside its place and renamed into it, so no instance reads half a model.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { ProtocolError, errorMessage } from '../protocol/errors';
 import type { ProcessFields } from '../protocol/fields';
 import { lockUnlessReady, type DirLockOptions, type HeldLock } from './dir-lock';
 import { download, fileError, redactUrl, type DownloadOptions } from './model-download';
+import { syncDir, syncFile, writeSynced } from '../util/durable';
 
 export { fileError } from './model-download';
 
@@ -171,8 +172,9 @@ export async function publish(location: ModelLocation, source: ModelSource, opti
     let written: { size: number; sha256: string };
     if (source.kind === 'url') {
       written = await download(source.url, file, source.headers ?? {}, options);
+      await syncFile(file);
     } else {
-      await writeFile(file, source.data);
+      await writeSynced(file, source.data, 0o644);
       written = { size: source.data.length, sha256: createHash('sha256').update(source.data).digest('hex') };
     }
     const info: ModelInfo = {
@@ -183,13 +185,16 @@ export async function publish(location: ModelLocation, source: ModelSource, opti
       source: source.kind === 'url' ? `download ${redactUrl(source.url)}` : source.source,
       storedAt: new Date().toISOString(),
     };
-    await writeFile(path.join(staging, MODEL_MANIFEST), `${JSON.stringify(info, null, 2)}\n`);
+    await writeSynced(path.join(staging, MODEL_MANIFEST), `${JSON.stringify(info, null, 2)}\n`, 0o644);
+    // Published durably: the files' bytes, the staging folder's entries, then the rename in its parent.
+    await syncDir(staging);
     let old: string | undefined;
     if (replace && (await exists(location.directory))) {
       old = `${location.directory}.old-${randomBytes(6).toString('hex')}`;
       await rename(location.directory, old);
     }
     await rename(staging, location.directory);
+    await syncDir(path.dirname(location.directory));
     if (old) await rm(old, { recursive: true, force: true });
     return info;
   } catch (err) {

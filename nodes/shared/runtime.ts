@@ -97,6 +97,7 @@ function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): voi
     stateDir: settings.stateDir ?? defaultStateDir(RED),
     secret: settings.callbackSecret,
     maxBodyBytes: settings.maxCallbackBytes,
+    callbackHoldMs: settings.callbackHoldMs,
     flowsStarted: () => started,
     warn: (text) => RED.log.warn(`[aiware] ${text}`),
   });
@@ -110,6 +111,7 @@ function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): voi
   const install = (): void => {
     RED.events.on('flows:started', () => {
       started = true;
+      pauses.started();
     });
     RED.events.on('flows:stopping', () => {
       started = false;

@@ -143,6 +143,11 @@ export class ReviewRunners {
     });
   }
 
+  /** The work folder every runner of the block shares. */
+  get folder(): string {
+    return this.dir;
+  }
+
   /** A runner of `nodes` on the shared folder and port (the folder stays when it stops: the next one starts on it). */
   start(nodes: Record<string, unknown>[], env: Record<string, string> = {}): RunnerProcess {
     const runner = startRunner(onTestTab(nodes), env, { dir: this.dir, port: this.port, removeAtStop: [] });
