@@ -12,6 +12,7 @@ export * from './protocol/webhook-bodies';
 // http/: answers and bounded reads.
 export * from './http/answer';
 export { readBounded, type BoundedRead } from './http/read-bounded';
+export * from './http/body-rate';
 
 // body/: the /process body reader and the chunk.
 export { DEFAULT_LIMITS, resolveLimits, type BodyLimits } from './body/limits';

@@ -90,6 +90,8 @@ export const RUNNER_AIWARE_SETTINGS: ReadonlyMap<string, string> = new Map([
   ['callbackBaseUrl', 'RUNNER_CALLBACK_BASE_URL'],
   ['callbackSecret', 'RUNNER_CALLBACK_SECRET (in the file, the secret would be in clear)'],
   ['recycleChunks', 'RUNNER_RECYCLE_CHUNKS'],
+  ['minBodyRate', 'RUNNER_MIN_BODY_RATE'],
+  ['minBodyRateGraceMs', 'RUNNER_MIN_BODY_RATE_GRACE_SECONDS'],
 ]);
 
 export interface SettingProblem {

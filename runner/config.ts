@@ -29,6 +29,10 @@ export interface ConnectionLimits {
   keepAliveTimeoutMs: number;
   /** Connections open at once; one more is answered 503. */
   maxConnections: number;
+  /** The slowest a body to /process or a callback URL may come, bytes a second from its start (0: off). */
+  minBodyRate: number;
+  /** How long a body may come slower than that at its start. */
+  minBodyRateGraceMs: number;
 }
 
 export interface RunnerConfig {
@@ -78,6 +82,9 @@ export const DEFAULTS = {
   keepAliveTimeoutSeconds: 65,
   // Far above what ET opens (its chunks in flight, the readiness polls), and well inside a 1024 open-file limit.
   maxConnections: 256,
+  // Kestrel's MinRequestBodyDataRate: a sender of 1 byte a second is cut after the grace; a 64 KiB body over a 2 KiB/s link is not.
+  minBodyRate: 240,
+  minBodyRateGraceSeconds: 5,
   logLevel: 'info',
 };
 
@@ -129,11 +136,18 @@ function connectionLimits(env: Env): ConnectionLimits {
   if (!Number.isSafeInteger(maxConnections) || maxConnections < 1) {
     throw new ConfigError('RUNNER_MAX_CONNECTIONS', `must be a whole number of connections above 0, got ${JSON.stringify(max)}`);
   }
+  const rate = env.RUNNER_MIN_BODY_RATE;
+  const minBodyRate = rate === undefined || rate === '' ? DEFAULTS.minBodyRate : Number(rate);
+  if (!Number.isSafeInteger(minBodyRate) || minBodyRate < 0) {
+    throw new ConfigError('RUNNER_MIN_BODY_RATE', `must be a whole number of bytes a second, 0 to turn the check off, got ${JSON.stringify(rate)}`);
+  }
   return {
     headersTimeoutMs,
     requestTimeoutMs,
     keepAliveTimeoutMs: timeoutMs(env, 'RUNNER_KEEPALIVE_TIMEOUT_SECONDS') ?? DEFAULTS.keepAliveTimeoutSeconds * 1000,
     maxConnections,
+    minBodyRate,
+    minBodyRateGraceMs: timeoutMs(env, 'RUNNER_MIN_BODY_RATE_GRACE_SECONDS') ?? DEFAULTS.minBodyRateGraceSeconds * 1000,
   };
 }
 

@@ -160,6 +160,8 @@ export class Runner {
           callbackBaseUrl: config.callbackBaseUrl ?? `http://${callbackHost(config.process.host)}:${this.port}`,
           callbackSecret: config.callbackSecret,
           recycleChunks: config.recycleChunks,
+          minBodyRate: config.connections.minBodyRate,
+          minBodyRateGraceMs: config.connections.minBodyRateGraceMs,
         },
         moduleDirs,
         settings: {

@@ -10,7 +10,7 @@ describe('the runner configuration', function () {
     assert.equal(config.workDir, '/cache/nodered/engines/eng-1-b_.._2', 'an id cannot climb out of the work root');
     assert.equal(config.graceMs, 30_000);
     assert.equal(config.editorPasswordHash, undefined, 'the editor is off');
-    assert.deepEqual(config.connections, { headersTimeoutMs: 10_000, requestTimeoutMs: 120_000, keepAliveTimeoutMs: 65_000, maxConnections: 256 });
+    assert.deepEqual(config.connections, { headersTimeoutMs: 10_000, requestTimeoutMs: 120_000, keepAliveTimeoutMs: 65_000, maxConnections: 256, minBodyRate: 240, minBodyRateGraceMs: 5000 });
     assert.equal(config.recycleChunks, false, 'chunk memory is not recycled unless asked');
   });
 
@@ -20,8 +20,15 @@ describe('the runner configuration', function () {
   });
 
   it('reads the connection limits, and shrinks the default headers timeout to a shorter request timeout', function () {
-    const env = { AIWARE_BUILD_RUNTIME: 'r.json', RUNNER_REQUEST_TIMEOUT_SECONDS: '4', RUNNER_KEEPALIVE_TIMEOUT_SECONDS: '1.5', RUNNER_MAX_CONNECTIONS: '8' };
-    assert.deepEqual(loadConfig(env).connections, { headersTimeoutMs: 4000, requestTimeoutMs: 4000, keepAliveTimeoutMs: 1500, maxConnections: 8 });
+    const env = {
+      AIWARE_BUILD_RUNTIME: 'r.json',
+      RUNNER_REQUEST_TIMEOUT_SECONDS: '4',
+      RUNNER_KEEPALIVE_TIMEOUT_SECONDS: '1.5',
+      RUNNER_MAX_CONNECTIONS: '8',
+      RUNNER_MIN_BODY_RATE: '0',
+      RUNNER_MIN_BODY_RATE_GRACE_SECONDS: '2',
+    };
+    assert.deepEqual(loadConfig(env).connections, { headersTimeoutMs: 4000, requestTimeoutMs: 4000, keepAliveTimeoutMs: 1500, maxConnections: 8, minBodyRate: 0, minBodyRateGraceMs: 2000 });
     assert.equal(loadConfig({ ...env, RUNNER_HEADERS_TIMEOUT_SECONDS: '0.5' }).connections.headersTimeoutMs, 500);
   });
 
@@ -38,6 +45,8 @@ describe('the runner configuration', function () {
     ['RUNNER_KEEPALIVE_TIMEOUT_SECONDS', { RUNNER_KEEPALIVE_TIMEOUT_SECONDS: '-1' }, /must be a number of seconds above 0/],
     ['RUNNER_KEEPALIVE_TIMEOUT_SECONDS', { RUNNER_KEEPALIVE_TIMEOUT_SECONDS: '3000000' }, /at most 2147483/],
     ['RUNNER_MAX_CONNECTIONS', { RUNNER_MAX_CONNECTIONS: '0' }, /must be a whole number of connections above 0/],
+    ['RUNNER_MIN_BODY_RATE', { RUNNER_MIN_BODY_RATE: 'slow' }, /must be a whole number of bytes a second, 0 to turn the check off, got "slow"/],
+    ['RUNNER_MIN_BODY_RATE_GRACE_SECONDS', { RUNNER_MIN_BODY_RATE_GRACE_SECONDS: '0' }, /must be a number of seconds above 0/],
     ['RUNNER_MAX_CONNECTIONS', { RUNNER_MAX_CONNECTIONS: '2.5' }, /must be a whole number of connections above 0/],
     ['RUNNER_MAX_CONNECTIONS', { RUNNER_MAX_CONNECTIONS: 'many' }, /must be a whole number of connections above 0, got "many"/],
     ['RUNNER_EDITOR_PASSWORD_HASH', { RUNNER_EDITOR: 'true', RUNNER_EDITOR_PASSWORD_HASH: 'password' }, /not a bcrypt hash/],

@@ -5,37 +5,15 @@
 // behind the admin app that parses JSON and form bodies, and behind the settings' httpNodeAuth
 // and httpNodeMiddleware. test/compat runs the same path on every Node-RED and Node users have.
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { PACK_DIR, type FlowConfig } from '@aiware-nodered/node-red-runner';
+import type { FlowConfig } from '@aiware-nodered/node-red-runner';
 import { ToolkitEmulator } from '@aiware-nodered/aiware-sim';
-import { StockNodeRed } from './compat/stock-node-red';
+import { startStockNodeRed } from './support/stock';
 import { compatFlows, PATHS } from './compat/flows';
 import { ReviewService } from './support/review';
 import { fn, onTestTab, processIn, resultOut, TRANSCRIPT_FROM_TEXT } from './support/engine';
 
-const NODE_RED_MAIN = require.resolve('node-red/red.js');
-const PACK_NAME = '@aiware-nodered/node-red-aiware';
 /** bcrypt of "open sesame" (4 rounds), as `node-red admin hash-pw` makes a settings file's passwords. */
 const OPEN_SESAME_BCRYPT = '$2b$04$SBKOvhnKH5YrPOzx14S8aOFQ3g.yxpTD3gPvi/LoHu.QieViHAhqm';
-
-/**
- * Starts red.js on `flows` with Node-RED's own defaults (test/compat's StockNodeRed), the pack
- * linked into its user directory as `npm install <folder>` there links it; `settings` is the text
- * of a settings file when the test needs one.
- */
-async function startStockNodeRed(flows: FlowConfig, settings?: string, readyHeaders?: Record<string, string>, host?: string): Promise<{ red: StockNodeRed; url: string; stop(): Promise<void> }> {
-  const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'aiware-stock-nr-'));
-  fs.mkdirSync(path.join(userDir, 'node_modules', '@aiware-nodered'), { recursive: true });
-  fs.symlinkSync(PACK_DIR, path.join(userDir, 'node_modules', PACK_NAME), 'dir');
-  const { red } = await StockNodeRed.start({ node: process.execPath, redJs: NODE_RED_MAIN, userDir, flows, settings, readyHeaders, host, logFile: path.join(userDir, 'node-red.log') });
-  const stop = async () => {
-    await red.stop();
-    fs.rmSync(userDir, { recursive: true, force: true });
-  };
-  return { red, url: red.url, stop };
-}
 
 interface Answer {
   status: number;

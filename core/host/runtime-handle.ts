@@ -31,6 +31,14 @@ export interface AiwareSettings extends Partial<TaskSettings>, Partial<BodyLimit
    */
   callbackHoldMs?: number;
   /**
+   * The slowest a request body to /process or a callback URL may come, in bytes a second averaged
+   * from its start, once `minBodyRateGraceMs` has passed; slower: 408 and the connection closed.
+   * 0 turns it off. Default 240.
+   */
+  minBodyRate?: number;
+  /** How long a body may come slower than `minBodyRate` at its start. Default 5000 ms. */
+  minBodyRateGraceMs?: number;
+  /**
    * Chunk memory used again from task to task (core/body/chunk-pool): much less garbage collection at
    * MiB-sized chunks, but a chunk's bytes are valid only until its task ends (every view of them
    * empties then). Default false.

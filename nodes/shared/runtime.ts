@@ -9,6 +9,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Node, NodeAPI, NodeMessage } from 'node-red';
 import {
   nodeLabel,
+  BodyRateGuard,
+  DEFAULT_BODY_RATE,
   TaskRegistry,
   type Task,
   FlowEndWatch,
@@ -101,9 +103,17 @@ function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): voi
     flowsStarted: () => started,
     warn: (text) => RED.log.warn(`[aiware] ${text}`),
   });
+  // A body that trickles is cut (408) once past its grace, on the pack's routes only.
+  const bodyRate = new BodyRateGuard({ minBytesPerSecond: settings.minBodyRate ?? DEFAULT_BODY_RATE.minBytesPerSecond, graceMs: settings.minBodyRateGraceMs ?? DEFAULT_BODY_RATE.graceMs }, (slow) =>
+    RED.log.warn(
+      `[aiware] ${slow.path}: a request body from ${slow.remoteAddress ?? 'a client'} came too slowly (${slow.bytes} bytes in ${slow.seconds} s, below minBodyRate): answered 408, connection closed`,
+    ),
+  );
   const serveCallback = (req: IncomingMessage, res: ServerResponse): void => {
     if (bodyTaken(req, res)) return;
-    void pauses.serve(req.method ?? 'GET', pathOf(req.url), req, res);
+    const path = pathOf(req.url);
+    if (req.method === 'POST') bodyRate.watch(req, res, path);
+    void pauses.serve(req.method ?? 'GET', path, req, res);
   };
   // What a stock Node-RED runs before the pack's routes, as it does before `http in`'s.
   const middleware = [leaveBodyToPack, ...httpNodeMiddleware(RED)];
@@ -147,7 +157,10 @@ function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): voi
         RED.httpNode[method](path, ...middleware, (req: IncomingMessage, res: ServerResponse, next: () => void) => {
           const route = routes.get(key(method, path));
           if (!route) next();
-          else if (!bodyTaken(req, res)) route.handler(req, res);
+          else if (!bodyTaken(req, res)) {
+            if (method === 'post') bodyRate.watch(req, res, path);
+            route.handler(req, res);
+          }
         });
       }
       return undefined;
@@ -165,11 +178,13 @@ function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): voi
     },
     dispatch(method, path, req, res) {
       if (path.startsWith(CALLBACK_PATH)) {
+        if (method === 'post') bodyRate.watch(req, res, path);
         void pauses.serve(method, path, req, res);
         return true;
       }
       const route = routes.get(key(method, path));
       if (!route) return false;
+      if (method === 'post') bodyRate.watch(req, res, path);
       route.handler(req, res);
       return true;
     },
