@@ -105,7 +105,14 @@ export async function pauseCost(pauses = Math.round(envNumber('BENCH_PAUSES', 30
       resumed.push(performance.now() - started);
       if (answer.status !== 200) throw new Error(`bench pause: a callback answered ${answer.status}`);
     }
-    await Promise.all(items.slice(0, pauses).map((item) => toolkit.waitForTask(item.taskId, { timeoutMs: 60_000 })));
+    // The URLs came in the order the runner posted them, not the items': the resumed ones are any
+    // `pauses` of the tasks, so wait for that many to complete rather than for the first items.
+    await pollUntil(
+      () => (toolkit.allTasks().filter((task) => task.status === 'complete').length >= pauses ? true : undefined),
+      10,
+      60_000,
+      () => `bench pause: ${pauses} resumed tasks did not complete within 60000 ms`,
+    );
 
     // The last wait is the template of the 10 000 (its task stays saved when the runner stops).
     await first.stop();
