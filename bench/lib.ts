@@ -41,6 +41,12 @@ export const CHUNK_MIME = 'audio/wav';
 /** The file name of the `chunk` part in every request the bench sends. */
 const CHUNK_FILENAME = 'chunk.wav';
 
+/** The load average as the bench process starts, for the reports: anything else running on the machine skews every number. */
+export const LOAD_AT_START = `${os
+  .loadavg()
+  .map((n) => n.toFixed(2))
+  .join(' / ')} (1 / 5 / 15 min)`;
+
 /** A positive number from the environment variable `name`, else `fallback`; anything else stops the bench. */
 export function envNumber(name: string, fallback: number, unit: string): number {
   const text = process.env[name];

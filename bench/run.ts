@@ -39,6 +39,7 @@ import {
   GiB,
   IPC_CHILD_FLAGS,
   KiB,
+  LOAD_AT_START,
   MiB,
   RUNNER_COMMAND,
   chunkBody,
@@ -68,8 +69,6 @@ const WARMUP = envNumber('BENCH_WARMUP', 2, 'seconds'); // Node-RED's handlers n
 const STARTS = Math.round(envNumber('BENCH_STARTS', 5, 'starts'));
 const ROUNDS = Math.round(envNumber('BENCH_ROUNDS', 3, 'rounds'));
 const CONNECTIONS = 10;
-/** Read before anything starts: anything else running on the machine skews every number. */
-const LOAD_AT_START = os.loadavg();
 const PARTS = ['throughput', 'steady', 'coldstart', 'memory', 'keys', 'pause'] as const;
 type Part = (typeof PARTS)[number];
 const RUN_PARTS = listEnv('BENCH_PARTS', PARTS, (text) => ((PARTS as readonly string[]).includes(text) ? (text as Part) : undefined));
@@ -504,7 +503,7 @@ function report(
     '# aiware-process-in benchmark',
     '',
     ...reportHead(),
-    `- CPU: ${cpus[0]?.model ?? 'unknown'} × ${cpus.length}; memory ${mib(os.totalmem())} MiB; load average ${LOAD_AT_START.map((n) => n.toFixed(2)).join(' / ')} (1 / 5 / 15 min) when the bench started`,
+    `- CPU: ${cpus[0]?.model ?? 'unknown'} × ${cpus.length}; memory ${mib(os.totalmem())} MiB; load average ${LOAD_AT_START} when the bench started`,
     `- Command: \`${command}\` (took ${fixed(elapsed, 0)} s)`,
     `- Load: autocannon in the bench process, ${CONNECTIONS} keep-alive connections, loopback (127.0.0.1); per server and size ${WARMUP} s warm-up, then ${SECONDS} s measured in ${ROUNDS} rounds of ${fixed(SECONDS / ROUNDS, 2)} s.`,
     `  The client shares the machine's ${cpus.length} CPUs with the server under test, so absolute req/s are low; compare rows, not machines.`,

@@ -21,7 +21,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ToolkitEmulator, within, type TaskRecord, type WorkItem } from '@aiware-nodered/aiware-sim';
 import { RUNNER_NODE_FLAGS, type FlowConfig } from '@aiware-nodered/node-red-runner';
 import { sleep } from '@aiware-nodered/node-red-aiware';
-import { RUNNER_COMMAND, commandLine, cpuProfFlags, envNumber, fixed, installCleanup, mib, percentile, reportHead, runMain, table, tempDir } from './lib';
+import { LOAD_AT_START, RUNNER_COMMAND, commandLine, cpuProfFlags, envNumber, fixed, installCleanup, mib, percentile, reportHead, runMain, table, tempDir } from './lib';
 import { OutsideWindow, cpuTimes, rss } from './procstat';
 import type { WindowStats } from './protocol';
 import { RunnerChild } from './runner-child';
@@ -49,7 +49,6 @@ const SETTLE_MS = 1000;
  * some seconds (its memory reducer), so what remains then is closer to what the tasks left behind.
  */
 const REST_MS = 10_000;
-const LOAD_AT_START = os.loadavg();
 const DUMP_FILE = process.env.SOAK_DUMP || undefined;
 const CPU_PROF_DIR = process.env.SOAK_CPU_PROF || undefined;
 
@@ -434,7 +433,7 @@ function report(run: Run): { text: string; ok: boolean } {
     '# Soak: concurrent asynchronous tasks against the runner',
     '',
     ...reportHead(),
-    `- Machine: ${cpus[0]?.model ?? 'unknown'} × ${cpus.length} cores; memory ${mib(os.totalmem())} MiB; load average ${LOAD_AT_START.map((n) => n.toFixed(2)).join(' / ')} (1 / 5 / 15 min) when the soak started, ${os
+    `- Machine: ${cpus[0]?.model ?? 'unknown'} × ${cpus.length} cores; memory ${mib(os.totalmem())} MiB; load average ${LOAD_AT_START} when the soak started, ${os
       .loadavg()
       .map((n) => n.toFixed(2))
       .join(' / ')} when it ended`,
