@@ -1,7 +1,8 @@
 // CPU time and RSS of another process, read from outside through /proc (Linux): for a child that
 // cannot report them itself (the runner is the production entry point and speaks no bench
 // protocol), and for the other servers too, so every row of the throughput table is measured
-// the same way; `OutsideServer` is such a server.
+// the same way. `OutsideServer` is the base of the two kinds measured only so: the runner and a
+// stock Node-RED.
 //   CPU: utime + stime of /proc/<pid>/stat (all threads), in clock ticks (getconf CLK_TCK,
 //        usually 100/s: 10 ms resolution, well under 1 % of a 5 s window under load);
 //   RSS: VmRSS of /proc/<pid>/status, sampled as often as the IPC children sample their own.
