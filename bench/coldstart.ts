@@ -8,8 +8,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PACK_DIR, onOneTab, type FlowConfig } from '@aiware-nodered/node-red-runner';
 import { freePort } from '@aiware-nodered/aiware-sim';
-import { CHILD_FLAGS, untrack } from './lib';
-import { outputTail, startRunner, terminate, untilOk } from './runner-child';
+import { CHILD_FLAGS, kill, outputTail, terminate } from './lib';
+import { untilOk } from './poll';
+import { startRunner } from './runner-child';
 import { spawnStock, stockUserDir } from './stock-nodered';
 
 /** The flows both start: the synchronous chunk example, put on one tab as the runner does. */
@@ -53,8 +54,7 @@ async function startOnce(kind: StartKind, root: string, round: number): Promise<
     const { code, killed } = await terminate(child);
     return { kind, round, firstAnswerMs, readyMs, notReady, exit: code, killed };
   } catch (err) {
-    child.kill('SIGKILL');
-    untrack(child);
+    kill(child);
     throw new Error(`${kind} cold start ${round}: ${(err as Error).message}`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -1,15 +1,14 @@
 // The cost of a shared key: a set and a get through the toolkit emulator's key proxy, with the
 // pack's own client (ProxyKeys over the retrying WebhookClient, keep-alive), against the same calls
 // to a bare node:http server that only answers 200: the loopback round trip measured in the same run.
-// `npm run bench` adds this as its fourth part; `node dist/bench/keys.js` runs it alone and prints it.
+// `npm run bench` adds this as its fifth part; `node dist/bench/keys.js` runs it alone and prints it.
 //
 // Env: BENCH_KEY_CALLS (measured calls of each kind, default 2000).
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { ToolkitEmulator } from '@aiware-nodered/aiware-sim';
 import { ProxyKeys, encodeKeyValue, keyPath, WebhookClient } from '../core';
-import { envNumber, fixed, latencyRow, table, type LatencyRow } from './lib';
+import { close, envNumber, fixed, latencyRow, listen, runMain, table, type LatencyRow } from './lib';
 
 export type KeyCostRow = LatencyRow;
 
@@ -26,13 +25,13 @@ export async function keyProxyCost(calls = Math.round(envNumber('BENCH_KEY_CALLS
       else res.writeHead(200, { 'Content-Length': 0 }).end();
     });
   });
-  await new Promise<void>((resolve) => bare.listen(0, '127.0.0.1', resolve));
+  const bareUrl = await listen(bare);
   try {
     const item = toolkit.workItem({ internalJobId: 'bench-job' });
     const client = new WebhookClient();
     const targets = {
       proxy: new ProxyKeys(item.fields.redisETUrl, client),
-      bare: new ProxyKeys(`http://127.0.0.1:${(bare.address() as AddressInfo).port}/redis/bench`, client),
+      bare: new ProxyKeys(`${bareUrl}/redis/bench`, client),
     };
     const path = keyPath('job', { internalJobId: 'bench-job' }, 'count');
     // A value such as a running count with a little state: about 100 bytes of JSON.
@@ -57,10 +56,7 @@ export async function keyProxyCost(calls = Math.round(envNumber('BENCH_KEY_CALLS
     }
     return Object.entries(samples).map(([label, values]) => latencyRow(label, values));
   } finally {
-    await new Promise<void>((resolve) => {
-      bare.close(() => resolve());
-      bare.closeAllConnections();
-    });
+    await close(bare);
     await toolkit.stop();
   }
 }
@@ -86,11 +82,4 @@ export function keySection(rows: KeyCostRow[]): string[] {
   ];
 }
 
-if (require.main === module) {
-  keyProxyCost()
-    .then((rows) => console.log(keySection(rows).join('\n')))
-    .catch((err: unknown) => {
-      console.error('bench keys failed:', err);
-      process.exitCode = 1;
-    });
-}
+if (require.main === module) runMain('bench keys', async () => console.log(keySection(await keyProxyCost()).join('\n')));

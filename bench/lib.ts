@@ -1,14 +1,17 @@
-// Helpers for the bench parent: server children over IPC, autocannon runs, streamed uploads,
-// and markdown tables. Every child and temp path is tracked so one `cleanup()` ends them all.
+// Helpers for the bench parent: the constants every part shares, child processes (server children
+// over IPC, stops, output tails), autocannon runs, request bodies and streamed uploads, loopback
+// servers, and markdown tables. Every child and temp path is tracked so one `cleanup()` ends them all.
 import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { multipartStream } from '@aiware-nodered/aiware-sim';
+import { encodeMultipart, multipartStream } from '@aiware-nodered/aiware-sim';
 import { RUNNER_NODE_FLAGS } from '@aiware-nodered/node-red-runner';
-import type { BenchCommand, BenchReport, WindowStats } from './protocol';
+import { RSS_SAMPLE_MS, type BenchCommand, type BenchReport, type WindowStats } from './protocol';
 
 // autocannon ships no types; this is the part of its API the bench uses.
 interface AutocannonResult {
@@ -26,15 +29,24 @@ type Autocannon = (opts: Record<string, unknown>, cb: (err: Error | null, result
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const autocannon = require('autocannon') as Autocannon;
 
-export const MiB = 1024 * 1024;
-
 // ---------------------------------------------------------------------------------------------
-// cleanup: children and temp paths
+// constants and the environment
 
-const children = new Set<ChildProcess>();
-const tempPaths = new Set<string>();
+export const KiB = 1024;
+export const MiB = 1024 * KiB;
+export const GiB = 1024 * MiB;
 
-/** A temp directory removed by `cleanup()` whatever happens. */
+/** Binary, as a media chunk is: process-in hands it to the flow as a Buffer, not decoded text. */
+export const CHUNK_MIME = 'audio/wav';
+/** The file name of the `chunk` part in every request the bench sends. */
+const CHUNK_FILENAME = 'chunk.wav';
+
+/** The load average as the bench process starts, for the reports: anything else running on the machine skews every number. */
+export const LOAD_AT_START = `${os
+  .loadavg()
+  .map((n) => n.toFixed(2))
+  .join(' / ')} (1 / 5 / 15 min)`;
+
 /** A positive number from the environment variable `name`, else `fallback`; anything else stops the bench. */
 export function envNumber(name: string, fallback: number, unit: string): number {
   const text = process.env[name];
@@ -51,9 +63,33 @@ export function envNumber(name: string, fallback: number, unit: string): number 
  */
 export const CHILD_FLAGS: readonly string[] = (process.env.BENCH_CHILD_FLAGS ?? '').split(/\s+/).filter(Boolean);
 
+/** The IPC children's flags: gc() before a measurement window that asks for it, so "RSS before" is a settled heap. */
+export const IPC_CHILD_FLAGS: readonly string[] = ['--expose-gc', ...CHILD_FLAGS];
+
 /** The runner's command line as the image has it (RUNNER_NODE_FLAGS), for the reports. */
 export const RUNNER_COMMAND = `node ${RUNNER_NODE_FLAGS.join(' ')} runner/main.js`;
 
+/** V8's CPU profiler for a whole process, written into `dir` when it exits (`name` and `intervalUs` default to V8's). */
+export function cpuProfFlags(dir: string, name?: string, intervalUs?: number): string[] {
+  return ['--cpu-prof', '--cpu-prof-dir', dir, ...(name ? ['--cpu-prof-name', name] : []), ...(intervalUs ? ['--cpu-prof-interval', String(intervalUs)] : [])];
+}
+
+/** How a report names the command that made it: the knobs set in `envNames`, then `npm run <script>` or `node <script file>`. */
+export function commandLine(envNames: string[], script: string): string {
+  const knobs = envNames
+    .filter((name) => process.env[name])
+    .map((name) => `${name}=${process.env[name]} `)
+    .join('');
+  return knobs + (process.env.npm_lifecycle_event === script ? `npm run ${script}` : `node ${path.relative(process.cwd(), process.argv[1])}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// cleanup: children and temp paths
+
+const children = new Set<ChildProcess>();
+const tempPaths = new Set<string>();
+
+/** A temp directory removed by `cleanup()` whatever happens. */
 export function tempDir(prefix: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   tempPaths.add(dir);
@@ -98,6 +134,61 @@ export function installCleanup(limitMs: number): void {
   }, limitMs).unref();
 }
 
+/** Runs a bench script's `main`, says `<name> failed:` and exits 1 on an error, and cleans up either way. */
+export function runMain(name: string, main: () => Promise<void>): void {
+  main()
+    .catch((err: unknown) => {
+      console.error(`${name} failed:`, err);
+      process.exitCode = 1;
+    })
+    .finally(cleanup);
+}
+
+// ---------------------------------------------------------------------------------------------
+// child processes: output, exits, stops
+
+/** The last lines a child printed, for error messages. */
+export function outputTail(child: ChildProcess, keep = 30): () => string {
+  const tail: string[] = [];
+  let partial = '';
+  const onData = (data: Buffer): void => {
+    const lines = (partial + data.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    tail.push(...lines);
+    tail.splice(0, Math.max(0, tail.length - keep));
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  return () => [...tail, partial].join('\n');
+}
+
+/** Resolves with the exit code (or signal name) once `child` has exited. */
+function exited(child: ChildProcess): Promise<number | string | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode ?? child.signalCode);
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves with how it exited. */
+export async function terminate(child: ChildProcess, graceMs = 20_000): Promise<{ code: number | string | null; killed: boolean }> {
+  const done = exited(child);
+  let killed = false;
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  const timer = setTimeout(() => {
+    killed = true;
+    child.kill('SIGKILL');
+  }, graceMs);
+  const code = await done;
+  clearTimeout(timer);
+  untrack(child);
+  return { code, killed };
+}
+
+/** SIGKILL, for a child that failed to start: nothing of it is worth waiting for. */
+export function kill(child: ChildProcess): void {
+  child.kill('SIGKILL');
+  untrack(child);
+}
+
 // ---------------------------------------------------------------------------------------------
 // server children
 
@@ -136,18 +227,16 @@ export class ServerChild implements BenchServer {
   static async start(name: string, script: string, args: string[] = [], env: Record<string, string> = {}): Promise<ServerChild> {
     const child = fork(path.join(__dirname, 'servers', script), args, {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      // gc() before each measurement window, so "RSS before" is a settled heap.
-      execArgv: ['--expose-gc', ...CHILD_FLAGS],
+      execArgv: [...IPC_CHILD_FLAGS],
       env: { ...process.env, ...env },
     });
-    children.add(child);
+    track(child);
     try {
       const ready = await nextReport(child, 60_000);
       if (ready.type !== 'ready') throw new Error(`${name} did not start: ${ready.type === 'failed' ? ready.error : ready.type}`);
       return new ServerChild(name, child, ready.url);
     } catch (err) {
-      child.kill('SIGKILL');
-      children.delete(child);
+      kill(child);
       throw err;
     }
   }
@@ -173,7 +262,7 @@ export class ServerChild implements BenchServer {
   async stop(): Promise<void> {
     const child = this.child;
     if (child.exitCode !== null || child.signalCode !== null) {
-      children.delete(child);
+      untrack(child);
       return;
     }
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -181,7 +270,7 @@ export class ServerChild implements BenchServer {
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     await exited;
     clearTimeout(timer);
-    children.delete(child);
+    untrack(child);
   }
 
   private command(command: BenchCommand, expect: BenchReport['type']): Promise<BenchReport> {
@@ -330,6 +419,14 @@ export function percentile(sorted: ArrayLike<number>, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
+/** The middle of `values` (the mean of the two middle ones for an even count); NaN for none. */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
 /** Call times in ms, summed up for a latency table row. */
 export interface LatencyRow {
   label: string;
@@ -352,7 +449,21 @@ export async function probe(url: string, body: Buffer, contentType: string): Pro
 }
 
 // ---------------------------------------------------------------------------------------------
-// big uploads: streamed from a sparse file, never in the client's memory
+// request bodies: the ET fields and a `chunk` part; big ones streamed from a sparse file, never in
+// the client's memory
+
+/** A whole /process body in memory, for autocannon and the checks. */
+export interface ChunkBody {
+  size: number;
+  body: Buffer;
+  contentType: string;
+}
+
+/** `fields` and a chunk of `size` random bytes as multipart/form-data (simulator/multipart encodeMultipart). */
+export function chunkBody(fields: Record<string, string>, size: number): ChunkBody {
+  const { body, contentType } = encodeMultipart(fields, { data: randomBytes(size), filename: CHUNK_FILENAME, mimeType: CHUNK_MIME });
+  return { size, body, contentType };
+}
 
 /** A sparse file of `size` zero bytes: takes no disk until read, and reads as fast as memory. */
 export function sparseFile(dir: string, name: string, size: number): string {
@@ -378,15 +489,8 @@ export interface UploadResult {
  * POSTs `fields` + the file as the `chunk` part, streamed with a Content-Length, as ET does.
  * `onProgress` hears the bytes sent so far, after each piece of the body.
  */
-export async function upload(
-  url: string,
-  fields: Record<string, string>,
-  file: string,
-  mimeType: string,
-  timeoutMs: number,
-  onProgress?: (sent: number, total: number) => void,
-): Promise<UploadResult> {
-  const body = multipartStream(fields, { path: file, filename: 'chunk.wav', mimeType });
+export async function upload(url: string, fields: Record<string, string>, file: string, timeoutMs: number, onProgress?: (sent: number, total: number) => void): Promise<UploadResult> {
+  const body = multipartStream(fields, { path: file, filename: CHUNK_FILENAME, mimeType: CHUNK_MIME });
   if (onProgress) {
     let sent = 0;
     // A second 'data' listener beside the pipe only counts; the pipe still applies backpressure.
@@ -396,7 +500,7 @@ export async function upload(
   let rssPeak = rssBefore;
   const sampler = setInterval(() => {
     rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
-  }, 50);
+  }, RSS_SAMPLE_MS);
   const started = process.hrtime.bigint();
   try {
     const req = http.request(url, {
@@ -429,7 +533,29 @@ export async function upload(
 }
 
 // ---------------------------------------------------------------------------------------------
+// loopback servers in the bench process (baselines, recorders)
+
+/** Listens on a free loopback port; resolves with the server's base URL. */
+export async function listen(server: http.Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** Closes `server` and every connection it still has. */
+export function close(server: http.Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
 // formatting
+
+/** The first lines of a report: when, and on which Node.js and system. */
+export function reportHead(): string[] {
+  return [`- Date: ${new Date().toISOString()}`, `- Node.js ${process.version} on ${os.platform()} ${os.release()} (${os.arch()})`];
+}
 
 export function mib(bytes: number): string {
   return (bytes / MiB).toFixed(1);
@@ -440,9 +566,9 @@ export function fixed(value: number, digits: number): string {
 }
 
 export function sizeLabel(bytes: number): string {
-  if (bytes >= 1024 * MiB) return `${bytes / (1024 * MiB)} GiB`;
+  if (bytes >= GiB) return `${bytes / GiB} GiB`;
   if (bytes >= MiB) return `${bytes / MiB} MiB`;
-  return `${bytes / 1024} KiB`;
+  return `${bytes / KiB} KiB`;
 }
 
 /** A markdown table; numeric-looking columns are right-aligned. */

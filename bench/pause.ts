@@ -10,12 +10,13 @@
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { RunnerProcess, ToolkitEmulator, freePort } from '@aiware-nodered/aiware-sim';
+import { ToolkitEmulator, freePort, type RunnerProcess } from '@aiware-nodered/aiware-sim';
 import type { WaitRecord } from '../core';
-import { envNumber, fixed, latencyRow, table, tempDir, type LatencyRow } from './lib';
+import { close, envNumber, fixed, latencyRow, listen, runMain, table, tempDir, type LatencyRow } from './lib';
+import { pollUntil } from './poll';
+import { startRunner } from './runner-child';
 
 export interface PauseCost {
   resume: LatencyRow[];
@@ -49,29 +50,12 @@ async function recorder(): Promise<{ url: string; urls: string[]; close(): Promi
       res.writeHead(204).end();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
-    urls,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`bench pause: ${what} did not happen within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  return { url: `${await listen(server)}/`, urls, close: () => close(server) };
 }
 
 async function timedStart(runtimeFile: string, workDir: string, port: number, waits: number): Promise<{ runner: RunnerProcess; readyMs: number; restoredMs?: number }> {
   const started = performance.now();
-  const runner = RunnerProcess.start({ runtimeFile, workDir, port, env: { RUNNER_GRACE_SECONDS: '1' } });
+  const runner = startRunner({ runtimeFile, workDir, port, env: { RUNNER_GRACE_SECONDS: '1' } });
   await runner.ready(120_000);
   const readyMs = performance.now() - started;
   if (waits === 0) return { runner, readyMs };
@@ -88,12 +72,11 @@ export async function pauseCost(pauses = Math.round(envNumber('BENCH_PAUSES', 30
   const service = await recorder();
   // Restored tasks heartbeat to this: answers 204 and counts nothing.
   const sink = http.createServer((req, res) => req.resume().on('end', () => res.writeHead(204).end()));
-  await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
-  const sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
+  const sinkUrl = await listen(sink);
   const runners: RunnerProcess[] = [];
   try {
     const port = await freePort();
-    const first = RunnerProcess.start({ runtimeFile, workDir, port, env: { RUNNER_GRACE_SECONDS: '1' } });
+    const first = startRunner({ runtimeFile, workDir, port, env: { RUNNER_GRACE_SECONDS: '1' } });
     runners.push(first);
     const url = await first.ready(60_000);
     const payload = JSON.stringify({ callbackServiceUrl: service.url });
@@ -101,7 +84,12 @@ export async function pauseCost(pauses = Math.round(envNumber('BENCH_PAUSES', 30
     for (let start = 0; start < items.length; start += 20) {
       await Promise.all(items.slice(start, start + 20).map((item) => toolkit.process(`${url}/process`, item, { data: 'pause me', mimeType: 'text/plain' })));
     }
-    await until(() => service.urls.length >= items.length, 60_000, `${items.length} pauses`);
+    await pollUntil(
+      () => (service.urls.length >= items.length ? true : undefined),
+      10,
+      60_000,
+      () => `bench pause: ${items.length} pauses did not happen within 60000 ms`,
+    );
 
     // Resume latency, one at a time, with a GET of the next URL between (the HTTP baseline).
     const resumed: number[] = [];
@@ -117,7 +105,14 @@ export async function pauseCost(pauses = Math.round(envNumber('BENCH_PAUSES', 30
       resumed.push(performance.now() - started);
       if (answer.status !== 200) throw new Error(`bench pause: a callback answered ${answer.status}`);
     }
-    await Promise.all(items.slice(0, pauses).map((item) => toolkit.waitForTask(item.taskId, { timeoutMs: 60_000 })));
+    // The URLs came in the order the runner posted them, not the items': the resumed ones are any
+    // `pauses` of the tasks, so wait for that many to complete rather than for the first items.
+    await pollUntil(
+      () => (toolkit.allTasks().filter((task) => task.status === 'complete').length >= pauses ? true : undefined),
+      10,
+      60_000,
+      () => `bench pause: ${pauses} resumed tasks did not complete within 60000 ms`,
+    );
 
     // The last wait is the template of the 10 000 (its task stays saved when the runner stops).
     await first.stop();
@@ -153,10 +148,7 @@ export async function pauseCost(pauses = Math.round(envNumber('BENCH_PAUSES', 30
   } finally {
     for (const runner of runners) await runner.kill();
     await service.close();
-    await new Promise<void>((resolve) => {
-      sink.closeAllConnections();
-      sink.close(() => resolve());
-    });
+    await close(sink);
     await toolkit.stop();
     fs.rmSync(root, { recursive: true, force: true });
   }
@@ -194,11 +186,4 @@ export function pauseSection(cost: PauseCost): string[] {
   ];
 }
 
-if (require.main === module) {
-  pauseCost()
-    .then((cost) => console.log(pauseSection(cost).join('\n')))
-    .catch((err: unknown) => {
-      console.error('bench pause failed:', err);
-      process.exitCode = 1;
-    });
-}
+if (require.main === module) runMain('bench pause', async () => console.log(pauseSection(await pauseCost()).join('\n')));

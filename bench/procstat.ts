@@ -1,15 +1,15 @@
 // CPU time and RSS of another process, read from outside through /proc (Linux): for a child that
 // cannot report them itself (the runner is the production entry point and speaks no bench
 // protocol), and for the other servers too, so every row of the throughput table is measured
-// the same way.
+// the same way. `OutsideServer` is the base of the two kinds measured only so: the runner and a
+// stock Node-RED.
 //   CPU: utime + stime of /proc/<pid>/stat (all threads), in clock ticks (getconf CLK_TCK,
 //        usually 100/s: 10 ms resolution, well under 1 % of a 5 s window under load);
-//   RSS: VmRSS of /proc/<pid>/status, sampled every 50 ms like the IPC children sample their own.
-import { execFileSync } from 'node:child_process';
+//   RSS: VmRSS of /proc/<pid>/status, sampled as often as the IPC children sample their own.
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import type { WindowStats } from './protocol';
-
-const SAMPLE_MS = 50;
+import { terminate, type BenchServer } from './lib';
+import { RSS_SAMPLE_MS, type WindowStats } from './protocol';
 
 let ticksPerSecond: number | undefined;
 
@@ -54,7 +54,7 @@ export class OutsideWindow {
     this.rssBefore = rss(pid);
     this.rssPeak = this.rssBefore;
     this.cpu = cpuTimes(pid);
-    this.sampler = setInterval(() => this.sample(), SAMPLE_MS);
+    this.sampler = setInterval(() => this.sample(), RSS_SAMPLE_MS);
   }
 
   private sample(): void {
@@ -105,22 +105,30 @@ export async function measureOutside<T>(pid: number, work: () => Promise<T>): Pr
 }
 
 /**
- * Measurement windows on a server in its own process, read from outside (`OutsideWindow`), and the
- * output lines it printed inside them (`lines()` counts every line it has printed so far).
+ * A server in its own process that speaks no bench protocol (the runner, a stock Node-RED):
+ * measured from outside (`OutsideWindow`), stopped with SIGTERM. It counts the output lines it
+ * printed inside measurement windows: a log line per request would be a cost of its own.
  */
-export class OutsideMeter {
+export abstract class OutsideServer implements BenchServer {
+  exitCode?: number | string | null;
   /** Output lines printed inside measurement windows. */
   linesInWindows = 0;
   private window?: OutsideWindow;
 
-  constructor(
-    private readonly name: string,
-    private readonly pid: () => number,
+  protected constructor(
+    readonly name: string,
+    private readonly child: ChildProcess,
+    readonly url: string,
+    /** Every output line it has printed so far. */
     private readonly lines: () => number,
   ) {}
 
+  get pid(): number {
+    return this.child.pid!;
+  }
+
   async measure<T>(work: () => Promise<T>): Promise<{ value: T; stats: WindowStats }> {
-    const window = new OutsideWindow(this.pid());
+    const window = new OutsideWindow(this.pid);
     const lines = this.lines();
     this.window = window;
     try {
@@ -136,5 +144,11 @@ export class OutsideMeter {
   peek(): Promise<{ rssBefore: number; rssPeak: number }> {
     if (!this.window) return Promise.reject(new Error(`${this.name}: peek outside a measurement window`));
     return Promise.resolve(this.window.peek());
+  }
+
+  /** SIGTERM: the runner drains (no open tasks here), Node-RED stops its flows; both exit 0. */
+  async stop(): Promise<void> {
+    const { code } = await terminate(this.child);
+    this.exitCode = code;
   }
 }

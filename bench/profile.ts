@@ -12,15 +12,13 @@
 // monotonic clock). The pack a stock Node-RED installed maps back to .ts lines like the repository's.
 //
 // Env: BENCH_SECONDS (default 5); BENCH_CHILD_FLAGS (Node flags for every server but the runner). The profile itself (open it in Chrome DevTools) is kept only with --out.
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SourceMap, type SourceMapPayload } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { encodeMultipart } from '@aiware-nodered/aiware-sim';
 import { PACK_DIR } from '@aiware-nodered/node-red-runner';
-import { cleanup, fixed, installCleanup, load, probe, sizeLabel, table, tempDir } from './lib';
-import { CHUNK_MIME, SERVERS, etFields, startServer } from './setup';
+import { chunkBody, fixed, installCleanup, load, probe, runMain, sizeLabel, table, tempDir } from './lib';
+import { SERVERS, etFields, startServer } from './setup';
 
 interface CallFrame {
   functionName: string;
@@ -229,7 +227,7 @@ async function main(): Promise<void> {
   installCleanup((seconds + 120) * 1000);
   const root = tempDir('aiware-profile-');
   const file = path.join(root, `${kind}.cpuprofile`);
-  const { body, contentType } = encodeMultipart(etFields(root), { data: randomBytes(size), filename: 'chunk.wav', mimeType: CHUNK_MIME });
+  const { body, contentType } = chunkBody(etFields(root), size);
 
   const server = await startServer(spec, root, { cpuProfile: file });
   let window: Window;
@@ -281,9 +279,4 @@ async function main(): Promise<void> {
   if (out) console.log(`\nprofile written to ${out} (whole profile; the measured window is ${window.startUs}–${window.endUs} µs of its clock)`);
 }
 
-main()
-  .catch((err: unknown) => {
-    console.error('profile failed:', err);
-    process.exitCode = 1;
-  })
-  .finally(cleanup);
+runMain('profile', main);

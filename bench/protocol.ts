@@ -1,5 +1,12 @@
-// The IPC messages between the bench (parent) and a server child. Types only, so a child can
-// import them without loading autocannon or anything else the parent uses.
+// The IPC messages between the bench (parent) and a server child, and the sampling rates both
+// sides share. Types and numbers only, so a child can import them without loading autocannon or
+// anything else the parent uses.
+
+/** How often RSS is sampled, in a child and from /proc: a shorter peak can be missed, a faster sampler costs CPU. */
+export const RSS_SAMPLE_MS = 50;
+
+/** Sampling interval of the CPU profiler, µs: finer than V8's 1 ms default for short requests. */
+export const PROFILE_INTERVAL_US = 250;
 
 /** Parent -> child. */
 export type BenchCommand =

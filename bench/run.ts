@@ -1,9 +1,12 @@
-// `npm run bench`: the pack in a stock Node-RED (the `node-red` command, the pack installed from
-// its tarball: ./stock-nodered) against `http in` in the same stock Node-RED and a bare node:http +
-// busboy server, and the runner (runner/main.js) and the runner's embedded Node-RED serving the
-// same flow, measured side by side in one run (STYLE habit 12), each server in its own process;
-// the runner's cold start against a stock Node-RED's; the memory of big chunks. Prints markdown
-// tables and writes them to bench/RESULTS.md.
+// `npm run bench`: seven servers, each in its own process (SERVERS in ./setup), measured side by
+// side in one run (STYLE habit 12): the pack in a stock Node-RED (the `node-red` command, the pack
+// installed from its tarball: ./stock-nodered) against `http in` in the same stock Node-RED and a
+// bare node:http + busboy server; the runner (runner/main.js) and the runner's embedded Node-RED
+// serving the same flow; and the stock pack and the runner again with recycleChunks on. Six parts,
+// in this order: throughput (all seven), steady load (five: ./steady), the runner's cold start
+// against a stock Node-RED's (./coldstart), the memory of big chunks (four), shared keys through
+// the key proxy (./keys) and pause for callback (./pause). Prints markdown tables and writes them
+// to bench/RESULTS.md.
 //
 // Env: BENCH_SECONDS (measured seconds per case, default 5), BENCH_WARMUP (default 2),
 // BENCH_ROUNDS (the measured seconds of a case are split into this many turns, default 3),
@@ -16,39 +19,48 @@
 // every server but the runner (bench/lib.ts), e.g. `--initial-old-space-size=128` to see what the
 // runner's heap flag does for a stock Node-RED; such a run leaves bench/RESULTS.md alone too.
 // Where the CPU goes in one server: bench/profile.ts.
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { encodeMultipart } from '@aiware-nodered/aiware-sim';
+import { RSS_SAMPLE_MS, type WindowStats } from './protocol';
 import { COLD_FLOWS, POLL_MS, coldStarts, type StartKind, type StartSample } from './coldstart';
 import { measureOutside } from './procstat';
-import type { WindowStats } from './protocol';
 import { RunnerChild } from './runner-child';
 import { STOCK_COMMAND, StockNodeRed } from './stock-nodered';
 import { FREES_EARLY } from '../core';
 import { keyProxyCost, keySection, type KeyCostRow } from './keys';
 import { steadyLoad, steadySection, type SteadyRow } from './steady';
 import { pauseCost, pauseSection, type PauseCost } from './pause';
-import { CHUNK_MIME, SERVERS, etFields, startServer, type ServerKey, type ServerSpec } from './setup';
+import { SERVERS, etFields, startServer, type ServerKey, type ServerSpec } from './setup';
 import {
   CHILD_FLAGS,
+  CHUNK_MIME,
+  GiB,
+  IPC_CHILD_FLAGS,
+  KiB,
+  LOAD_AT_START,
   MiB,
   RUNNER_COMMAND,
-  cleanup,
+  chunkBody,
+  commandLine,
   envNumber,
   fixed,
   installCleanup,
   load,
+  median,
   mergeLoads,
   mib,
   probe,
+  reportHead,
+  runMain,
   sizeLabel,
   sparseFile,
   table,
   tempDir,
   upload,
   type BenchServer,
+  type ChunkBody,
   type LoadResult,
 } from './lib';
 
@@ -57,16 +69,14 @@ const WARMUP = envNumber('BENCH_WARMUP', 2, 'seconds'); // Node-RED's handlers n
 const STARTS = Math.round(envNumber('BENCH_STARTS', 5, 'starts'));
 const ROUNDS = Math.round(envNumber('BENCH_ROUNDS', 3, 'rounds'));
 const CONNECTIONS = 10;
-/** Read before anything starts: anything else running on the machine skews every number. */
-const LOAD_AT_START = os.loadavg();
 const PARTS = ['throughput', 'steady', 'coldstart', 'memory', 'keys', 'pause'] as const;
 type Part = (typeof PARTS)[number];
 const RUN_PARTS = listEnv('BENCH_PARTS', PARTS, (text) => ((PARTS as readonly string[]).includes(text) ? (text as Part) : undefined));
-const ALL_SIZES = [1024, 64 * 1024, 4 * MiB];
+const ALL_SIZES = [KiB, 64 * KiB, 4 * MiB];
 const SIZES = listEnv('BENCH_SIZES', ALL_SIZES, (text) => (/^\d+$/.test(text) ? Number(text) : undefined));
 /** Only a full run writes bench/RESULTS.md. */
 const FULL_RUN = RUN_PARTS.length === PARTS.length && ALL_SIZES.every((size) => SIZES.includes(size));
-const BIG_CHUNK = 1024 * MiB;
+const BIG_CHUNK = GiB;
 const MEDIUM_CHUNK = 200 * MiB;
 const UPLOAD_TIMEOUT_MS = 180_000;
 
@@ -85,11 +95,11 @@ function listEnv<T>(name: string, fallback: readonly T[], parse: (text: string) 
 const TARGET_VS_HTTPIN = 2; // the pack in a stock Node-RED: req/s >= 2x http in's, at every size
 const TARGET_RSS_GROWTH = 32 * MiB; // while a 1 GiB chunk streams in
 /** Runner req/s ÷ the bare server's, by chunk size. */
-const TARGET_RUNNER_VS_BARE: Record<number, number> = { [64 * 1024]: 0.8, [4 * MiB]: 0.7 };
+const TARGET_RUNNER_VS_BARE: Record<number, number> = { [64 * KiB]: 0.8, [4 * MiB]: 0.7 };
 const TARGET_COLD_START_MS = 0; // runner cold start no later than a stock Node-RED's (medians)
 
 // ---------------------------------------------------------------------------------------------
-// part 1: throughput
+// throughput
 
 interface LoadRow {
   server: ServerSpec;
@@ -101,12 +111,6 @@ interface LoadRow {
   ipcStats?: WindowStats;
   /** req/s of each round, in round order (the same rounds for every server of a size). */
   roundRps: number[];
-}
-
-interface Body {
-  size: number;
-  body: Buffer;
-  contentType: string;
 }
 
 function errorText(r: LoadResult): string {
@@ -122,7 +126,7 @@ function errorText(r: LoadResult): string {
 }
 
 /** Checks one answer before the load: a benchmark of 4xx answers would measure the wrong thing. */
-async function check(url: string, body: Body, notes: string[], label: string): Promise<void> {
+async function check(url: string, body: ChunkBody, notes: string[], label: string): Promise<void> {
   const answer = await probe(url, body.body, body.contentType);
   const expected = `bytes-${body.size}`;
   if (answer.status !== 200 || !answer.text.includes(expected)) {
@@ -143,12 +147,12 @@ function mergeStats(windows: WindowStats[]): WindowStats {
 }
 
 /**
- * All four servers run at once (idle ones cost next to nothing). Size by size, each is checked
+ * All seven servers run at once (idle ones cost next to nothing). Size by size, each is checked
  * and warmed up, then the measured seconds are split into ROUNDS turns, the servers taking turns
  * (each round starting with the next one): what else happens on this shared machine meanwhile
  * then hits every server of a size alike, and the ratios compare windows seconds apart.
  */
-async function throughput(root: string, bodies: Body[], notes: string[]): Promise<LoadRow[]> {
+async function throughput(root: string, bodies: ChunkBody[], notes: string[]): Promise<LoadRow[]> {
   const rows: LoadRow[] = [];
   const servers: { spec: ServerSpec; server: BenchServer }[] = [];
   const rotate = <T>(list: T[], by: number): T[] => [...list.slice(by % list.length), ...list.slice(0, by % list.length)];
@@ -213,7 +217,7 @@ async function stopNoting(server: BenchServer, label: string, notes: string[]): 
 }
 
 // ---------------------------------------------------------------------------------------------
-// part 2: memory while one big chunk streams in
+// memory while one big chunk streams in: four servers (MEMORY_RUNS), each in a fresh process
 
 interface MemoryRun {
   server: ServerKey;
@@ -244,7 +248,7 @@ interface MemoryRow {
   clientRssGrowth: number;
 }
 
-async function memory(root: string, warmBody: Body, notes: string[]): Promise<MemoryRow[]> {
+async function memory(root: string, warmBody: ChunkBody, notes: string[]): Promise<MemoryRow[]> {
   const rows: MemoryRow[] = [];
   const files = new Map<number, string>();
   const fileFor = (size: number): string => {
@@ -266,7 +270,7 @@ async function memory(root: string, warmBody: Body, notes: string[]): Promise<Me
         const onProgress = (sent: number, total: number): void => {
           if (peeks.length < 3 && sent >= ((peeks.length + 1) * total) / 4) peeks.push(server.peek());
         };
-        const { value, stats } = await server.measure(() => upload(`${server.url}${run.route}`, etFields(taskTmpDir), fileFor(run.size), CHUNK_MIME, UPLOAD_TIMEOUT_MS, onProgress));
+        const { value, stats } = await server.measure(() => upload(`${server.url}${run.route}`, etFields(taskTmpDir), fileFor(run.size), UPLOAD_TIMEOUT_MS, onProgress));
         const partGrowth = (await Promise.all(peeks)).map((peek) => peek.rssPeak - peek.rssBefore);
         const expected = run.route === '/ignore' ? 204 : 200;
         if (value.status !== expected) notes.push(`${spec.label} ${sizeLabel(run.size)} upload: got ${value.status} ${value.text.slice(0, 200)}, expected ${expected}`);
@@ -291,13 +295,6 @@ function find(rows: LoadRow[], key: ServerKey, size: number): LoadRow | undefine
 
 function ratio(a: number | undefined, b: number | undefined): number {
   return a === undefined || b === undefined || b === 0 ? NaN : a / b;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (sorted.length === 0) return NaN;
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 function signed(value: number, digits: number): string {
@@ -369,12 +366,10 @@ function report(
   steady: string[],
 ): string {
   const cpus = os.cpus();
-  const command =
-    (process.env.BENCH_SECONDS ? `BENCH_SECONDS=${process.env.BENCH_SECONDS} ` : '') +
-    (process.env.BENCH_WARMUP ? `BENCH_WARMUP=${process.env.BENCH_WARMUP} ` : '') +
-    (process.env.BENCH_STARTS ? `BENCH_STARTS=${process.env.BENCH_STARTS} ` : '') +
-    (process.env.npm_lifecycle_event === 'bench' ? 'npm run bench' : `node ${path.relative(process.cwd(), process.argv[1])}`);
+  const command = commandLine(['BENCH_SECONDS', 'BENCH_WARMUP', 'BENCH_STARTS'], 'bench');
 
+  /** `a` over `b` as the tables show a ratio: `1.23×`. */
+  const times = (a: number | undefined, b: number | undefined): string => `${fixed(ratio(a, b), 2)}×`;
   const cpuPerRequest = (row?: LoadRow) => (row ? (row.stats.userUs + row.stats.systemUs) / row.result.completed : undefined);
   const throughputTable = table(
     ['chunk', 'server', 'req/s', '÷ bare', '÷ http in', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'server peak RSS MiB', 'errors'],
@@ -382,8 +377,8 @@ function report(
       sizeLabel(row.size),
       row.server.label,
       fixed(row.result.rps, 0),
-      `${fixed(ratio(row.result.rps, find(loadRows, 'bare', row.size)?.result.rps), 2)}×`,
-      `${fixed(ratio(row.result.rps, find(loadRows, 'httpin', row.size)?.result.rps), 2)}×`,
+      times(row.result.rps, find(loadRows, 'bare', row.size)?.result.rps),
+      times(row.result.rps, find(loadRows, 'httpin', row.size)?.result.rps),
       fixed(row.result.p50, 2),
       fixed(row.result.p99, 2),
       fixed(cpuPerRequest(row) ?? NaN, 0),
@@ -426,11 +421,11 @@ function report(
         `${fixed(vsHttpin, 2)}×`,
         perRound(aiware, httpin),
         verdict(vsHttpin, TARGET_VS_HTTPIN),
-        `${fixed(ratio(aiware?.result.rps, bare?.result.rps), 2)}×`,
-        `${fixed(ratio(embedded?.result.rps, httpin?.result.rps), 2)}×`,
-        `${fixed(ratio(embedded?.result.rps, aiware?.result.rps), 2)}×`,
-        `${fixed(ratio(cpu(aiware), cpu(httpin)), 2)}×`,
-        `${fixed(ratio(cpu(embedded), cpu(aiware)), 2)}×`,
+        times(aiware?.result.rps, bare?.result.rps),
+        times(embedded?.result.rps, httpin?.result.rps),
+        times(embedded?.result.rps, aiware?.result.rps),
+        times(cpu(aiware), cpu(httpin)),
+        times(cpu(embedded), cpu(aiware)),
       ];
     }),
   );
@@ -445,11 +440,11 @@ function report(
         `${fixed(vsBare, 2)}×`,
         perRound(runner, bare),
         runnerTarget(vsBare, size),
-        `${fixed(ratio(runner?.result.rps, httpin?.result.rps), 2)}×`,
-        `${fixed(ratio(runner?.result.rps, aiware?.result.rps), 2)}×`,
+        times(runner?.result.rps, httpin?.result.rps),
+        times(runner?.result.rps, aiware?.result.rps),
         perRound(runner, aiware),
-        `${fixed(ratio(cpuPerRequest(runner), cpuPerRequest(bare)), 2)}×`,
-        `${fixed(ratio(cpuPerRequest(runner), cpuPerRequest(aiware)), 2)}×`,
+        times(cpuPerRequest(runner), cpuPerRequest(bare)),
+        times(cpuPerRequest(runner), cpuPerRequest(aiware)),
       ];
     }),
   );
@@ -475,7 +470,7 @@ function report(
         `${fixed(vsBare, 2)}×`,
         perRound(runnerR, bare),
         runnerTarget(vsBare, size),
-        `${fixed(ratio(cpuPerRequest(aiwareR), cpuPerRequest(aiware)), 2)}× · ${fixed(ratio(cpuPerRequest(runnerR), cpuPerRequest(runner)), 2)}×`,
+        `${times(cpuPerRequest(aiwareR), cpuPerRequest(aiware))} · ${times(cpuPerRequest(runnerR), cpuPerRequest(runner))}`,
       ];
     }),
   );
@@ -507,9 +502,8 @@ function report(
   const lines = [
     '# aiware-process-in benchmark',
     '',
-    `- Date: ${new Date().toISOString()}`,
-    `- Node.js ${process.version} on ${os.platform()} ${os.release()} (${os.arch()})`,
-    `- CPU: ${cpus[0]?.model ?? 'unknown'} × ${cpus.length}; memory ${mib(os.totalmem())} MiB; load average ${LOAD_AT_START.map((n) => n.toFixed(2)).join(' / ')} (1 / 5 / 15 min) when the bench started`,
+    ...reportHead(),
+    `- CPU: ${cpus[0]?.model ?? 'unknown'} × ${cpus.length}; memory ${mib(os.totalmem())} MiB; load average ${LOAD_AT_START} when the bench started`,
     `- Command: \`${command}\` (took ${fixed(elapsed, 0)} s)`,
     `- Load: autocannon in the bench process, ${CONNECTIONS} keep-alive connections, loopback (127.0.0.1); per server and size ${WARMUP} s warm-up, then ${SECONDS} s measured in ${ROUNDS} rounds of ${fixed(SECONDS / ROUNDS, 2)} s.`,
     `  The client shares the machine's ${cpus.length} CPUs with the server under test, so absolute req/s are low; compare rows, not machines.`,
@@ -525,7 +519,7 @@ function report(
     '  - the pack in a stock Node-RED, recycleChunks (`-D aiware.recycleChunks=true` on the command line) and runner, RUNNER_RECYCLE_CHUNKS=1: chunk memory used again (an opt-in setting: a chunk is valid until its task ends).',
     '  All build the same one-word VTN transcript naming the chunk size (bench/servers/work.ts); each size is checked once to answer 200 with it before the load.',
     '- CPU and RSS in the throughput table are read by the bench from /proc for every server (bench/procstat.ts): CPU = utime + stime of /proc/<pid>/stat over the measured run ÷ answered requests,',
-    `  RSS = the highest VmRSS of /proc/<pid>/status sampled every 50 ms. bare and the embedded Node-RED are bench children (started with ${['--expose-gc', ...CHILD_FLAGS].join(' ')}) that also measure themselves over IPC`,
+    `  RSS = the highest VmRSS of /proc/<pid>/status sampled every ${RSS_SAMPLE_MS} ms. bare and the embedded Node-RED are bench children (started with ${IPC_CHILD_FLAGS.join(' ')}) that also measure themselves over IPC`,
     `  (process.cpuUsage()); their /proc CPU differs from that by ${crossCheck.length > 0 ? `${signed(100 * Math.min(...crossCheck), 1)} % to ${signed(100 * Math.max(...crossCheck), 1)} %` : 'n/a'} over the same windows.`,
     '  No server is made to collect garbage before a throughput window: the runner and the stock Node-REDs (no IPC) cannot be, and after a forced gc() a Node-RED child',
     '  went on to run a major collection every few hundred ms for the whole window (bench/protocol.ts).',
@@ -557,7 +551,7 @@ function report(
     '',
     'Streamed by the bench from a sparse file (simulator/multipart multipartStream, Content-Length set), one request, in a fresh server process warmed with one 1 KiB request.',
     'aiware keeps a chunk up to memoryChunkBytes (default 8 MiB) in memory and then spills it to a temp file in taskTmpDir; the default maxBodyBytes is 4 GiB, so 1 GiB needs no setting.',
-    'RSS before is read right after a forced gc() for the bare server, and right after the warm-up request for the runner and the stock Node-REDs, which cannot be made to collect; growth is the highest 50 ms RSS sample minus that. "Growth at ¼ · ½ · ¾" is the same peak read part-way through: a bounded server shows flat numbers, a buffering one numbers that rise with the bytes sent.',
+    `RSS before is read right after a forced gc() for the bare server, and right after the warm-up request for the runner and the stock Node-REDs, which cannot be made to collect; growth is the highest ${RSS_SAMPLE_MS} ms RSS sample minus that. "Growth at ¼ · ½ · ¾" is the same peak read part-way through: a bounded server shows flat numbers, a buffering one numbers that rise with the bytes sent.`,
     "What a bounded server still grows by is what it holds before the chunk spills (a body declared bigger than memoryChunkBytes spills from its first byte) plus the request's pieces not yet collected: where they cannot be freed early, they wait for V8's next young collection, which starts once 32 MiB of them have piled up.",
     `The pack frees each piece as soon as it has read it (core/body/early-free.ts: ArrayBuffer.prototype.transfer, native from V8 11.4, Node 20 only with --harmony-rab-gsab-transfer): on this Node ${process.version} the stock Node-RED, ${CHILD_FLAGS.length > 0 ? `started with ${CHILD_FLAGS.join(' ')} (BENCH_CHILD_FLAGS)` : 'started without flags'}, ${FREES_EARLY ? 'does' : 'does not'}, the runner does.`,
     '',
@@ -579,19 +573,16 @@ function report(
 async function main(): Promise<void> {
   const started = Date.now();
   // Generous: the throughput part takes sizes × servers × (warm-up + measured) plus start-ups; the
-  // steady part 2 sizes × 5 servers × 3 rounds of 5 s; the cold starts 2 × (STARTS + 1) starts of
-  // about 2 s; the rest a few uploads and calls.
+  // steady part 2 sizes × 5 servers × (2 s warm-up + 3 rounds of 3 s) plus start-ups (150 s); the
+  // cold starts 2 × (STARTS + 1) starts of about 2 s (15 s each); the rest a few uploads and calls (300 s).
   installCleanup((SIZES.length * SERVERS.length * (SECONDS + WARMUP) + 150 + 2 * (STARTS + 1) * 15 + 300) * 1000);
   const root = tempDir('aiware-bench-');
   const taskTmpDir = path.join(root, 'task');
   fs.mkdirSync(taskTmpDir);
   const fields = etFields(taskTmpDir);
   const fieldBytes = encodeMultipart(fields).body.length;
-  const bodyOf = (size: number): Body => {
-    const { body, contentType } = encodeMultipart(fields, { data: randomBytes(size), filename: 'chunk.wav', mimeType: CHUNK_MIME });
-    return { size, body, contentType };
-  };
-  const bodies: Body[] = SIZES.map(bodyOf);
+  const bodyOf = (size: number): ChunkBody => chunkBody(fields, size);
+  const bodies = SIZES.map(bodyOf);
   const notes: string[] = [];
 
   const runs = (part: Part) => RUN_PARTS.includes(part);
@@ -604,7 +595,7 @@ async function main(): Promise<void> {
   const steadyOptions = { seconds: 3, warmup: 2, rounds: 3 };
   if (runs('steady')) {
     console.error('bench: steady load, 64 KiB and 4 MiB');
-    const steadyBodies = [64 * 1024, 4 * MiB].map((size) => bodies.find((b) => b.size === size) ?? bodyOf(size));
+    const steadyBodies = [64 * KiB, 4 * MiB].map((size) => bodies.find((b) => b.size === size) ?? bodyOf(size));
     steadyRows = await steadyLoad(root, steadyBodies, { ...steadyOptions, connections: CONNECTIONS }, (line) => console.error(line));
   }
   let startSamples: StartSample[] = [];
@@ -618,7 +609,7 @@ async function main(): Promise<void> {
   let memoryRows: MemoryRow[] = [];
   if (runs('memory')) {
     console.error('bench: memory while big chunks stream in');
-    memoryRows = await memory(root, bodies.find((b) => b.size === 1024) ?? bodyOf(1024), notes);
+    memoryRows = await memory(root, bodies.find((b) => b.size === KiB) ?? bodyOf(KiB), notes);
   }
   let keyRows: KeyCostRow[] = [];
   if (runs('keys')) {
@@ -642,9 +633,4 @@ async function main(): Promise<void> {
   console.error(`bench: written to ${path.relative(process.cwd(), out)}`);
 }
 
-main()
-  .catch((err: unknown) => {
-    console.error('bench failed:', err);
-    process.exitCode = 1;
-  })
-  .finally(cleanup);
+runMain('bench', main);

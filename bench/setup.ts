@@ -1,17 +1,16 @@
-// What the bench runs against: the servers and the Engine Toolkit fields every request carries.
-// Shared by run.ts (the bench) and profile.ts (one server under a CPU profiler).
+// What the bench runs against: the seven servers (SERVERS) and the Engine Toolkit fields every
+// request carries. Shared by run.ts (the bench), steady.ts (five of the servers) and profile.ts
+// (one server under a CPU profiler).
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type ProcessFieldName, CHUNK_METADATA_PREFIX } from '../core';
-import { CHILD_FLAGS, ServerChild, type BenchServer } from './lib';
+import { CHILD_FLAGS, CHUNK_MIME, ServerChild, cpuProfFlags, type BenchServer } from './lib';
 import { RUNNER_NODE_FLAGS } from '@aiware-nodered/node-red-runner';
+import { PROFILE_INTERVAL_US } from './protocol';
 import { RunnerChild } from './runner-child';
 import { StockNodeRed } from './stock-nodered';
 import { flowsFor, type Kind } from './servers/flows';
-
-/** Binary, as a media chunk is: process-in hands it to the flow as a Buffer, not decoded text. */
-export const CHUNK_MIME = 'audio/wav';
 
 export type ServerKey = 'bare' | 'httpin' | 'aiware' | 'embedded' | 'runner' | 'aiwareRecycle' | 'runnerRecycle';
 
@@ -28,9 +27,6 @@ export interface ServerSpec {
   start(root: string, options: StartOptions): Promise<BenchServer>;
 }
 
-/** Sampling interval of the CPU profiler, µs (the IPC children use the same: servers/probe.ts). */
-export const PROFILE_INTERVAL_US = 250;
-
 function ipcServer(key: ServerKey, script: string, args: (root: string) => string[]): ServerSpec['start'] {
   return (root, options) => ServerChild.start(key, script, args(root), options.cpuProfile ? { BENCH_CPU_PROFILE: options.cpuProfile } : {});
 }
@@ -41,14 +37,15 @@ function ipcServer(key: ServerKey, script: string, args: (root: string) => strin
  */
 function withProfiler(flags: readonly string[], file: string | undefined): readonly string[] {
   if (!file) return flags;
-  return [...flags, '--cpu-prof', '--cpu-prof-dir', path.dirname(file), '--cpu-prof-name', path.basename(file), '--cpu-prof-interval', String(PROFILE_INTERVAL_US)];
+  // The IPC children sample at the same interval (servers/probe.ts).
+  return [...flags, ...cpuProfFlags(path.dirname(file), path.basename(file), PROFILE_INTERVAL_US)];
 }
 
 /**
  * The runner on the aiware server's very flow (servers/flows.ts), written as its build runtime
  * file; a fresh work folder per start.
  */
-function startRunner(env: Record<string, string> = {}): ServerSpec['start'] {
+function runnerServer(env: Record<string, string> = {}): ServerSpec['start'] {
   return (root, options) => {
     const runtimeFile = path.join(root, 'runner-runtime.json');
     fs.writeFileSync(runtimeFile, JSON.stringify(flowsFor('aiware')));
@@ -63,14 +60,14 @@ function startRunner(env: Record<string, string> = {}): ServerSpec['start'] {
  * `kind`'s flow; `define` is what a user would give on its command line. aiware flows are ready
  * once /readyz answers 200, the `http in` flow once Node-RED says its flows started.
  */
-function startStock(key: ServerKey, kind: Kind, define: Record<string, string> = {}): ServerSpec['start'] {
+function stockServer(key: ServerKey, kind: Kind, define: Record<string, string> = {}): ServerSpec['start'] {
   return (root, options) => StockNodeRed.start(key, root, flowsFor(kind), { execArgv: withProfiler(CHILD_FLAGS, options.cpuProfile), define, readyPath: kind === 'aiware' ? '/readyz' : undefined });
 }
 
 export const SERVERS: ServerSpec[] = [
   { key: 'bare', label: 'bare node:http + busboy', reports: 'ipc', start: ipcServer('bare', 'bare.js', () => []) },
-  { key: 'httpin', label: 'http in (multer), stock Node-RED', reports: 'outside', start: startStock('httpin', 'httpin') },
-  { key: 'aiware', label: 'the pack in a stock Node-RED', reports: 'outside', start: startStock('aiware', 'aiware') },
+  { key: 'httpin', label: 'http in (multer), stock Node-RED', reports: 'outside', start: stockServer('httpin', 'httpin') },
+  { key: 'aiware', label: 'the pack in a stock Node-RED', reports: 'outside', start: stockServer('aiware', 'aiware') },
   // What the runner and the tests run: runner/embedded.ts's server hands the pack's routes over before express.
   {
     key: 'embedded',
@@ -78,10 +75,10 @@ export const SERVERS: ServerSpec[] = [
     reports: 'ipc',
     start: ipcServer('embedded', 'embedded.js', (root) => [fs.mkdtempSync(path.join(root, 'nr-embedded-'))]),
   },
-  { key: 'runner', label: 'runner (runner/main.js)', reports: 'outside', start: startRunner() },
+  { key: 'runner', label: 'runner (runner/main.js)', reports: 'outside', start: runnerServer() },
   // recycleChunks (core/chunk-pool): chunk memory used again, valid until the task ends.
-  { key: 'aiwareRecycle', label: 'the pack in a stock Node-RED, recycleChunks', reports: 'outside', start: startStock('aiwareRecycle', 'aiware', { 'aiware.recycleChunks': 'true' }) },
-  { key: 'runnerRecycle', label: 'runner, RUNNER_RECYCLE_CHUNKS=1', reports: 'outside', start: startRunner({ RUNNER_RECYCLE_CHUNKS: '1' }) },
+  { key: 'aiwareRecycle', label: 'the pack in a stock Node-RED, recycleChunks', reports: 'outside', start: stockServer('aiwareRecycle', 'aiware', { 'aiware.recycleChunks': 'true' }) },
+  { key: 'runnerRecycle', label: 'runner, RUNNER_RECYCLE_CHUNKS=1', reports: 'outside', start: runnerServer({ RUNNER_RECYCLE_CHUNKS: '1' }) },
 ];
 
 export function startServer(spec: ServerSpec, root: string, options: StartOptions = {}): Promise<BenchServer> {

@@ -21,10 +21,11 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ToolkitEmulator, within, type TaskRecord, type WorkItem } from '@aiware-nodered/aiware-sim';
 import { RUNNER_NODE_FLAGS, type FlowConfig } from '@aiware-nodered/node-red-runner';
 import { sleep } from '@aiware-nodered/node-red-aiware';
-import { RUNNER_COMMAND, cleanup, envNumber, fixed, installCleanup, mib, percentile, table, tempDir } from './lib';
+import { LOAD_AT_START, RUNNER_COMMAND, commandLine, cpuProfFlags, envNumber, fixed, installCleanup, mib, percentile, reportHead, runMain, table, tempDir } from './lib';
 import { OutsideWindow, cpuTimes, rss } from './procstat';
 import type { WindowStats } from './protocol';
 import { RunnerChild } from './runner-child';
+import { fn, placed, resultOut } from './servers/flows';
 
 const TASKS = Math.round(envNumber('SOAK_TASKS', 1000, 'tasks'));
 const HOLD_MS = Math.round(envNumber('SOAK_HOLD_SECONDS', 10, 'seconds') * 1000);
@@ -48,7 +49,6 @@ const SETTLE_MS = 1000;
  * some seconds (its memory reducer), so what remains then is closer to what the tasks left behind.
  */
 const REST_MS = 10_000;
-const LOAD_AT_START = os.loadavg();
 const DUMP_FILE = process.env.SOAK_DUMP || undefined;
 const CPU_PROF_DIR = process.env.SOAK_CPU_PROF || undefined;
 
@@ -75,26 +75,12 @@ return null;`;
 
 /** aiware-process-in (stream: asynchronous, no chunk) → hold → aiware-result-out (VTN validation on). */
 function soakFlows(holdMs: number): FlowConfig {
-  // Node-RED tells flow nodes from config nodes by their x/y (as bench/servers/flows.ts places them).
-  return [
+  return placed([
     { id: 'tab', type: 'tab', label: 'soak' },
-    {
-      id: 'in',
-      z: 'tab',
-      type: 'aiware-process-in',
-      url: '/process',
-      readyUrl: '/readyz',
-      engineType: 'stream',
-      respond: 'async',
-      estimate: '',
-      chunkFile: 'large',
-      x: 100,
-      y: 100,
-      wires: [['hold']],
-    },
-    { id: 'hold', z: 'tab', type: 'function', name: 'hold', func: holdFunction(holdMs), outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 250, y: 100, wires: [['out']] },
-    { id: 'out', z: 'tab', type: 'aiware-result-out', property: 'payload', completes: 'default', validate: true, x: 400, y: 100, wires: [] },
-  ];
+    { id: 'in', z: 'tab', type: 'aiware-process-in', url: '/process', readyUrl: '/readyz', engineType: 'stream', respond: 'async', estimate: '', chunkFile: 'large', wires: [['hold']] },
+    { ...fn('hold', holdFunction(holdMs), 'out'), timeout: 0 },
+    resultOut('out'),
+  ]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -436,11 +422,7 @@ function report(run: Run): { text: string; ok: boolean } {
     ],
   ];
 
-  const command =
-    ['SOAK_TASKS', 'SOAK_HOLD_SECONDS', 'SOAK_CONCURRENCY', 'SOAK_LIMIT_SECONDS']
-      .filter((name) => process.env[name])
-      .map((name) => `${name}=${process.env[name]} `)
-      .join('') + (process.env.npm_lifecycle_event === 'bench:soak' ? 'npm run bench:soak' : `node ${path.relative(process.cwd(), process.argv[1])}`);
+  const command = commandLine(['SOAK_TASKS', 'SOAK_HOLD_SECONDS', 'SOAK_CONCURRENCY', 'SOAK_LIMIT_SECONDS'], 'bench:soak');
   const notes: string[] = [];
   for (const p of postFailures.slice(0, 5)) notes.push(`/process for ${p.item.taskId} answered ${p.status}: ${p.error ?? ''}`);
   for (const failure of f.failures) notes.push(`failed: ${failure}`);
@@ -450,9 +432,8 @@ function report(run: Run): { text: string; ok: boolean } {
   const lines = [
     '# Soak: concurrent asynchronous tasks against the runner',
     '',
-    `- Date: ${new Date().toISOString()}`,
-    `- Node.js ${process.version} on ${os.platform()} ${os.release()} (${os.arch()})`,
-    `- Machine: ${cpus[0]?.model ?? 'unknown'} × ${cpus.length} cores; memory ${mib(os.totalmem())} MiB; load average ${LOAD_AT_START.map((n) => n.toFixed(2)).join(' / ')} (1 / 5 / 15 min) when the soak started, ${os
+    ...reportHead(),
+    `- Machine: ${cpus[0]?.model ?? 'unknown'} × ${cpus.length} cores; memory ${mib(os.totalmem())} MiB; load average ${LOAD_AT_START} when the soak started, ${os
       .loadavg()
       .map((n) => n.toFixed(2))
       .join(' / ')} when it ended`,
@@ -507,7 +488,7 @@ async function main(): Promise<boolean> {
       workDir: fs.mkdtempSync(path.join(root, 'runner-work-')),
       env: { RUNNER_GRACE_SECONDS: '5' },
       logFile,
-      execArgv: CPU_PROF_DIR ? [...RUNNER_NODE_FLAGS, '--cpu-prof', '--cpu-prof-dir', path.resolve(CPU_PROF_DIR)] : RUNNER_NODE_FLAGS,
+      execArgv: CPU_PROF_DIR ? [...RUNNER_NODE_FLAGS, ...cpuProfFlags(path.resolve(CPU_PROF_DIR))] : RUNNER_NODE_FLAGS,
     });
     const pid = runner.pid;
     const ready = snapshot(pid);
@@ -610,15 +591,9 @@ async function main(): Promise<boolean> {
   }
 }
 
-main()
-  .then((ok) => {
-    if (!ok) {
-      console.error('soak: a task was lost, doubled, failed or never ended, or the runner did not exit 0 (see the table)');
-      process.exitCode = 1;
-    }
-  })
-  .catch((err: unknown) => {
-    console.error('soak failed:', err);
+runMain('soak', async () => {
+  if (!(await main())) {
+    console.error('soak: a task was lost, doubled, failed or never ended, or the runner did not exit 0 (see the table)');
     process.exitCode = 1;
-  })
-  .finally(cleanup);
+  }
+});

@@ -7,7 +7,7 @@
 // a 2 s warm-up does not undo it). That costs the Node-RED rows more than the runner and hides most
 // of what recycling saves. An engine fed a job's chunks back to back sees this steady state; a
 // Node-RED that has idled since its start stays in the other.
-import { fixed, load, sizeLabel, table, type BenchServer } from './lib';
+import { fixed, load, median, sizeLabel, table, type BenchServer, type ChunkBody } from './lib';
 import { SERVERS, startServer, type ServerKey } from './setup';
 
 /** `http in` first: the pack's rows are compared with it. */
@@ -23,20 +23,9 @@ export interface SteadyRow {
   cpuUs: number[];
 }
 
-export interface SteadyBody {
-  size: number;
-  body: Buffer;
-  contentType: string;
-}
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted.length === 0 ? NaN : sorted[Math.floor(sorted.length / 2)];
-};
-
 export async function steadyLoad(
   root: string,
-  bodies: SteadyBody[],
+  bodies: ChunkBody[],
   options: { seconds: number; warmup: number; rounds: number; connections: number },
   log: (line: string) => void,
 ): Promise<SteadyRow[]> {

@@ -13,10 +13,9 @@ import { promisify } from 'node:util';
 import type { FlowConfig } from '@aiware-nodered/node-red-runner';
 import { freePort } from '@aiware-nodered/aiware-sim';
 import { packPackage } from '../scripts/pack';
-import { tempDir, track, untrack, type BenchServer } from './lib';
-import { OutsideMeter } from './procstat';
-import type { WindowStats } from './protocol';
-import { outputTail, terminate, untilOk } from './runner-child';
+import { MiB, kill, outputTail, tempDir, track } from './lib';
+import { untilOk } from './poll';
+import { OutsideServer } from './procstat';
 
 const run = promisify(execFile);
 export const NODE_RED_MAIN = require.resolve('node-red/red.js');
@@ -43,7 +42,7 @@ function tarball(): string {
 export async function stockUserDir(parent: string, prefix: string, flows: FlowConfig): Promise<string> {
   const userDir = fs.mkdtempSync(path.join(parent, prefix));
   fs.writeFileSync(path.join(userDir, 'package.json'), `${JSON.stringify({ name: 'node-red-project', description: 'A Node-RED Project', version: '0.0.1', private: true }, null, 2)}\n`);
-  await run('npm', ['install', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', tarball()], { cwd: userDir, maxBuffer: 16 * 1024 * 1024 });
+  await run('npm', ['install', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', tarball()], { cwd: userDir, maxBuffer: 16 * MiB });
   fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flows));
   return userDir;
 }
@@ -90,28 +89,16 @@ function untilPrinted(child: ChildProcess, pattern: RegExp, output: () => string
 }
 
 /** A stock Node-RED as a bench server: ready once its flows have started (and `readyPath`, if any, answers 200). */
-export class StockNodeRed implements BenchServer {
-  exitCode?: number | string | null;
-  private lines = 0;
-  /** Node-RED logs nothing per request at info: lines inside a window would be a cost of their own. */
-  private readonly meter: OutsideMeter;
-
-  private constructor(
-    readonly name: string,
-    private readonly child: ChildProcess,
-    readonly url: string,
-  ) {
-    this.meter = new OutsideMeter(
-      name,
-      () => this.pid,
-      () => this.lines,
-    );
-    child.stdout?.on('data', (data: Buffer) => this.count(data));
-    child.stderr?.on('data', (data: Buffer) => this.count(data));
-  }
-
-  get pid(): number {
-    return this.child.pid!;
+export class StockNodeRed extends OutsideServer {
+  private constructor(name: string, child: ChildProcess, url: string) {
+    let lines = 0;
+    // Node-RED logs nothing per request at info: lines inside a window would be a cost of their own.
+    const count = (data: Buffer): void => {
+      for (let at = data.indexOf(10); at !== -1; at = data.indexOf(10, at + 1)) lines++;
+    };
+    child.stdout?.on('data', count);
+    child.stderr?.on('data', count);
+    super(name, child, url, () => lines);
   }
 
   static async start(name: string, root: string, flows: FlowConfig, options: StockOptions & { readyPath?: string } = {}, timeoutMs = 60_000): Promise<StockNodeRed> {
@@ -125,32 +112,8 @@ export class StockNodeRed implements BenchServer {
       if (options.readyPath) await untilOk(`${url}${options.readyPath}`, child, output, timeoutMs, 50);
       return new StockNodeRed(name, child, url);
     } catch (err) {
-      child.kill('SIGKILL');
-      untrack(child);
+      kill(child);
       throw new Error(`${name}: ${(err as Error).message}`);
     }
-  }
-
-  private count(data: Buffer): void {
-    for (let at = data.indexOf(10); at !== -1; at = data.indexOf(10, at + 1)) this.lines++;
-  }
-
-  /** Output lines printed inside measurement windows. */
-  get linesInWindows(): number {
-    return this.meter.linesInWindows;
-  }
-
-  measure<T>(work: () => Promise<T>): Promise<{ value: T; stats: WindowStats }> {
-    return this.meter.measure(work);
-  }
-
-  peek(): Promise<{ rssBefore: number; rssPeak: number }> {
-    return this.meter.peek();
-  }
-
-  /** SIGTERM: Node-RED stops its flows and exits (0). */
-  async stop(): Promise<void> {
-    const { code } = await terminate(this.child);
-    this.exitCode = code;
   }
 }

@@ -54,7 +54,7 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
 }
 
 const server = http.createServer(handle);
-// Same keep-alive as runner/embedded.ts, so connections live alike in all three servers.
+// The keep-alive runner/embedded.ts and the runner (its default) set, so connections live alike there and here.
 server.keepAliveTimeout = 65_000;
 server.on('error', failStart);
 server.listen(0, '127.0.0.1', () => {

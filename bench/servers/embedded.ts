@@ -4,6 +4,7 @@
 // the path the runner and the tests take, not a palette install's (../stock-nodered).
 // Usage: node embedded.js <userDir>
 import { EmbeddedNodeRed } from '@aiware-nodered/node-red-runner';
+import { pollUntil } from '../poll';
 import { flowsFor } from './flows';
 import { serveBench, failStart } from './probe';
 
@@ -13,18 +14,15 @@ async function main(): Promise<void> {
   // Default aiware settings on purpose: the bench measures what a user gets out of the box
   // (memoryChunkBytes 8 MiB, maxBodyBytes 4 GiB, so a 1 GiB chunk is accepted and spills to disk).
   const red = await EmbeddedNodeRed.start({ userDir, flows: flowsFor('aiware'), logLevel: 'error' });
-  await waitReady(`${red.url}/readyz`);
+  // /readyz answers 200 once the flows run and process-in listens (the readiness contract in docs/protocol.md).
+  const readyz = `${red.url}/readyz`;
+  await pollUntil(
+    async () => ((await fetch(readyz).catch(() => undefined))?.status === 200 ? true : undefined),
+    100,
+    10_000,
+    () => `${readyz} did not answer 200 within 10 s`,
+  );
   serveBench(red.url, () => red.stop());
-}
-
-/** /readyz answers 200 once the flows run and process-in listens (the readiness contract in docs/protocol.md); 10 s at most. */
-async function waitReady(url: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const res = await fetch(url).catch(() => undefined);
-    if (res?.status === 200) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${url} did not answer 200 within 10 s`);
 }
 
 main().catch(failStart);

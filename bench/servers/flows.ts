@@ -1,5 +1,6 @@
 // The bench's two Node-RED flows, shared by the stock Node-RED servers (../stock-nodered: each
-// its flows.json), servers/embedded.ts and the runner (its AIWARE_BUILD_RUNTIME file):
+// its flows.json), servers/embedded.ts and the runner (its AIWARE_BUILD_RUNTIME file), and the
+// nodes they are made of (../soak builds its flow from them too):
 //   httpin  - core `http in` (POST, upload on: multer) -> function -> `http response`
 //   aiware  - aiware-process-in (chunk, sync) -> function -> aiware-result-out
 // Both serve POST /process with the same function-node work (./work). The aiware flow also has
@@ -9,7 +10,7 @@ import { AIWARE_FUNCTION, HTTPIN_FUNCTION, IGNORE_FUNCTION } from './work';
 
 export type Kind = 'httpin' | 'aiware';
 
-function fn(id: string, func: string, next: string): Record<string, unknown> {
+export function fn(id: string, func: string, next: string): Record<string, unknown> {
   return { id, z: 'tab', type: 'function', name: id, func, outputs: 1, noerr: 0, initialize: '', finalize: '', libs: [], wires: [[next]] };
 }
 
@@ -17,14 +18,14 @@ function processIn(id: string, url: string, readyUrl: string, next: string): Rec
   return { id, z: 'tab', type: 'aiware-process-in', url, readyUrl, engineType: 'chunk', respond: 'sync', wires: [[next]] };
 }
 
-function resultOut(id: string): Record<string, unknown> {
+export function resultOut(id: string): Record<string, unknown> {
   // validate on: checking every output against the VTN schemas is part of what the node costs.
   return { id, z: 'tab', type: 'aiware-result-out', property: 'payload', completes: 'default', validate: true, wires: [] };
 }
 
 // Node-RED tells flow nodes from config nodes by their x/y: without them every node here would
 // be taken for a config node and the flow would not start.
-function placed(nodes: FlowConfig): FlowConfig {
+export function placed(nodes: FlowConfig): FlowConfig {
   return nodes.map((node, i) => (node.type === 'tab' ? node : { x: 150 * i, y: 100, ...node }));
 }
 

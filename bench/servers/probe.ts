@@ -4,13 +4,7 @@
 // (bench/profile.ts uses it; `--cpu-prof` would also record start-up).
 import * as fs from 'node:fs';
 import type { Session } from 'node:inspector';
-import type { BenchCommand, BenchReport } from '../protocol';
-
-/** How often RSS is sampled: a peak shorter than this can be missed, a faster sampler costs CPU. */
-const SAMPLE_MS = 50;
-
-/** Sampling interval of the CPU profiler, µs: finer than V8's 1 ms default for short requests. */
-const PROFILE_INTERVAL_US = 250;
+import { PROFILE_INTERVAL_US, RSS_SAMPLE_MS, type BenchCommand, type BenchReport } from '../protocol';
 
 function send(report: BenchReport): void {
   process.send?.(report);
@@ -58,7 +52,7 @@ export function serveBench(url: string, stop: () => Promise<void>): void {
     const rss = process.memoryUsage.rss();
     if (rss > rssPeak) rssPeak = rss;
     samples++;
-  }, SAMPLE_MS);
+  }, RSS_SAMPLE_MS);
   sampler.unref();
 
   let exiting = false;

@@ -1,5 +1,6 @@
-// The per-request "engine" work, the same in all three servers: build a minimal VTN transcript
-// that names the chunk's size (so a wrong or missing chunk shows in the answer).
+// The per-request "engine" work, the same in all seven servers (bare's handler, every flow's
+// function node): build a minimal VTN transcript that names the chunk's size (so a wrong or
+// missing chunk shows in the answer).
 
 /** A one-word transcript; `bytes-<size>` proves the whole chunk reached the handler. */
 export function transcriptFor(size: number): Record<string, unknown> {
