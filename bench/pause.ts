@@ -2,6 +2,8 @@
 // - resume latency: a callback POST until its answer, which the pack writes in the same tick as
 //   it hands the restored message to output 2; against a GET of the same URL (only reads the
 //   wait) in the same run, the HTTP round trip;
+// - durable writes: what fsync adds to a pause (its wait saved) and a resume (its claim created),
+//   against a plain temp file + rename of the same wait, in the same folder, one at a time;
 // - restore: the runner started on a work folder holding 10 000 saved waits, until every task is
 //   back (the node's "restored" line), against the same start with none.
 // `npm run bench` adds this as its last part; `node dist/bench/pause.js` runs it alone and prints it.
@@ -13,12 +15,14 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ToolkitEmulator, freePort, type RunnerProcess } from '@aiware-nodered/aiware-sim';
-import type { WaitRecord } from '../core';
+import { createDurably, tempBeside, writeFileDurably, type WaitRecord } from '../core';
 import { close, envNumber, fixed, latencyRow, listen, runMain, table, tempDir, type LatencyRow } from './lib';
 import { pollUntil } from './poll';
 import { startRunner } from './runner-child';
 
 export interface PauseCost {
+  /** The writes a pause (its wait) and a resume (its claim) make, durable (fsync) against a plain temp + rename. */
+  writes: LatencyRow[];
   resume: LatencyRow[];
   restore: { label: string; waits: number; readyMs: number; restoredMs?: number }[];
 }
@@ -138,7 +142,9 @@ export async function pauseCost(pauses = Math.round(envNumber('BENCH_PAUSES', 30
     const full = await timedStart(runtimeFile, workDir, port, restoreWaits);
     runners.push(full.runner);
     await full.runner.stop();
+    const writes = await writeCost(stateDir, wait, pauses);
     return {
+      writes,
       resume: [latencyRow('POST callback → resumed (output 2)', resumed), latencyRow('GET callback (status only)', shown)],
       restore: [
         { label: 'no saved waits', waits: 0, readyMs: empty.readyMs },
@@ -152,6 +158,34 @@ export async function pauseCost(pauses = Math.round(envNumber('BENCH_PAUSES', 30
     await toolkit.stop();
     fs.rmSync(root, { recursive: true, force: true });
   }
+}
+
+/** A pause's and a resume's writes, one at a time: plain (temp + rename), durable (fsync'd), the claim (a linked synced file). */
+async function writeCost(dir: string, wait: WaitRecord, rounds: number): Promise<LatencyRow[]> {
+  const text = JSON.stringify(wait);
+  const plain: number[] = [];
+  const durable: number[] = [];
+  const claim: number[] = [];
+  const claimText = JSON.stringify({ outcome: 'resumed', at: Date.now(), keepUntil: Date.now(), callback: { body: { words: [{ word: 'bench', confidence: 1 }] } } });
+  for (let i = 0; i < rounds; i++) {
+    const file = path.join(dir, `bench-${i}.wait.json`);
+    let start = performance.now();
+    const temp = tempBeside(file);
+    await fs.promises.writeFile(temp, text, { mode: 0o600 });
+    await fs.promises.rename(temp, file);
+    plain.push(performance.now() - start);
+    start = performance.now();
+    await writeFileDurably(file, text, dir);
+    durable.push(performance.now() - start);
+    start = performance.now();
+    await createDurably(path.join(dir, `bench-${i}.claim.json`), claimText, dir);
+    claim.push(performance.now() - start);
+  }
+  return [
+    latencyRow('wait saved, temp + rename (no fsync)', plain),
+    latencyRow('wait saved, durable (fsync file and folder)', durable),
+    latencyRow('claim created, durable (synced file linked)', claim),
+  ];
 }
 
 /** The report's section on pause-for-callback. */
@@ -169,6 +203,15 @@ export function pauseSection(cost: PauseCost): string[] {
     ),
     '',
     `Target: resume p50 under 10 ms — ${resumed.p50 < 10 ? 'met' : 'not met'} (${fixed(resumed.p50, 2)} ms).`,
+    '',
+    `Durable writes: a pause saves its wait, a resume creates its claim, each flushed to disk (the file and its folder) before the URL leaves or the callback is answered; against the same wait written with a temp file and a rename only, in the runner's work folder, ${cost.writes[0].calls} of each one after another.`,
+    '',
+    table(
+      ['write', 'writes', 'p50 ms', 'p99 ms', 'mean ms'],
+      cost.writes.map((r) => [r.label, String(r.calls), fixed(r.p50, 2), fixed(r.p99, 2), fixed(r.mean, 2)]),
+    ),
+    '',
+    `What fsync adds to a pause and its resume: ${fixed(cost.writes[1].p50 - cost.writes[0].p50 + cost.writes[2].p50, 2)} ms at p50 (the durable save's extra time, plus the claim).`,
     '',
     'Restore: the runner started (spawn → `/readyz` 200, and → the node\'s "N waiting tasks restored from disk" line) on a work folder holding saved waits, each task reopened with its webhooks and heartbeating again; against a start with none.',
     '',

@@ -47,4 +47,4 @@ export * from './host/try-it';
 
 // util/
 export * from './util/timers';
-export { createDurably, syncDir, syncTree, writeFileDurably } from './util/durable';
+export { createDurably, syncDir, syncTree, tempBeside, writeFileDurably } from './util/durable';
