@@ -47,6 +47,8 @@ export interface RunnerConfig {
   shareFolder?: string;
   /** Editor and admin API at /editor behind this bcrypt hash; off when undefined. */
   editorPasswordHash?: string;
+  /** Failed editor logins one client address may make in a window (the editor on). */
+  editorLogin: { attempts: number; windowMs: number };
   credentialSecret?: string;
   /** How long open tasks may run on after SIGTERM before they are failed. */
   graceMs: number;
@@ -85,6 +87,9 @@ export const DEFAULTS = {
   // Kestrel's MinRequestBodyDataRate: a sender of 1 byte a second is cut after the grace; a 64 KiB body over a 2 KiB/s link is not.
   minBodyRate: 240,
   minBodyRateGraceSeconds: 5,
+  // Node-RED's own count, but per client address instead of per user name.
+  editorLoginAttempts: 5,
+  editorLoginWindowSeconds: 600,
   logLevel: 'info',
 };
 
@@ -151,6 +156,15 @@ function connectionLimits(env: Env): ConnectionLimits {
   };
 }
 
+function editorLogin(env: Env): { attempts: number; windowMs: number } {
+  const text = env.RUNNER_EDITOR_LOGIN_ATTEMPTS;
+  const attempts = text === undefined || text === '' ? DEFAULTS.editorLoginAttempts : Number(text);
+  if (!Number.isSafeInteger(attempts) || attempts < 1) {
+    throw new ConfigError('RUNNER_EDITOR_LOGIN_ATTEMPTS', `must be a whole number of failed logins above 0, got ${JSON.stringify(text)}`);
+  }
+  return { attempts, windowMs: timeoutMs(env, 'RUNNER_EDITOR_LOGIN_WINDOW_SECONDS') ?? DEFAULTS.editorLoginWindowSeconds * 1000 };
+}
+
 const BCRYPT = /^\$2[aby]?\$\d{2}\$[./A-Za-z0-9]{53}$/;
 
 // A folder name from an id: nothing that climbs out of the work root.
@@ -180,6 +194,7 @@ export function loadConfig(env: Env = process.env): RunnerConfig {
     workDir: path.resolve(env.RUNNER_WORKDIR || path.join(DEFAULTS.workRoot, `${safe(engineId)}-${safe(buildId)}`)),
     shareFolder: env.AIWARE_AUTOMATE_SHARE_FOLDER || undefined,
     editorPasswordHash: editor ? hash : undefined,
+    editorLogin: editorLogin(env),
     credentialSecret: env.RUNNER_CREDENTIAL_SECRET || undefined,
     graceMs: seconds(env, 'RUNNER_GRACE_SECONDS', DEFAULTS.graceSeconds),
     failLingerMs: seconds(env, 'RUNNER_FAIL_LINGER_SECONDS', DEFAULTS.failLingerSeconds),

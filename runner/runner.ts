@@ -30,6 +30,7 @@ import { createServer } from './http-server';
 import { unusedCoreNodeFiles } from './core-nodes';
 import { settingsProblems, withoutRunnerSettings } from './build-settings';
 import { TaskLines } from './task-lines';
+import { LoginGuard } from './login-guard';
 
 /** The runner's state is the engine's readiness state. */
 export type RunnerState = EngineState;
@@ -95,6 +96,8 @@ export class Runner {
   private metricsServer?: http.Server;
   private app?: Handler;
   private stopping?: Promise<void>;
+  /** Failed editor logins counted per client address (the editor on). */
+  private readonly loginGuard?: LoginGuard;
   /** The build's settings file, once read. */
   private runtimeSettings?: Record<string, unknown>;
   /** Puts the ids of its task on each line about one. */
@@ -106,6 +109,7 @@ export class Runner {
   ) {
     this.metrics = new RunnerMetrics({ engine_id: config.engineId, build_id: config.buildId });
     this.taskLines = new TaskLines(log);
+    if (config.editorPasswordHash) this.loginGuard = new LoginGuard(config.editorPasswordHash, config.editorLogin, log);
     this.server = createServer(config.connections, log, (req, res) => this.serve(req, res));
   }
 
@@ -305,7 +309,11 @@ export class Runner {
         if (paths.length === 1 && pack.dispatch('post', paths[0], req, res)) return;
       }
     }
-    if (req.method === 'POST' && this.config.editorPasswordHash && pathname === EDITOR_LOGIN) lockoutAs429(res);
+    if (req.method === 'POST' && this.loginGuard && pathname === EDITOR_LOGIN) {
+      lockoutAs429(res);
+      const next = (): void => (this.app ? void this.app(req, res) : sendJson(res, 503, { error: 'the engine is starting' }));
+      return void this.loginGuard.handle(req, res, next).catch((err: unknown) => sendJson(res, 500, { error: errorMessage(err) }));
+    }
     if (this.handle.dispatch(req, res)) return;
     // A callback while Node-RED is still loading: held until the pack is there to restore its wait.
     if (this.state === 'starting' && pathname.startsWith(CALLBACK_PATH)) return void this.holdCallback(req, res);

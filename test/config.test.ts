@@ -45,6 +45,8 @@ describe('the runner configuration', function () {
     ['RUNNER_KEEPALIVE_TIMEOUT_SECONDS', { RUNNER_KEEPALIVE_TIMEOUT_SECONDS: '-1' }, /must be a number of seconds above 0/],
     ['RUNNER_KEEPALIVE_TIMEOUT_SECONDS', { RUNNER_KEEPALIVE_TIMEOUT_SECONDS: '3000000' }, /at most 2147483/],
     ['RUNNER_MAX_CONNECTIONS', { RUNNER_MAX_CONNECTIONS: '0' }, /must be a whole number of connections above 0/],
+    ['RUNNER_EDITOR_LOGIN_ATTEMPTS', { RUNNER_EDITOR_LOGIN_ATTEMPTS: '0' }, /must be a whole number of failed logins above 0, got "0"/],
+    ['RUNNER_EDITOR_LOGIN_WINDOW_SECONDS', { RUNNER_EDITOR_LOGIN_WINDOW_SECONDS: 'an hour' }, /must be a number of seconds above 0/],
     ['RUNNER_MIN_BODY_RATE', { RUNNER_MIN_BODY_RATE: 'slow' }, /must be a whole number of bytes a second, 0 to turn the check off, got "slow"/],
     ['RUNNER_MIN_BODY_RATE_GRACE_SECONDS', { RUNNER_MIN_BODY_RATE_GRACE_SECONDS: '0' }, /must be a number of seconds above 0/],
     ['RUNNER_MAX_CONNECTIONS', { RUNNER_MAX_CONNECTIONS: '2.5' }, /must be a whole number of connections above 0/],

@@ -1,6 +1,7 @@
 // The runner as Engine Toolkit starts it: a child process with a runtime file, driven by the
 // toolkit emulator over loopback. Each engine type end to end, each start-up failure, the drain.
 import * as assert from 'node:assert/strict';
+import * as http from 'node:http';
 import * as crypto from 'node:crypto';
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -434,19 +435,36 @@ describe('the runner', function () {
     assert.equal((await fetch(`${editorUrl}/editor/`)).status, 200);
     assert.equal((await fetch(`${editorUrl}/editor/flows`)).status, 401, 'the admin API wants the password');
 
-    // Node-RED locks a user out after 5 failed logins in 10 minutes, answering 500: the runner says 429.
-    const login = (password: string) =>
-      fetch(`${editorUrl}/editor/auth/token`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ client_id: 'node-red-admin', grant_type: 'password', scope: '*', username: 'admin', password }).toString(),
+    // Failed logins are counted per client address, not per user name as Node-RED counts them: a stranger
+    // (here from 127.0.0.2) is refused with 429 after 5, and cannot lock `admin` out for its own address.
+    const login = (password: string, localAddress = '127.0.0.1') =>
+      new Promise<{ status: number; retryAfter?: string; body: string }>((resolve, reject) => {
+        const body = new URLSearchParams({ client_id: 'node-red-admin', grant_type: 'password', scope: '*', username: 'admin', password }).toString();
+        const req = http.request(
+          `${editorUrl}/editor/auth/token`,
+          { method: 'POST', localAddress, headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body) } },
+          (res) => {
+            let text = '';
+            res.on('data', (d: Buffer) => (text += d.toString()));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], body: text }));
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
       });
     const statuses: number[] = [];
-    for (let i = 0; i < 6; i++) statuses.push((await login('wrong')).status);
-    assert.deepEqual(statuses, [403, 403, 403, 403, 403, 429]);
-    const locked = await login('password');
-    assert.equal(locked.status, 429, 'locked out, even with the right password');
-    assert.equal(locked.headers.get('retry-after'), '600');
-    assert.match(JSON.stringify(await locked.json()), /Too many login attempts/);
+    for (let i = 0; i < 10; i++) statuses.push((await login('wrong', '127.0.0.2')).status);
+    assert.deepEqual(statuses, [403, 403, 403, 403, 403, 429, 429, 429, 429, 429]);
+    const locked = await login('password', '127.0.0.2');
+    assert.equal(locked.status, 429, 'that address is refused, even with the right password');
+    assert.ok(Number(locked.retryAfter) > 590 && Number(locked.retryAfter) <= 600, locked.retryAfter);
+    assert.match(locked.body, /Too many failed logins from this address.*RUNNER_EDITOR_LOGIN_ATTEMPTS/);
+    const admin = await login('password');
+    assert.equal(admin.status, 200, `the admin logs in from another address: ${admin.body}`);
+    assert.ok((JSON.parse(admin.body) as { access_token?: string }).access_token);
+    for (let i = 0; i < 7; i++) assert.equal((await login('password')).status, 200, 'right passwords never lock the name');
+    const warned = editor.lines.filter((line) => String(line.msg).startsWith('editor login: too many failed logins'));
+    assert.equal(warned.length, 1, 'one line for the address, not one per attempt');
+    assert.equal(warned[0].remoteAddress, '127.0.0.2');
   });
 });
