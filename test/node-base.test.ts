@@ -207,6 +207,32 @@ const suite = describe('the nodes on their one base, in a Node-RED without messa
     }
   });
 
+  describe('a synchronous task a node fails answers 500, a node error (ET tries again)', function () {
+    const cases: { type: string; config: Record<string, unknown>; message: (task: Task) => NodeMessage; reason: string }[] = [
+      { type: NODE_TYPES.heartbeat, config: { status: 'running' }, message: (task) => ({ aiware: describeTask(task), heartbeat: { bytesRead: -1 } }), reason: 'invalid_data' },
+      { type: NODE_TYPES.pauseForCallback, config: { mode: 'local', wires: [[], [], []] }, message: (task) => ({ aiware: describeTask(task) }), reason: 'internal_error' },
+    ];
+    for (const c of cases) {
+      it(`${c.type}: 500 with ${c.reason}`, async function () {
+        const { node, errors } = await load({ id: 'node', type: c.type, ...c.config });
+        const replies: [number, unknown][] = [];
+        const task = registry.open({
+          parsed: parseProcessFields({ chunkContext: 'ctx', maxTTL: '3600' }),
+          engineType: 'chunk',
+          respond: 'sync',
+          owner: 'node-base-test',
+          reply: (code, body) => replies.push([code, body]),
+        });
+        node.receive({ _msgid: 'bad', ...c.message(task) });
+        await errors.count(1);
+        assert.deepEqual(
+          replies.map(([code, body]) => [code, (body as { failureReason: string }).failureReason]),
+          [[500, c.reason]],
+        );
+      });
+    }
+  });
+
   describe('a bad setting: a red ring, one error line, and every message fails', function () {
     const cases: { type: string; config: Record<string, unknown>; property: string; line: RegExp }[] = [
       { type: NODE_TYPES.resultOut, config: { completes: 'sometimes' }, property: 'completes', line: /^completes "sometimes" is not one of default, yes, no: / },

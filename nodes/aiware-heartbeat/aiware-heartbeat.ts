@@ -53,6 +53,11 @@ function text(value: unknown): string | undefined {
   return JSON.stringify(value);
 }
 
+/** A heartbeat the flow got wrong: its task fails with invalid_data, and a synchronous one answers 500 (a node's error). */
+function badHeartbeat(text: string, field: string): ProtocolError {
+  return new ProtocolError(500, text, { field, reason: 'invalid_data' });
+}
+
 export = function register(RED: NodeAPI): void {
   const pack = packRuntime(RED);
 
@@ -78,7 +83,7 @@ export = function register(RED: NodeAPI): void {
         const overrides = msg.heartbeat ?? {};
         const chosen = text(overrides.status) ?? (configured === 'msg' ? undefined : configured) ?? 'running';
         if (!isHeartbeatStatus(chosen)) {
-          throw new ProtocolError(400, RED._('aiware-heartbeat.errors.badStatus', { status: chosen }), { field: 'status' });
+          throw badHeartbeat(RED._('aiware-heartbeat.errors.badStatus', { status: chosen }), 'status');
         }
         const infoMsg = text(overrides.infoMsg) ?? text(config.infoMsg);
         const counters: Partial<Counters> = {};
@@ -86,7 +91,7 @@ export = function register(RED: NodeAPI): void {
           const value = overrides[name];
           if (value === undefined) continue;
           if (!isHeartbeatCount(value)) {
-            throw new ProtocolError(400, `msg.heartbeat.${name} must be a whole number, got ${JSON.stringify(value)}`, { field: name });
+            throw badHeartbeat(`msg.heartbeat.${name} must be a whole number, got ${JSON.stringify(value)}`, name);
           }
           counters[name] = value;
         }
@@ -100,7 +105,7 @@ export = function register(RED: NodeAPI): void {
         } else {
           const reasonText = text(overrides.failureReason) ?? configuredReason ?? (msg.error ? 'internal_error' : 'other');
           if (!isFailureReason(reasonText)) {
-            throw new ProtocolError(400, RED._('aiware-heartbeat.errors.badReason', { reason: reasonText, reasons: FAILURE_REASONS.join(', ') }), { field: 'failureReason' });
+            throw badHeartbeat(RED._('aiware-heartbeat.errors.badReason', { reason: reasonText, reasons: FAILURE_REASONS.join(', ') }), 'failureReason');
           }
           const failureMsg = text(overrides.failureMsg) ?? text(config.failureMsg) ?? text(msg.error?.message) ?? RED._('aiware-heartbeat.status.failed');
           const source = msg.error?.source;
