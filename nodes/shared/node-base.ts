@@ -19,6 +19,8 @@ export class NodeBase {
   /** Set when the node closes (a redeploy, a stop): work that settles later shows nothing. */
   closed = false;
   private problem?: SettingProblem;
+  /** The error inputs fail with, once the bad setting is reported (once). */
+  private refused?: ProtocolError;
   private closing?: (removed: boolean) => void | Promise<void>;
 
   constructor(
@@ -79,15 +81,16 @@ export class NodeBase {
 
   /**
    * Called once the settings are read. A node with a bad setting shows a red ring naming it and
-   * logs one error line (the first problem); it gets the error its inputs fail with. Undefined when
-   * the settings are fine.
+   * logs one error line (the first problem, on the first call); it gets the error its inputs fail
+   * with. Undefined when the settings are fine.
    */
   refusal(): ProtocolError | undefined {
     const problem = this.problem;
-    if (!problem) return undefined;
+    if (!problem || this.refused) return this.refused;
     this.board.now(status.failed(this.RED._(`${this.node.type}.status.badConfig`, { what: problem.property })));
     this.node.error(problem.text);
-    return new ProtocolError(500, problem.text, { field: problem.property, reason: 'internal_error' });
+    this.refused = new ProtocolError(500, problem.text, { field: problem.property, reason: 'internal_error' });
+    return this.refused;
   }
 
   private refuse(property: string, text: string): void {
