@@ -3,8 +3,8 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import {
   ProtocolError,
-  errorMessage,
   FAILURE_REASONS,
+  HEARTBEAT_STATUSES,
   HEARTBEAT_COUNTERS,
   isFailureReason,
   type FailureReason,
@@ -14,10 +14,14 @@ import {
   type Counters,
 } from '../../core';
 import { packRuntime } from '../shared/runtime';
-import { taskIdOf, taskOf } from '../shared/message';
-import { lateMessage } from '../shared/node-failure';
-import { StatusBoard, status } from '../shared/status';
+import { taskIdOf } from '../shared/message';
+import { NodeBase } from '../shared/node-base';
+import { serveTasks } from '../shared/task-node';
+import { status, statusText } from '../shared/status';
 import { NODE_TYPES } from '../shared/types';
+
+/** The node's `status` setting: a heartbeat status, or `msg` to take it from msg.heartbeat.status. */
+const NODE_STATUSES = [...HEARTBEAT_STATUSES, 'msg'] as const;
 
 interface HeartbeatDef extends NodeDef {
   /** running | complete | failed, or `msg` to take it from msg.heartbeat.status. */
@@ -49,38 +53,37 @@ function text(value: unknown): string | undefined {
   return JSON.stringify(value);
 }
 
+/** A heartbeat the flow got wrong: its task fails with invalid_data, and a synchronous one answers 500 (a node's error). */
+function badHeartbeat(text: string, field: string): ProtocolError {
+  return new ProtocolError(500, text, { field, reason: 'invalid_data' });
+}
+
 export = function register(RED: NodeAPI): void {
   const pack = packRuntime(RED);
 
   function HeartbeatNode(this: Node, config: HeartbeatDef): void {
-    RED.nodes.createNode(this, config);
-    const node = this;
-    const board = new StatusBoard(node);
+    const base = new NodeBase(RED, this, config);
+    // Absent (a hand-written flow): `running`, and the reason chosen per message (see below).
+    const configured = base.oneOf('status', config.status, NODE_STATUSES) ?? 'running';
+    const configuredReason = base.oneOf('failureReason', config.failureReason, FAILURE_REASONS);
+    const board = base.board;
 
-    node.on('input', (message: NodeMessage, send: (msg: NodeMessage) => void, done: (err?: Error) => void) => {
-      const msg = message as HeartbeatMessage;
-      try {
+    serveTasks<HeartbeatMessage>(base, pack, {
+      late: RED._('aiware-heartbeat.status.late'),
+      withoutTask(msg, send) {
         const taskId = taskIdOf(msg);
-        if (msg.error && taskId !== undefined && !pack.registry.get(taskId)) {
-          // A Catch node's copy of a message whose task the failure hook has already failed: a failure, shown as one.
-          const error = msg.error.message ?? '';
-          board.set(() => status.failed(RED._('aiware-heartbeat.status.alreadyEnded', { error: error.slice(0, 60) })));
-          send(msg);
-          done();
-          return;
-        }
-        const late = lateMessage(pack, node, msg);
-        if (late) {
-          board.now(status.failed(RED._('aiware-heartbeat.status.late')));
-          done(late);
-          return;
-        }
-        const task = taskOf(pack.registry, msg);
-        const by = pack.flowEnd.ender(node, msg);
+        if (!msg.error || taskId === undefined || pack.registry.get(taskId)) return false;
+        // A Catch node's copy of a message whose task the failure hook has already failed: a failure, shown as one.
+        const error = msg.error.message ?? '';
+        board.set(() => status.failed(RED._('aiware-heartbeat.status.alreadyEnded', { error: statusText(error) })));
+        send(msg);
+        return true;
+      },
+      onInput(msg, task, send, by) {
         const overrides = msg.heartbeat ?? {};
-        const chosen = text(overrides.status) ?? (config.status === 'msg' ? undefined : config.status) ?? 'running';
+        const chosen = text(overrides.status) ?? (configured === 'msg' ? undefined : configured) ?? 'running';
         if (!isHeartbeatStatus(chosen)) {
-          throw new ProtocolError(400, RED._('aiware-heartbeat.errors.badStatus', { status: chosen }), { field: 'status' });
+          throw badHeartbeat(RED._('aiware-heartbeat.errors.badStatus', { status: chosen }), 'status');
         }
         const infoMsg = text(overrides.infoMsg) ?? text(config.infoMsg);
         const counters: Partial<Counters> = {};
@@ -88,7 +91,7 @@ export = function register(RED: NodeAPI): void {
           const value = overrides[name];
           if (value === undefined) continue;
           if (!isHeartbeatCount(value)) {
-            throw new ProtocolError(400, `msg.heartbeat.${name} must be a whole number, got ${JSON.stringify(value)}`, { field: name });
+            throw badHeartbeat(`msg.heartbeat.${name} must be a whole number, got ${JSON.stringify(value)}`, name);
           }
           counters[name] = value;
         }
@@ -100,24 +103,18 @@ export = function register(RED: NodeAPI): void {
           task.complete({ infoMsg, counters }, by);
           board.set(() => status.done(RED._('aiware-heartbeat.status.complete')));
         } else {
-          const reasonText = text(overrides.failureReason) ?? text(config.failureReason) ?? (msg.error ? 'internal_error' : 'other');
+          const reasonText = text(overrides.failureReason) ?? configuredReason ?? (msg.error ? 'internal_error' : 'other');
           if (!isFailureReason(reasonText)) {
-            throw new ProtocolError(400, RED._('aiware-heartbeat.errors.badReason', { reason: reasonText, reasons: FAILURE_REASONS.join(', ') }), { field: 'failureReason' });
+            throw badHeartbeat(RED._('aiware-heartbeat.errors.badReason', { reason: reasonText, reasons: FAILURE_REASONS.join(', ') }), 'failureReason');
           }
           const failureMsg = text(overrides.failureMsg) ?? text(config.failureMsg) ?? text(msg.error?.message) ?? RED._('aiware-heartbeat.status.failed');
           const source = msg.error?.source;
           task.fail({ reason: reasonText, message: failureMsg, node: source?.id ? `${source.name || source.type} ${source.id}` : undefined, by }, { infoMsg, counters });
-          board.set(() => status.failed(`${reasonText}: ${failureMsg}`.slice(0, 60)));
+          board.set(() => status.failed(statusText(`${reasonText}: ${failureMsg}`)));
         }
         send(msg);
-        done();
-      } catch (err) {
-        board.now(status.failed(errorMessage(err).slice(0, 60)));
-        done(err as Error);
-      }
+      },
     });
-
-    node.on('close', () => board.close());
   }
 
   RED.nodes.registerType(NODE_TYPES.heartbeat, HeartbeatNode, {

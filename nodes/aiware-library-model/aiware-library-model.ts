@@ -19,15 +19,19 @@ import {
   type TaskEnd,
 } from '../../core';
 import { packRuntime } from '../shared/runtime';
-import { StatusBoard, status } from '../shared/status';
-import { failTaskInput, taskOfInput } from '../shared/node-failure';
+import { NodeBase } from '../shared/node-base';
+import { serveTasks } from '../shared/task-node';
+import { status } from '../shared/status';
 import { NODE_TYPES } from '../shared/types';
+
+const MODEL_ACTIONS = ['fetch', 'store'] as const;
+const MODEL_SOURCES = ['url', 'flow'] as const;
 
 interface LibraryModelDef extends NodeDef {
   /** `fetch` (library-run) or `store` (library-train). */
-  action?: 'fetch' | 'store';
+  action?: (typeof MODEL_ACTIONS)[number];
   /** Where a missing model comes from: a URL, or the flow (second output, then back in). */
-  source?: 'url' | 'flow';
+  source?: (typeof MODEL_SOURCES)[number];
   /** The model's URL; `{name}` is replaced by the task's field or payload value of that name. */
   url?: string;
   /** Message property with the model's bytes (store, and a flow's download coming back). */
@@ -74,16 +78,13 @@ export = function register(RED: NodeAPI): void {
   const pack = packRuntime(RED);
 
   function LibraryModelNode(this: Node, config: LibraryModelDef): void {
-    RED.nodes.createNode(this, config);
-    const node = this;
-    const board = new StatusBoard(node);
-    const action = config.action === 'store' ? 'store' : 'fetch';
-    const source = config.source === 'flow' ? 'flow' : 'url';
-    const property = (config.property ?? '').trim() || 'payload';
-    const label = config.name ? `${config.name} (${NODE_TYPES.libraryModel} ${node.id})` : `${NODE_TYPES.libraryModel} ${node.id}`;
+    const base = new NodeBase(RED, this, config);
+    const action = base.oneOf('action', config.action, MODEL_ACTIONS) ?? 'fetch';
+    const source = base.oneOf('source', config.source, MODEL_SOURCES) ?? 'url';
+    const property = base.messageProperty('property', config.property);
+    const board = base.board;
     // Locks this node holds while the flow downloads a model (source `flow`), by lease id.
     const leases = new Map<string, Lease>();
-    let closed = false;
 
     const releaseLease = (id: string): void => {
       const lease = leases.get(id);
@@ -96,6 +97,10 @@ export = function register(RED: NodeAPI): void {
       for (const [id, lease] of leases) if (lease.taskId === end.task.id) releaseLease(id);
     };
     pack.registry.on('end', onEnd);
+    base.onClose(() => {
+      pack.registry.off('end', onEnd);
+      for (const id of [...leases.keys()]) releaseLease(id);
+    });
 
     const urlSource = (task: Task, msg: ModelMessage) => (): ModelSource => {
       const template = typeof msg.modelUrl === 'string' && msg.modelUrl !== '' ? msg.modelUrl : (config.url ?? '').trim();
@@ -113,89 +118,65 @@ export = function register(RED: NodeAPI): void {
       return { kind: 'url', url, headers };
     };
 
-    node.on('input', (message: NodeMessage, send: (msgs: (NodeMessage | null)[]) => void, done: (err?: Error) => void) => {
-      const msg = message as ModelMessage;
-      const task = taskOfInput(pack.registry, msg, board, done);
-      if (!task) return;
-      const fail = (err: unknown): void => failTaskInput(task, label, board, done, err);
-      const ready = (model: ModelReport, text: string): void => {
-        const aiware = msg.aiware ?? {};
-        aiware.model = model;
-        msg.aiware = aiware;
-        board.set(() => status.done(text));
-        send([msg, null]);
-        done();
-      };
-      const options = { deadline: task.deadline };
-      let work: Promise<void>;
-      try {
+    serveTasks<ModelMessage>(base, pack, {
+      onInput(msg, task, send) {
+        const ready = (model: ModelReport, text: string): void => {
+          const aiware = msg.aiware ?? {};
+          aiware.model = model;
+          msg.aiware = aiware;
+          board.set(() => status.done(text));
+          send([msg, null]);
+        };
+        const options = { deadline: task.deadline };
         const lease = msg.aiware?.model?.lease;
         if (lease !== undefined && leases.has(lease)) {
           // The flow's download comes back: publish it under the lock taken before it went out.
           const held = leases.get(lease)!;
           const data = modelBytes(RED.util.getMessageProperty(msg, property), property);
           board.set(() => status.inFlight(RED._('aiware-library-model.status.storing')));
-          work = publish(held.location, { kind: 'data', data, source: 'flow' }, options)
+          return publish(held.location, { kind: 'data', data, source: 'flow' }, options)
             .finally(() => releaseLease(lease))
             .then((info) => ready({ ...held.location, ...info, fetched: true }, RED._('aiware-library-model.status.fetched', { size: info.size })));
-        } else if (lease !== undefined) {
-          throw new ProtocolError(409, RED._('aiware-library-model.errors.staleLease'), { reason: 'internal_error' });
-        } else {
-          const location = modelLocation(task.fields, task.fields.payload ?? {}, config.directory?.trim());
-          if (action === 'store') {
-            const data = modelBytes(RED.util.getMessageProperty(msg, property), property);
-            board.set(() => status.inFlight(RED._('aiware-library-model.status.storing')));
-            work = storeModel(location, data, 'training', options).then((model) => {
-              // Reported on the task's next heartbeat, for whoever watches the training job.
-              task.update({ infoMsg: RED._('aiware-library-model.status.storedInfo', { id: model.libraryEngineModelId, size: model.size, path: model.path }) });
-              ready(model, RED._('aiware-library-model.status.stored', { size: model.size }));
-            });
-          } else if (source === 'url') {
-            board.set(() => status.inFlight(RED._('aiware-library-model.status.fetching')));
-            work = ensureModel(location, urlSource(task, msg), options).then((model) =>
-              ready(model, model.fetched ? RED._('aiware-library-model.status.fetched', { size: model.size }) : RED._('aiware-library-model.status.present')),
-            );
-          } else {
-            board.set(() => status.inFlight(RED._('aiware-library-model.status.fetching')));
-            work = readModelInfo(location).then(async (present) => {
-              const held = present ? undefined : await lock(location, options);
-              const info = present ?? (held ? undefined : await readModelInfo(location));
-              if (info) {
-                ready({ ...location, ...info, fetched: false }, RED._('aiware-library-model.status.present'));
-                return;
-              }
-              if (!held) throw new ProtocolError(500, `${location.directory} is neither there nor lockable`, { reason: 'file_write_error' });
-              if (closed) {
-                await held.release();
-                throw new ProtocolError(503, 'the node was closed', { reason: 'internal_error' });
-              }
-              const id = randomUUID();
-              leases.set(id, { held, location, taskId: task.id });
-              if (!task.isOpen) releaseLease(id);
-              const aiware = msg.aiware ?? {};
-              aiware.model = { ...location, lease: id, missing: true };
-              msg.aiware = aiware;
-              board.set(() => status.waiting(RED._('aiware-library-model.status.download')));
-              send([null, msg]);
-              done();
-            });
-          }
         }
-      } catch (err) {
-        fail(err);
-        return;
-      }
-      work.catch((err: unknown) => {
-        if (closed) done(err as Error);
-        else fail(err);
-      });
-    });
-
-    node.on('close', () => {
-      closed = true;
-      pack.registry.off('end', onEnd);
-      for (const id of [...leases.keys()]) releaseLease(id);
-      board.close();
+        if (lease !== undefined) throw new ProtocolError(409, RED._('aiware-library-model.errors.staleLease'), { reason: 'internal_error' });
+        const location = modelLocation(task.fields, task.fields.payload ?? {}, config.directory?.trim());
+        if (action === 'store') {
+          const data = modelBytes(RED.util.getMessageProperty(msg, property), property);
+          board.set(() => status.inFlight(RED._('aiware-library-model.status.storing')));
+          return storeModel(location, data, 'training', options).then((model) => {
+            // Reported on the task's next heartbeat, for whoever watches the training job.
+            task.update({ infoMsg: RED._('aiware-library-model.status.storedInfo', { id: model.libraryEngineModelId, size: model.size, path: model.path }) });
+            ready(model, RED._('aiware-library-model.status.stored', { size: model.size }));
+          });
+        }
+        board.set(() => status.inFlight(RED._('aiware-library-model.status.fetching')));
+        if (source === 'url') {
+          return ensureModel(location, urlSource(task, msg), options).then((model) =>
+            ready(model, model.fetched ? RED._('aiware-library-model.status.fetched', { size: model.size }) : RED._('aiware-library-model.status.present')),
+          );
+        }
+        return readModelInfo(location).then(async (present) => {
+          const held = present ? undefined : await lock(location, options);
+          const info = present ?? (held ? undefined : await readModelInfo(location));
+          if (info) {
+            ready({ ...location, ...info, fetched: false }, RED._('aiware-library-model.status.present'));
+            return;
+          }
+          if (!held) throw new ProtocolError(500, `${location.directory} is neither there nor lockable`, { reason: 'file_write_error' });
+          if (base.closed) {
+            await held.release();
+            throw new ProtocolError(503, 'the node was closed', { reason: 'internal_error' });
+          }
+          const id = randomUUID();
+          leases.set(id, { held, location, taskId: task.id });
+          if (!task.isOpen) releaseLease(id);
+          const aiware = msg.aiware ?? {};
+          aiware.model = { ...location, lease: id, missing: true };
+          msg.aiware = aiware;
+          board.set(() => status.waiting(RED._('aiware-library-model.status.download')));
+          send([null, msg]);
+        });
+      },
     });
   }
 

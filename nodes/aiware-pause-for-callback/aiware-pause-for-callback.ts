@@ -2,10 +2,12 @@
 // exactly once when it calls back (SPEC §5). The node maps Node-RED's world onto core/pause/service.ts.
 import type { AddressInfo } from 'node:net';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { ProtocolError, errorMessage, unreachableBase, type WaitError, type PauseNode, restoreMessage, saveMessage, type Task, type WaitRecord } from '../../core';
+import { ProtocolError, errorMessage, unreachableBase, type WaitError, type PauseNode, restoreMessage, saveMessage, type Task, type TaskEnder, type WaitRecord } from '../../core';
 import { packRuntime } from '../shared/runtime';
-import { describeTask, taskOf, type ChunkInfo } from '../shared/message';
-import { StatusBoard, status } from '../shared/status';
+import { describeTask, type ChunkInfo } from '../shared/message';
+import { NodeBase } from '../shared/node-base';
+import { serveTasks, type Send } from '../shared/task-node';
+import { status } from '../shared/status';
 import { NODE_TYPES } from '../shared/types';
 
 const PAUSE_MODES = ['auto', 'platform', 'local'] as const;
@@ -35,11 +37,12 @@ export = function register(RED: NodeAPI): void {
   }
 
   function PauseForCallbackNode(this: Node, config: PauseDef): void {
-    RED.nodes.createNode(this, config);
-    const node = this;
-    const board = new StatusBoard(node);
-    const mode: PauseMode = PAUSE_MODES.includes(config.mode!) ? config.mode! : 'auto';
+    const base = new NodeBase(RED, this, config);
+    const node = base.node;
+    const board = base.board;
+    const mode: PauseMode = base.oneOf('mode', config.mode, PAUSE_MODES) ?? 'auto';
     const timeout = config.timeout === undefined || config.timeout === '' ? DEFAULT_TIMEOUT_SECONDS : Number(config.timeout);
+    base.check('timeout', Number.isFinite(timeout) && timeout >= 0, RED._('aiware-pause-for-callback.errors.badTimeoutSetting', { value: String(config.timeout) }));
     const keep = (config.save ?? '')
       .split(',')
       .map((name) => name.trim())
@@ -47,14 +50,6 @@ export = function register(RED: NodeAPI): void {
     const failureWired = (config.wires?.[2]?.length ?? 0) > 0;
     /** Shown beside the count: a capped timeout, a loopback address under ET. */
     let note = '';
-    let closed = false;
-
-    if (config.mode && !PAUSE_MODES.includes(config.mode)) {
-      node.error(RED._('aiware-pause-for-callback.errors.badMode', { value: String(config.mode), allowed: PAUSE_MODES.join(', ') }));
-    }
-    if (!Number.isFinite(timeout) || timeout < 0) {
-      node.error(RED._('aiware-pause-for-callback.errors.badTimeout', { value: String(config.timeout) }));
-    }
 
     function showStatus(): void {
       board.set(() => {
@@ -111,10 +106,9 @@ export = function register(RED: NodeAPI): void {
       return task.fields.token && task.fields.veritoneApiBaseUrl ? 'platform' : 'local';
     }
 
-    async function pause(message: NodeMessage, send: (msgs: (NodeMessage | null)[]) => void): Promise<void> {
-      const msg = message as NodeMessage & Record<string, unknown>;
-      const task = taskOf(pack.registry, msg);
-      if (task.isSync) throw new ProtocolError(400, RED._('aiware-pause-for-callback.errors.sync'), { reason: 'internal_error' });
+    async function pause(msg: NodeMessage & Record<string, unknown>, task: Task, send: Send, by: TaskEnder): Promise<void> {
+      // A flow's mistake, not the request's: the /process answer is a 500.
+      if (task.isSync) throw new ProtocolError(500, RED._('aiware-pause-for-callback.errors.sync'), { reason: 'internal_error' });
       if (task.waiting) throw new ProtocolError(409, RED._('aiware-pause-for-callback.errors.alreadyWaiting', { wait: task.waiting }), { reason: 'internal_error' });
       // msg.aiware comes back from the task that resumes; only the chunk's description is its own.
       const saved = saveMessage(msg, keep, ['aiware']);
@@ -171,26 +165,12 @@ export = function register(RED: NodeAPI): void {
       board.set(() => status.done(RED._('aiware-pause-for-callback.status.paused')));
       send([msg, null, null]);
       // aiWARE has the task as `paused`: this engine is free (the wake-up may reach another instance).
-      task.pause({ infoMsg: RED._('aiware-pause-for-callback.status.paused') }, pack.flowEnd.ender(node, message));
+      task.pause({ infoMsg: RED._('aiware-pause-for-callback.status.paused') }, by);
     }
 
-    node.on('input', (msg: NodeMessage, send: (msgs: (NodeMessage | null)[]) => void, done: (err?: Error) => void) => {
-      pause(msg, send).then(
-        () => done(),
-        (err: unknown) => {
-          if (!closed) board.now(status.failed(errorMessage(err).slice(0, 60)));
-          done(err instanceof Error ? err : new Error(errorMessage(err)));
-        },
-      );
-    });
-
-    node.on('close', (_removed: boolean, done: () => void) => {
-      closed = true;
-      // Its waits stay saved: the node that starts with this id (a redeploy, a restart) resumes them.
-      pack.pauses.unregister(controller);
-      board.close();
-      done();
-    });
+    serveTasks<NodeMessage & Record<string, unknown>>(base, pack, { onInput: pause });
+    // Its waits stay saved: the node that starts with this id (a redeploy, a restart) resumes them.
+    base.onClose(() => pack.pauses.unregister(controller));
   }
 
   // The editor shows this default as the callback base's placeholder (RED.settings.aiwarePauseForCallbackBaseUrl):

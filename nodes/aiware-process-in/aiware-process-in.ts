@@ -33,7 +33,8 @@ import {
 } from '../../core';
 import { packRuntime } from '../shared/runtime';
 import { describeTask, type AiwareMessageTask } from '../shared/message';
-import { StatusBoard, status } from '../shared/status';
+import { NodeBase } from '../shared/node-base';
+import { status, statusText } from '../shared/status';
 import { NODE_TYPES } from '../shared/types';
 import { installTryIt, type TryConfig } from '../shared/try-it';
 
@@ -45,19 +46,14 @@ interface ProcessInDef extends NodeDef, TryConfig {
   /** Seconds for the asynchronous answer; blank means maxTTL (else 60). */
   estimate?: string;
   /** `always` writes small chunks to a file too, for flows whose nodes need a path. */
-  chunkFile?: 'large' | 'always';
+  chunkFile?: (typeof CHUNK_FILES)[number];
 }
 
 const DEFAULT_ESTIMATE_SECONDS = 60;
+const CHUNK_FILES = ['large', 'always'] as const;
 
 function stoppedWhileReading(): ProtocolError {
   return new ProtocolError(503, 'the flow was stopped (redeployed or shut down) while the request was read: send it again');
-}
-
-/** A setting given with a value outside `allowed`, or undefined when it is absent or fine. */
-function settingProblem(field: string, value: string | undefined, allowed: readonly string[]): { field: string; value: string; allowed: string } | undefined {
-  if (value === undefined || value === '' || allowed.includes(value)) return undefined;
-  return { field, value: String(value), allowed: allowed.join(', ') };
 }
 
 /**
@@ -93,29 +89,20 @@ export = function register(RED: NodeAPI): void {
   const tryTargets = installTryIt(RED, pack);
 
   function ProcessInNode(this: Node, config: ProcessInDef): void {
-    RED.nodes.createNode(this, config);
-    const node = this;
-    const board = new StatusBoard(node);
+    const base = new NodeBase(RED, this, config);
+    const node = base.node;
+    const board = base.board;
     const processPath = routePath(config.url, DEFAULT_PROCESS_PATH);
     const readyPath = routePath(config.readyUrl, DEFAULT_READY_PATH);
     // An imported flow may name a type or answer this version does not know: refuse it loudly rather
     // than serve it as a chunk engine it was never meant to be. Absent means the default.
-    const problem = settingProblem('engineType', config.engineType, ENGINE_TYPES) ?? settingProblem('respond', config.respond, RESPOND_MODES);
-    if (problem) {
-      board.now(status.failed(RED._('aiware-process-in.status.badConfig', { what: problem.field })));
-      node.error(RED._(`aiware-process-in.errors.${problem.field === 'engineType' ? 'badEngineType' : 'badRespond'}`, { value: problem.value, allowed: problem.allowed }));
-      node.on('close', (_removed: boolean, done: () => void) => {
-        board.close();
-        done();
-      });
-      return;
-    }
-    const engineType: EngineType = config.engineType || 'chunk';
-    const respond: RespondMode = config.respond || 'sync';
+    const engineType: EngineType = base.oneOf('engineType', config.engineType, ENGINE_TYPES, 'aiware-process-in.errors.badEngineType') ?? 'chunk';
+    const respond: RespondMode = base.oneOf('respond', config.respond, RESPOND_MODES, 'aiware-process-in.errors.badRespond') ?? 'sync';
+    const chunkFile = base.oneOf('chunkFile', config.chunkFile, CHUNK_FILES, 'aiware-process-in.errors.badChunkFile') ?? 'large';
+    if (base.refusal()) return;
     const estimate = Number.parseInt(config.estimate ?? '', 10);
-    const alwaysFile = config.chunkFile === 'always';
+    const alwaysFile = chunkFile === 'always';
     let open = 0;
-    let closed = false;
     /** Pooled chunk memory (recycleChunks) by task id, until the task ends. */
     const lent = new Map<string, Buffer>();
     /** Requests whose body is still arriving: they have no task yet, so closing answers them itself. */
@@ -137,7 +124,7 @@ export = function register(RED: NodeAPI): void {
         } finally {
           reading.delete(res);
         }
-        if (closed) throw stoppedWhileReading();
+        if (base.closed) throw stoppedWhileReading();
         if (body.chunk?.warning) node.warn(body.chunk.warning);
         let parsed = parseProcessFields(body.raw);
         // A wake-up from aiWARE (pause-for-callback, platform mode): checked and claimed before
@@ -163,7 +150,7 @@ export = function register(RED: NodeAPI): void {
         if (body?.chunk?.path) void pack.registry.removeFile(body.chunk.path);
         const failure = err instanceof ProtocolError ? err : new ProtocolError(500, `could not read the request: ${errorMessage(err)}`);
         // Once closed, the answer (503) says it all: a closed node has nothing more to log.
-        if (failure.status >= 500 && !closed) node.error(failure.message);
+        if (failure.status >= 500 && !base.closed) node.error(failure.message);
         sendJsonError(res, failure);
         return;
       }
@@ -245,7 +232,7 @@ export = function register(RED: NodeAPI): void {
       }
       open--;
       const failure = end.state === 'failed' ? end.message : undefined;
-      if (failure) board.set(() => status.failed(failure.slice(0, 60)));
+      if (failure) board.set(() => status.failed(statusText(failure)));
       else showOpen();
     };
     // A task the flow forgot to end shows here until it ends or a message of it comes back.
@@ -261,8 +248,7 @@ export = function register(RED: NodeAPI): void {
     pack.flowEnd.on('idle', onIdle);
     pack.flowEnd.on('busy', onBusy);
 
-    node.on('close', (_removed: boolean, done: () => void) => {
-      closed = true;
+    base.onClose(() => {
       if (tryTargets.get(node.id)?.node === node) tryTargets.delete(node.id);
       // A body still arriving would open a task in a stopped flow: answer "try again" now instead,
       // then drop the connection, so the rest is not awaited and a partial chunk file goes at once.
@@ -282,9 +268,8 @@ export = function register(RED: NodeAPI): void {
         if (task.waiting) continue;
         task.fail({ reason: 'system_error', message: 'the flow was stopped (redeployed or shut down) before the task ended', node: node.id });
       }
-      board.close();
       // Final heartbeats of the tasks just failed get a bounded time to leave.
-      void pack.registry.drain(2000).then(() => done());
+      return pack.registry.drain(2000);
     });
   }
 

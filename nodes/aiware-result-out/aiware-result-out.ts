@@ -1,17 +1,20 @@
 // aiware-result-out: hands a task's VTN-standard output to Engine Toolkit — the /process answer
 // for a synchronous chunk, a result POST otherwise — after checking it against the VTN schemas.
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { validateVtn, describeVtnIssues, ProtocolError, errorMessage, isResultOffset } from '../../core';
+import { validateVtn, describeVtnIssues, ProtocolError, isResultOffset } from '../../core';
 import { packRuntime } from '../shared/runtime';
-import { lateMessage, taskOfInput } from '../shared/node-failure';
-import { StatusBoard, status } from '../shared/status';
+import { NodeBase } from '../shared/node-base';
+import { serveTasks } from '../shared/task-node';
+import { status } from '../shared/status';
 import { NODE_TYPES } from '../shared/types';
+
+const COMPLETES = ['default', 'yes', 'no'] as const;
 
 interface ResultOutDef extends NodeDef {
   /** Message property holding the output (default `payload`). */
   property?: string;
   /** `default`: a chunk's result completes its task, a stream's or batch's does not. */
-  completes?: 'default' | 'yes' | 'no';
+  completes?: (typeof COMPLETES)[number];
   /** Check outputs against the VTN-standard schemas (on unless switched off). */
   validate?: boolean;
 }
@@ -36,30 +39,18 @@ export = function register(RED: NodeAPI): void {
   const pack = packRuntime(RED);
 
   function ResultOutNode(this: Node, config: ResultOutDef): void {
-    RED.nodes.createNode(this, config);
-    const node = this;
-    const board = new StatusBoard(node);
-    const property = (config.property ?? '').trim() || 'payload';
+    const base = new NodeBase(RED, this, config);
+    const property = base.messageProperty('property', config.property);
+    const completes = base.oneOf('completes', config.completes, COMPLETES) ?? 'default';
     const validate = config.validate !== false;
-    const label = config.name ? `${config.name} (${NODE_TYPES.resultOut} ${node.id})` : `${NODE_TYPES.resultOut} ${node.id}`;
     let sent = 0;
 
-    node.on('input', (message: NodeMessage, _send: unknown, done: (err?: Error) => void) => {
-      const msg = message as ResultMessage;
-      const late = lateMessage(pack, node, msg);
-      if (late) {
-        board.now(status.failed(RED._('aiware-result-out.status.late')));
-        done(late);
-        return;
-      }
-      const task = taskOfInput(pack.registry, msg, board, done);
-      if (!task) return;
-      const by = pack.flowEnd.ender(node, msg);
-      try {
+    serveTasks<ResultMessage>(base, pack, {
+      late: RED._('aiware-result-out.status.late'),
+      onInput(msg, task, _send, by) {
         if (msg.ignoreChunk === true) {
           task.ignore(by);
-          board.set(() => status.done(RED._('aiware-result-out.status.ignored')));
-          done();
+          base.board.set(() => status.done(RED._('aiware-result-out.status.ignored')));
           return;
         }
         const output: unknown = RED.util.getMessageProperty(msg, property);
@@ -74,36 +65,21 @@ export = function register(RED: NodeAPI): void {
             });
           }
         }
-        const completes = typeof msg.completeTask === 'boolean' ? msg.completeTask : config.completes === 'yes' ? true : config.completes === 'no' ? false : task.engineType === 'chunk';
+        const complete = typeof msg.completeTask === 'boolean' ? msg.completeTask : completes === 'yes' ? true : completes === 'no' ? false : task.engineType === 'chunk';
         const delivery = task.result(output, {
           startOffsetMs: optionalInt(msg.startOffsetMs, 'startOffsetMs'),
           endOffsetMs: optionalInt(msg.endOffsetMs, 'endOffsetMs'),
-          complete: completes,
+          complete,
           by,
         });
         const index = task.resultsSent;
-        board.set(() => status.inFlight(RED._('aiware-result-out.status.sending', { index })));
-        delivery.then(
-          () => {
-            sent++;
-            board.set(() => status.done(RED._('aiware-result-out.status.sent', { count: sent })));
-            done();
-          },
-          (err: unknown) => {
-            board.now(status.failed(errorMessage(err).slice(0, 60)));
-            done(err as Error);
-          },
-        );
-      } catch (err) {
-        const failure = err instanceof ProtocolError ? err : new ProtocolError(500, errorMessage(err));
-        // The task fails with this node's reason first; the done(err) hook then finds it ended.
-        task.fail({ reason: failure.reason, message: `${label}: ${failure.message}`, node: label, status: failure.status, by });
-        board.now(status.failed(failure.message.slice(0, 60)));
-        done(failure);
-      }
+        base.board.set(() => status.inFlight(RED._('aiware-result-out.status.sending', { index })));
+        return delivery.then(() => {
+          sent++;
+          base.board.set(() => status.done(RED._('aiware-result-out.status.sent', { count: sent })));
+        });
+      },
     });
-
-    node.on('close', () => board.close());
   }
 
   RED.nodes.registerType(NODE_TYPES.resultOut, ResultOutNode);

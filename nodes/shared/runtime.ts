@@ -290,7 +290,8 @@ function completesOnReturn(node: HookNode): boolean {
 
 /**
  * The message hooks. A node that calls `done(err)` on a task's message fails that task with
- * `internal_error`: Node-RED runs the `onComplete` hook for `done(err)`; a node that throws from its
+ * `internal_error`: Node-RED runs the `onComplete` hook for `done(err)` (the pack's own nodes have
+ * failed the task with their reason before, nodes/shared/task-node.ts); a node that throws from its
  * input handler is reported only through `node.error`, which no hook sees: such a task fails when
  * its time runs out, or at once when a Catch node is wired to an `aiware-heartbeat` (see the
  * README). And each task message's deliveries (`preDeliver`, after the clone for a second wire),
@@ -300,7 +301,7 @@ function completesOnReturn(node: HookNode): boolean {
 function installMessageHooks(RED: NodeAPI, registry: TaskRegistry, flowEnd: FlowEndWatch<Node>): void {
   const hooks = (RED as unknown as { hooks?: { add(name: string, fn: (event: never) => void): void } }).hooks;
   if (!hooks) {
-    RED.log.warn('[aiware] RED.hooks is not available: a node that fails a message fails its task only when maxTTL passes, and so does a flow that forgets to end one');
+    RED.log.warn('[aiware] RED.hooks is not available: a node outside this pack that fails a message fails its task only when maxTTL passes, and so does a flow that forgets to end one');
     return;
   }
   const guarded =

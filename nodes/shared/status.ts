@@ -11,6 +11,14 @@ export const status = {
   clear: (): NodeStatus => ({}),
 };
 
+/** How much of a text a status shows: the editor cuts longer ones off under the node anyway. */
+export const STATUS_TEXT_LENGTH = 60;
+
+/** A text cut to the status length (an error's message, say). */
+export function statusText(text: string): string {
+  return text.slice(0, STATUS_TEXT_LENGTH);
+}
+
 /** A status, or a function that makes it: only called when the status is shown. */
 export type StatusSource = NodeStatus | (() => NodeStatus);
 
