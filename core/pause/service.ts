@@ -30,6 +30,8 @@ import {
 import { failureText, savedTask } from './wait-helpers';
 import { WaitStore, type WaitClaim, type WaitOutcome, type WaitRecord } from './wait-store';
 import { restoreMessage, saveMessage } from './saved-message';
+import { SavedWaits, type SavedWait } from './saved-waits';
+import { ResumedWaits } from './resumed-waits';
 
 export * from './types';
 export { unreachableBase, wakeupAddress } from './wait-helpers';
@@ -43,17 +45,10 @@ export class PauseService {
   private signerPromise?: Promise<CallbackSigner>;
   private readonly nodes = new Map<string, PauseNode>();
   private readonly live = new Map<string, LiveWait>();
-  /** Saved local waits not live in this process, by node: read from the folder once. */
-  private saved?: Promise<Map<string, { wait: WaitRecord; claimed: boolean }[]>>;
-  /** Saved waits read from the folder and not back yet: a callback for one is held until it is. */
-  private readonly comingBack = new Map<string, () => void>();
-  private readonly backPromises = new Map<string, Promise<void>>();
-  /** Callbacks held until the flows have started. */
-  private startWaiters: (() => void)[] = [];
-  /** Claimed waits whose flow runs on: their files stay until their task ends, for a restart to resume them again. */
-  private readonly resumedOf = new Map<Task, string[]>();
-  /** Claimed waits restored before the flows started: finished once they have. */
-  private replays: (() => void)[] = [];
+  /** Saved local waits not back in this process yet. */
+  private readonly saved: SavedWaits;
+  /** Claimed waits whose task runs on from them. */
+  private readonly resumed: ResumedWaits;
   private readonly holdMs: number;
   private readonly routes: CallbackRoutes;
   private readonly platform: PlatformContext;
@@ -61,6 +56,8 @@ export class PauseService {
   constructor(private readonly options: PauseServiceOptions) {
     const store = new WaitStore(options.stateDir);
     this.store = store;
+    this.saved = new SavedWaits(store, (text) => options.warn(text));
+    this.resumed = new ResumedWaits(store, (text) => options.warn(text));
     this.holdMs = options.callbackHoldMs ?? DEFAULT_CALLBACK_HOLD_MS;
     const signer = (): Promise<CallbackSigner> => this.signer();
     const warn = (text: string): void => options.warn(text);
@@ -89,23 +86,13 @@ export class PauseService {
       if (live?.task === end.task && end.state !== 'paused') {
         void this.settle(live, 'ended').catch((err: unknown) => this.options.warn(`wait ${live.wait.id}: ${errorMessage(err)}`));
       }
-      // A task resumed from a wait has ended: once its last post is out, nothing is left to resume.
-      const resumed = this.resumedOf.get(end.task);
-      if (resumed) {
-        this.resumedOf.delete(end.task);
-        void end.task.flushed().then(() => this.forget(resumed));
-      }
+      this.resumed.ended(end.task);
     });
   }
 
   /** The flows have started: claimed waits restored before it go on, held callbacks are answered. */
   started(): void {
-    const replays = this.replays;
-    this.replays = [];
-    for (const replay of replays) replay();
-    const waiters = this.startWaiters;
-    this.startWaiters = [];
-    for (const wake of waiters) wake();
+    this.saved.started();
   }
 
   private signer(): Promise<CallbackSigner> {
@@ -124,17 +111,14 @@ export class PauseService {
   /** A node starts: it resumes from now on, and its saved waits come back (their tasks reopen). */
   async register(node: PauseNode): Promise<number> {
     this.nodes.set(node.id, node);
-    this.saved ??= this.loadSaved();
-    const byNode = await this.saved;
-    const mine = byNode.get(node.id) ?? [];
-    byNode.delete(node.id);
+    const mine = await this.saved.take(node.id);
     let restored = 0;
     for (const { wait, claimed } of mine) {
       if (this.nodes.get(node.id) !== node) return restored; // stopped while restoring
       try {
         if (await this.restore(wait, claimed)) restored++;
       } finally {
-        this.comingBack.get(wait.id)?.();
+        this.saved.back(wait.id);
       }
     }
     if (restored > 0) node.changed();
@@ -145,7 +129,7 @@ export class PauseService {
   unregister(node: PauseNode): void {
     if (this.nodes.get(node.id) !== node) return;
     this.nodes.delete(node.id);
-    const suspended: { wait: WaitRecord; claimed: boolean }[] = [];
+    const suspended: SavedWait[] = [];
     for (const live of [...this.live.values()]) {
       if (live.wait.node !== node.id || live.claimed) continue;
       clearTimeout(live.timer);
@@ -155,7 +139,7 @@ export class PauseService {
       suspended.push({ wait: live.wait, claimed: false });
     }
     // A node that starts again (a redeploy) finds them here, without reading the folder again.
-    if (suspended.length > 0) void this.saved?.then((byNode) => byNode.set(node.id, [...(byNode.get(node.id) ?? []), ...suspended]));
+    this.saved.putBack(node.id, suspended);
   }
 
   /**
@@ -190,11 +174,7 @@ export class PauseService {
     const callbackUrl = `${options.baseUrl.replace(/\/+$/, '')}${CALLBACK_PATH}${token}`;
     this.goLive(wait, task, true);
     // The task's earlier waits, resumed, are superseded by this one: a restart resumes this one.
-    const earlier = this.resumedOf.get(task);
-    if (earlier) {
-      this.resumedOf.delete(task);
-      void this.forget(earlier);
-    }
+    this.resumed.superseded(task);
     node.changed();
     return { waitId: id, callbackUrl, progressUrl: `${callbackUrl}/progress`, failUrl: `${callbackUrl}/fail`, expiresAt, capped };
   }
@@ -237,11 +217,6 @@ export class PauseService {
     }
   }
 
-  /** Removes waits whose task has ended (their claims stay, for late calls to hear 409). */
-  private async forget(waitIds: string[]): Promise<void> {
-    for (const id of waitIds) await this.store.remove(id).catch((err: unknown) => this.options.warn(`wait ${id}: ${errorMessage(err)}`));
-  }
-
   /**
    * The live wait, or one saved and still coming back (the engine is starting, its node restoring
    * its waits): held until it is back, for at most `callbackHoldMs`.
@@ -249,11 +224,7 @@ export class PauseService {
   private async liveOrComingBack(waitId: string): Promise<LiveWait | undefined> {
     const live = this.live.get(waitId);
     if (live) return live;
-    const until = Date.now() + this.holdMs;
-    if (!this.saved && !this.options.flowsStarted()) await within(new Promise<void>((wake) => this.startWaiters.push(wake)), until);
-    if (this.saved) await within(this.saved, until);
-    const back = this.backPromises.get(waitId);
-    if (back) await within(back, until);
+    await this.saved.settled(waitId, this.options.flowsStarted(), Date.now() + this.holdMs);
     return this.live.get(waitId);
   }
 
@@ -266,8 +237,7 @@ export class PauseService {
     // The message may name its chunk file: it lives as long as the task now.
     task.tmpFiles.push(...wait.files);
     // The wait's file stays while the task runs on from here: a restart before its end resumes it again.
-    if (task.isOpen) this.resumedOf.set(task, [...(this.resumedOf.get(task) ?? []), wait.id]);
-    else void this.forget([wait.id]);
+    this.resumed.add(task, wait.id);
     const node = this.nodes.get(wait.node);
     node?.changed();
     if (!task.isOpen) return;
@@ -321,33 +291,6 @@ export class PauseService {
     );
   }
 
-  /** Reads the folder once: saved local waits by node. Old claims and temp files are swept. */
-  private async loadSaved(): Promise<Map<string, { wait: WaitRecord; claimed: boolean }[]>> {
-    const byNode = new Map<string, { wait: WaitRecord; claimed: boolean }[]>();
-    await this.store.sweep().catch((err: unknown) => this.options.warn(`could not sweep ${this.store.dir}: ${errorMessage(err)}`));
-    const all = await this.store.list((file, problem) => this.options.warn(`wait file ${file} cannot be read (${problem}): left as it is`));
-    for (const entry of all) {
-      if (entry.wait.mode !== 'local') continue;
-      if (!this.backPromises.has(entry.wait.id)) {
-        const id = entry.wait.id;
-        this.backPromises.set(
-          id,
-          new Promise<void>((resolve) =>
-            this.comingBack.set(id, () => {
-              this.comingBack.delete(id);
-              this.backPromises.delete(id);
-              resolve();
-            }),
-          ),
-        );
-      }
-      const list = byNode.get(entry.wait.node) ?? [];
-      list.push(entry);
-      byNode.set(entry.wait.node, list);
-    }
-    return byNode;
-  }
-
   /** A saved wait's task opens again here, with its webhooks, counters and results so far. */
   private async restore(wait: WaitRecord, claimed: boolean): Promise<boolean> {
     const { registry } = this.options;
@@ -388,17 +331,7 @@ export class PauseService {
     task.startWaiting(wait.id, `resuming wait ${wait.id} after a restart`, false);
     const body = claim.callback ? restoreMessage(claim.callback).body : undefined;
     const go = (): void => this.finish(live, claim.outcome, body);
-    if (this.options.flowsStarted()) setImmediate(go);
-    else this.replays.push(go);
+    this.saved.afterStart(go, this.options.flowsStarted());
     return true;
   }
-}
-
-/** Resolves when `promise` does or at `until`, whichever comes first. */
-function within(promise: Promise<unknown>, until: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const bound = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, Math.max(0, until - Date.now()));
-  });
-  return Promise.race([promise.then(() => undefined), bound]).finally(() => clearTimeout(timer));
 }
