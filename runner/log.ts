@@ -26,8 +26,20 @@ export function createLogger(options: { engineId: string; buildId: string; level
 
 const stdout = pino.destination({ fd: 1, sync: false, minLength: 4096, periodicFlush: 100 });
 
+/** Set once the process reading the log is known to be gone: nothing can be written out any more. */
+let readerGone = false;
+
+/**
+ * The process reading the log has gone (the runner's IPC parent died, and it read stdout): flushing
+ * at exit is skipped, since sonic-boom's flushSync retries a write nobody can read without end.
+ */
+export function logReaderGone(): void {
+  readerGone = true;
+}
+
 /** Writes out whatever the logger still holds: call before the process exits. */
 export function flushLogs(): void {
+  if (readerGone) return;
   try {
     stdout.flushSync();
   } catch {

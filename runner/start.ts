@@ -3,7 +3,7 @@
 // after a drain, 1 when start-up failed for good (after /readyz has answered 500 for
 // RUNNER_FAIL_LINGER_SECONDS), 130/143 on a second signal.
 import { loadConfig, ConfigError } from './config';
-import { createLogger, flushLogs, flushLogsNow } from './log';
+import { createLogger, flushLogs, flushLogsNow, logReaderGone } from './log';
 import { ParentChannel, type RunnerReport } from './parent';
 import { Runner } from './runner';
 import { RuntimeFileError } from './runtime-file';
@@ -61,6 +61,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
     // parent read its stdout too: whether that pipe died with it is learnt before anything else.
     parent?.onGone(() => {
       log.warn({}, 'the process that started the runner is gone (its IPC channel closed): stopping as on SIGTERM');
+      // It read the runner's stdout: the log has no reader now, and must not hold the exit.
+      logReaderGone();
       flushLogsNow(() => onSignal('SIGTERM'));
     });
   });
