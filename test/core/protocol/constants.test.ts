@@ -20,6 +20,6 @@ describe('the protocol vocabulary (core/protocol/constants.ts)', function () {
   it('knows the statuses ET takes and tells a failure reason from anything else', function () {
     assert.deepEqual(HEARTBEAT_STATUSES, ['running', 'complete', 'failed']);
     for (const reason of FAILURE_REASONS) assert.ok(isFailureReason(reason), reason);
-    for (const other of ['Internal_Error', 'timeout', '', undefined, 3, { reason: 'other' }]) assert.equal(isFailureReason(other), false, String(other));
+    for (const other of ['Internal_Error', 'timeout', '', undefined, 3, { reason: 'other' }]) assert.equal(isFailureReason(other), false, JSON.stringify(other));
   });
 });
