@@ -13,7 +13,7 @@ describe('small bodies (core/body/small-body.ts)', function () {
     const read = fromSmallBody(JSON_TYPE, body, LIMITS);
     assert.deepEqual(read.raw, { chunkContext: 'ctx', maxTTL: '60', payload: '{"a":1}' });
     assert.deepEqual(read.chunk, { buffer: Buffer.from('été'), size: 5 });
-    assert.equal(read.chunk.buffer!.buffer.byteLength, 5, 'in memory of its own');
+    assert.equal(read.chunk.buffer.buffer.byteLength, 5, 'in memory of its own');
     assert.equal(read.bytesRead, body.length);
   });
 
