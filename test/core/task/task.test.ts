@@ -40,7 +40,7 @@ describe('a task (core/task/task.ts)', function () {
     });
   }
 
-  it('refuses a result once it has ended', async function () {
+  it('refuses a result once it has ended', function () {
     const task = open();
     task.ignore();
     assert.throws(() => void task.result({}));
