@@ -1,29 +1,19 @@
 // `aiware-sim run` as a user runs it: the compiled CLI in a child process, against real engines
 // on loopback (the runner on an example flow, the suite's Node-RED, small node:http engines).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import busboy from 'busboy';
+import { explain, sim } from './support/sim-cli';
 import { PACK_DIR } from '@aiware-nodered/node-red-runner';
 import { deploy, fn, processIn, resultOut } from './support/engine';
 
-const ROOT = PACK_DIR;
-/** The package's bin, as npm links it. */
-const CLI = path.join(path.dirname(require.resolve('@aiware-nodered/aiware-sim/package.json')), 'bin', 'aiware-sim');
 const EXAMPLES = path.join(PACK_DIR, 'examples');
 const SAMPLES = path.join(PACK_DIR, 'samples', 'chunk-text-to-transcript');
 const KEYWORDS = path.join(PACK_DIR, 'test', 'fixtures', 'keyword-spotting', 'engine.json');
-
-interface SimRun {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
 
 interface Summary {
   exitCode: number;
@@ -60,30 +50,8 @@ function outDir(): string {
   return path.join(scratch, `out-${++runs}`);
 }
 
-/** Runs the CLI to its end (killed after `timeoutMs`); `started` sees the child as it starts. */
-function sim(args: string[], options: { entry?: string; timeoutMs?: number; started?: (child: ChildProcess) => void } = {}): Promise<SimRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [options.entry ?? CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 20_000);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-    options.started?.(child);
-  });
-}
-
 function readJson<T>(file: string): T {
   return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
-}
-
-function explain(run: SimRun): string {
-  return `exit ${run.code}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`;
 }
 
 function folderOf(files: Record<string, string>): string {

@@ -6,7 +6,6 @@ import * as assert from 'node:assert/strict';
 import * as http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo, Socket } from 'node:net';
-import { install, type Clock } from '@sinonjs/fake-timers';
 import { ToolkitEmulator, encodeMultipart } from '@aiware-nodered/aiware-sim';
 import { readProcessBody, type ReceivedBody, ChunkPool, ProtocolError, sendJsonError } from '../core';
 import { startRunner, type RunnerProcess } from './support/runner';
@@ -175,29 +174,6 @@ describe('recycleChunks: chunk memory used again', function () {
       const reclaimed = pool.stats.reclaimed;
       pool.reclaim(lent);
       assert.equal(pool.stats.reclaimed, reclaimed);
-    });
-  });
-
-  describe('how much the pool keeps', function () {
-    let clock: Clock;
-    beforeEach(function () {
-      clock = install({ toFake: ['Date', 'setInterval', 'clearInterval'] });
-    });
-    afterEach(function () {
-      clock.uninstall();
-    });
-
-    it('keeps at most maxIdleBytes free, and lets memory unused for idleMs go', function () {
-      const pool = new ChunkPool({ maxIdleBytes: 3 * MiB, idleMs: 30_000 });
-      const lent = [pool.take(MiB), pool.take(MiB), pool.take(MiB), pool.take(MiB)];
-      for (const buffer of lent) pool.reclaim(buffer);
-      assert.equal(pool.idleBytes, 3 * MiB, 'the fourth memory went to the garbage collector');
-      clock.tick(20_000);
-      pool.reclaim(pool.take(MiB)); // one used again: fresh
-      clock.tick(15_000);
-      assert.equal(pool.idleBytes, MiB, 'only the memory used in the last 30 s is kept');
-      clock.tick(30_000);
-      assert.equal(pool.idleBytes, 0);
     });
   });
 

@@ -7,12 +7,12 @@ import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { SIM_CLI as CLI } from './support/sim-cli';
 import { promisify } from 'node:util';
 import { PACK_DIR } from '@aiware-nodered/node-red-runner';
 import { packPackage } from '../scripts/pack';
 
 const run = promisify(execFile);
-const CLI = path.join(path.dirname(require.resolve('@aiware-nodered/aiware-sim/package.json')), 'bin', 'aiware-sim');
 const GUIDE = path.join(PACK_DIR, 'docs', 'first-engine.md');
 /** Where the guide says the simulator's tarball is: the test puts its own there instead. */
 const GUIDE_PACKS = '/tmp/packs/';

@@ -2,47 +2,16 @@
 // a keyword-spotting engine (test/fixtures/keyword-spotting, copied to a temp folder per test so
 // that --update and edits stay there), and its test file with the expected outputs beside the inputs.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { PACK_DIR } from '@aiware-nodered/node-red-runner';
+import { explain, sim } from './support/sim-cli';
 
-const CLI = path.join(path.dirname(require.resolve('@aiware-nodered/aiware-sim/package.json')), 'bin', 'aiware-sim');
 const FIXTURE = path.join(PACK_DIR, 'test', 'fixtures', 'keyword-spotting');
 const EXAMPLES = path.join(PACK_DIR, 'examples');
 const SAMPLES = path.join(PACK_DIR, 'samples');
-
-interface SimRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-/** Runs the CLI to its end (killed after `timeoutMs`); `started` sees the child and its output as it comes. */
-function sim(args: string[], options: { cwd?: string; timeoutMs?: number; started?: (child: ChildProcess, output: () => string) => void } = {}): Promise<SimRun> {
-  return new Promise((resolve, reject) => {
-    const began = Date.now();
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd ?? PACK_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: Date.now() - began });
-    });
-    options.started?.(child, () => stdout);
-  });
-}
-
-function explain(run: SimRun): string {
-  return `exit ${run.code}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`;
-}
 
 let scratch: string;
 

@@ -11,8 +11,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { RUNNER_NODE_FLAGS } from '@aiware-nodered/node-red-runner';
-import { readProcessBody, type ReceivedBody, type BodyLimits, removeQuietly } from '../core';
-import { FREES_EARLY, earlyFreed } from '../core/body/early-free';
+import { readProcessBody, type ReceivedBody, type BodyLimits, removeQuietly } from '../../../core';
+import { FREES_EARLY, earlyFreed } from '../../../core/body/early-free';
 import { encodeMultipart } from '@aiware-nodered/aiware-sim';
 
 const KiB = 1024;
@@ -126,7 +126,7 @@ describe('early freeing of request pieces (core/early-free)', function () {
   });
 
   it('is on in a Node started as the runner is, with no flag of its own (Node 22+ has transfer natively)', function () {
-    const script = `process.stdout.write(String(require(${JSON.stringify(require.resolve('../core/body/early-free'))}).FREES_EARLY))`;
+    const script = `process.stdout.write(String(require(${JSON.stringify(require.resolve('../../../core/body/early-free'))}).FREES_EARLY))`;
     assert.equal(execFileSync(process.execPath, [...RUNNER_NODE_FLAGS, '-e', script], { encoding: 'utf8' }), 'true');
     assert.equal(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } }), 'true');
     assert.ok(!RUNNER_NODE_FLAGS.some((flag) => flag.startsWith('--harmony')), 'no staged-feature flag: Node 22+ refuses --harmony-rab-gsab-transfer');

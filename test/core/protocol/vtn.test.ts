@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { VTN_CONTRACTS, VTN_SCHEMA_DIR, describeVtnIssues, jsonPath, validateVtn, type VtnCheck } from '../core';
+import { VTN_CONTRACTS, VTN_SCHEMA_DIR, describeVtnIssues, jsonPath, validateVtn, type VtnCheck } from '../../../core';
 
 interface ShippedExample {
   contract: string;

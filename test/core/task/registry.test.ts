@@ -6,8 +6,8 @@ import * as http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { install, type Clock } from '@sinonjs/fake-timers';
-import { parseProcessFields, ProtocolError, TaskRegistry, type OpenOptions, type Task, type TaskEnd, type TaskSettings, WebhookClient, WebhookError, type RetryEvent } from '../core';
-import { Conditions } from './support/conditions';
+import { parseProcessFields, ProtocolError, TaskRegistry, type OpenOptions, type Task, type TaskEnd, type TaskSettings, WebhookClient, WebhookError, type RetryEvent } from '../../../core';
+import { Conditions } from '../../support/conditions';
 
 /** One POST as the toolkit saw it. `arrived` and `answered` are steps of one counter, to order them. */
 interface Post {

@@ -9,8 +9,8 @@ import * as path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { readProcessBody, type ReceivedBody, type BodyLimits, chunkToFile, removeQuietly, decodeChunkText, sendJsonError, ProtocolError } from '../core';
-import { parseMultipart } from './support/multipart';
+import { readProcessBody, type ReceivedBody, type BodyLimits, removeQuietly, decodeChunkText, sendJsonError, ProtocolError } from '../../../core';
+import { parseMultipart } from '../../support/multipart';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -878,46 +878,5 @@ describe('core/body: reading /process bodies', function () {
       assert.equal(small.status, 200);
       await broken.next();
     });
-  });
-
-  describe('helpers', function () {
-    it('writes an in-memory chunk to a temp file once, with chunkToFile', async function () {
-      const data = randomBytes(3 * KiB);
-      const chunk = { buffer: data, size: data.length, filename: 'speech.wav' };
-      const file = await chunkToFile(chunk, scratch);
-      try {
-        assert.equal(path.dirname(file), scratch);
-        assert.match(path.basename(file), /^aiware-chunk-.*\.wav$/);
-        assert.deepEqual(await fs.promises.readFile(file), data);
-        assert.equal(await chunkToFile(chunk, scratch), file, 'a second call writes another file');
-      } finally {
-        await removeQuietly(file);
-      }
-      await assert.rejects(fs.promises.stat(file), { code: 'ENOENT' });
-      await removeQuietly(file); // already gone: quiet
-    });
-
-    it('gives a spilled chunk its own path from chunkToFile', async function () {
-      assert.equal(await chunkToFile({ path: '/some/where', size: 1 }), '/some/where');
-    });
-
-    const decodeCases: [string | undefined, Buffer, string | null][] = [
-      ['text/plain', Buffer.from('\ufeffbom é'), 'bom é'],
-      ['application/ld+json', Buffer.from('{"é":1}'), '{"é":1}'],
-      ['image/svg+xml', Buffer.from('<svg/>'), '<svg/>'],
-      ['text/csv; charset=no-such-charset', Buffer.from('a,é'), 'a,é'],
-      ['text/plain; charset="windows-1252"', Buffer.from([0x63, 0xe9]), 'cé'],
-      ['text/plain; charset=utf-16le', Buffer.from('hé', 'utf16le'), 'hé'],
-      ['image/png', Buffer.from('png'), null],
-      ['application/octet-stream', Buffer.from('bin'), null],
-      [undefined, Buffer.from('?'), null],
-    ];
-    for (const [mime, bytes, text] of decodeCases) {
-      it(`decodes ${mime ?? 'no MIME type'} as ${text === null ? 'a Buffer' : 'text'}`, function () {
-        const out = decodeChunkText(bytes, mime);
-        if (text === null) assert.equal(out, bytes);
-        else assert.equal(out, text);
-      });
-    }
   });
 });

@@ -4,7 +4,7 @@ import * as assert from 'node:assert/strict';
 import * as http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { RuntimeHandle, TwoPacksError, type PackRuntime, TaskRegistry, sendJson, PauseService, FlowEndWatch } from '../core';
+import { RuntimeHandle, TwoPacksError, type PackRuntime, TaskRegistry, sendJson, PauseService, FlowEndWatch } from '../../../core';
 import * as os from 'node:os';
 import * as path from 'node:path';
 

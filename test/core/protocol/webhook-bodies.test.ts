@@ -2,7 +2,7 @@
 // a good body looks like, and the problem each bad one is refused with.
 import * as assert from 'node:assert/strict';
 import Ajv from 'ajv';
-import { FAILURE_REASONS, HEARTBEAT_COUNTERS, HEARTBEAT_SCHEMA, RESULT_SCHEMA, heartbeatProblems, isHeartbeatCount, isHeartbeatStatus, isResultOffset, resultProblems } from '../core';
+import { FAILURE_REASONS, HEARTBEAT_COUNTERS, HEARTBEAT_SCHEMA, RESULT_SCHEMA, heartbeatProblems, isHeartbeatCount, isHeartbeatStatus, isResultOffset, resultProblems } from '../../../core';
 
 const OUTPUT = { series: [{ startTimeMs: 0, stopTimeMs: 500, words: [{ word: 'hello' }] }] };
 

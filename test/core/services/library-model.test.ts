@@ -1,0 +1,81 @@
+// Library models on disk (core/services/library-model.ts): the folder layout, a retrained model
+// replaced whole, a full disk that leaves no half model.
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as os from 'node:os';
+import { execFile, execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { modelLocation, storeModel, parseProcessFields } from '../../../core';
+
+async function listen(handler: http.RequestListener): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+describe('library models on disk (core/services/library-model.ts)', function () {
+  let root: string;
+  beforeEach(function () {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'aiware-model-core-'));
+  });
+  afterEach(function () {
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('puts a model at {libraryModelDirectory}/{libraryId}/{libraryEngineModelId}, or in the folder ET gave when it already names both', function () {
+    const { fields } = parseProcessFields({ libraryModelDirectory: root, payload: '{"libraryId":"L","libraryEngineModelId":"M"}' });
+    assert.equal(modelLocation(fields, fields.payload).path, path.join(root, 'L', 'M', 'model'));
+    const given = parseProcessFields({ libraryModelDirectory: path.join(root, 'L', 'M'), libraryId: 'L', libraryEngineModelId: 'M' }).fields;
+    assert.equal(modelLocation(given).directory, path.join(root, 'L', 'M'));
+    const escape = parseProcessFields({ libraryModelDirectory: root, libraryId: '..', libraryEngineModelId: 'M' }).fields;
+    assert.throws(() => modelLocation(escape), /cannot name a folder/);
+  });
+
+  it('replaces a retrained model whole', async function () {
+    const { fields } = parseProcessFields({ libraryModelDirectory: root, libraryId: 'L', libraryEngineModelId: 'M' });
+    const location = modelLocation(fields);
+    await storeModel(location, Buffer.from('v1'), 'training', { deadline: Date.now() + 5000 });
+    const second = await storeModel(location, Buffer.from('v2'), 'training', { deadline: Date.now() + 5000 });
+    assert.equal(fs.readFileSync(second.path, 'utf8'), 'v2');
+    assert.deepEqual(fs.readdirSync(path.join(root, 'L')), ['M']);
+  });
+
+  it('fails a fetch that fills the disk with file_write_error and leaves no half model (a 64 KiB tmpfs)', async function () {
+    // A real full disk: a tmpfs of 64 KiB mounted in a user and mount namespace of a child of its own.
+    try {
+      execFileSync('unshare', ['-rm', 'true'], { stdio: 'ignore' });
+    } catch {
+      this.skip(); // no user namespaces here: the full disk cannot be made without root
+    }
+    const server = await listen((req, res) => {
+      req.resume();
+      const body = Buffer.alloc(512 * 1024, 1);
+      res.writeHead(200, { 'Content-Length': body.length }).end(body);
+    });
+    try {
+      const script = path.join(__dirname, '..', '..', 'support', 'full-disk-child.js');
+      const shell = 'mount -t tmpfs -o size=64k tmpfs "$1" && exec "$2" "$3" "$1" "$4"';
+      const stdout = await new Promise<string>((resolve, reject) =>
+        execFile('unshare', ['-rm', 'sh', '-c', shell, 'sh', root, process.execPath, script, `${server.url}/model`], { timeout: 30_000 }, (err, out, errText) =>
+          err ? reject(new Error(`${err.message}: ${errText}`)) : resolve(out),
+        ),
+      );
+      const outcome = JSON.parse(stdout) as { ok: boolean; reason?: string; message?: string; left?: string[] };
+      assert.equal(outcome.ok, false);
+      assert.equal(outcome.reason, 'file_write_error', outcome.message);
+      assert.match(outcome.message ?? '', /the disk is full/);
+      assert.deepEqual(outcome.left, [], 'neither a staging folder nor the lock is left on the full disk');
+    } finally {
+      await server.close();
+    }
+  });
+});
