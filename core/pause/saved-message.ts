@@ -45,7 +45,8 @@ export function restoreMessage(saved: SavedMessage): Record<string, unknown> {
 // it; the holder still has the Buffer itself.
 function tagBuffers(this: unknown, key: string, value: unknown): unknown {
   const raw = (this as Record<string, unknown>)[key];
-  if (Buffer.isBuffer(raw)) return { [BUFFER_TAG]: raw.toString('base64') };
+  // A Uint8Array other than a Buffer (what some libraries make) comes back as a Buffer, a Uint8Array too.
+  if (raw instanceof Uint8Array) return { [BUFFER_TAG]: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64') };
   return value;
 }
 

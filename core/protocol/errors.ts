@@ -39,7 +39,8 @@ export function errorMessage(err: unknown): string {
   }
   if (typeof err === 'string') return err;
   try {
-    return JSON.stringify(err);
+    // JSON has no text for undefined, a function or a symbol: String() has.
+    return JSON.stringify(err) ?? String(err);
   } catch {
     return String(err);
   }

@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ProtocolError, removeQuietly, resolveLimits, type BodyLimits, type ReceivedBody } from '../../../core';
 import { contentLength } from '../../../core/http/headers';
-import { PREALLOCATE_FROM, readMultipart } from '../../../core/body/multipart';
+import { readMultipart } from '../../../core/body/multipart';
+import { PREALLOCATE_FROM } from '../../../core/body/chunk-receiver';
 import { request, serve, type Loopback } from '../../support/loopback';
 
 const B = 'multipartTestBoundary';

@@ -27,6 +27,13 @@ describe('the saved-message codec (core/pause/saved-message.ts)', function () {
     });
   }
 
+  it('gives back a Uint8Array that is not a Buffer (a view into a larger ArrayBuffer) as a Buffer of its bytes', function () {
+    const whole = new Uint8Array([9, 9, 1, 2, 3, 9]);
+    const back = roundTrip({ payload: new Uint8Array(whole.buffer, 2, 3) });
+    assert.ok(Buffer.isBuffer(back.payload));
+    assert.deepEqual([...back.payload], [1, 2, 3]);
+  });
+
   it('writes a Buffer as base64 under one key, so the saved form is plain JSON', function () {
     assert.deepEqual(saveMessage({ payload: Buffer.from('hi') }), { payload: { $buffer: 'aGk=' } });
   });

@@ -39,6 +39,8 @@ describe('errors as values (core/protocol/errors.ts)', function () {
     ['a string', 'plain words', 'plain words'],
     ['an object', { code: 7 }, '{"code":7}'],
     ['a BigInt JSON cannot write', 10n, '10'],
+    ['undefined, which JSON has no text for', undefined, 'undefined'],
+    ['a symbol', Symbol('gone'), 'Symbol(gone)'],
   ];
   for (const [story, thrown, message] of messages) {
     it(`says ${JSON.stringify(message)} for ${story}`, function () {
