@@ -26,7 +26,7 @@ describe('a model’s download (core/services/model-download.ts)', function () {
       requests++;
       if (req.url?.startsWith('/short')) {
         res.writeHead(200, { 'Content-Length': model.length * 2 });
-        res.end(model); // the server closes the connection: the body is cut short
+        res.write(model, () => res.destroy()); // half the body, then the connection goes
         return;
       }
       const status = answers.shift() ?? 200;
