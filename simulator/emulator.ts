@@ -100,7 +100,7 @@ export class ToolkitEmulator extends EventEmitter {
     this.keyProxy = new KeyProxy({ maxValueBytes: options.keyValueMaxBytes });
     this.forwarder = new Forwarder((record) => this.emit('forwarded', record));
     if (options.sendOutputToUris) this.forwarder.setUris('*', options.sendOutputToUris);
-    // The seed's layout: /cache/{shard}/libraries/{libraryId}/{libraryEngineModelId}.
+    // aiWARE's layout: /cache/{shard}/libraries/{libraryId}/{libraryEngineModelId}.
     this.modelDirectory = options.libraryModelDirectory ?? path.join(this.root, 'cache', 'shard-0', 'libraries');
     mkdirSync(this.engineDir, { recursive: true });
     mkdirSync(this.libraryModelDirectory, { recursive: true });

@@ -1,4 +1,4 @@
-// ET's `sendOutputToUris` (the seed's section of that name): each output a task produces — the
+// ET's `sendOutputToUris` (Engine Toolkit's option of that name): each output a task produces — the
 // synchronous /process answer or a posted result — is POSTed on to every URI the task was
 // created with, at `{uri}/internalJobID=…&internalTaskID=…&jobID=…&taskID=…&chunkID=…&timestamp=…`,
 // with the chunk metadata that starts with `x-aiware-` as headers. Every forward is recorded.

@@ -1,4 +1,4 @@
-// Engine Toolkit's Redis key proxy (the seed's "Engines and Redis"), served at each task's
+// Engine Toolkit's Redis key proxy (Veritone's "Engines and Redis"), served at each task's
 // `redisETUrl` (`{emulator}/redis/{taskId}`): `GET|POST /keys/j{internalJobId}/{key}` and
 // `/keys/t{internalTaskId}/{key}`, TTLs honoured (24 h by default, `?ttlInSeconds=`), 404 for an
 // unset or expired key and for any id that is not the asking task's own. It records every set.

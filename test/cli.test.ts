@@ -452,7 +452,7 @@ describe('aiware-sim run', function () {
         await postJson(heartbeatWebhook, { status: 'complete', infoMsg: `resumed from ${payload.data}` });
         return;
       }
-      // Platform mode, as the seed's steps 2, 6, 7 and 8 say.
+      // Platform mode, as aiWARE's callback steps 2, 6, 7 and 8 say (docs/pause-for-callback.md).
       const graphql = `${veritoneApiBaseUrl}/v3/graphql`;
       const auth = { Authorization: `Bearer ${token}` };
       const jwtAnswer = await postForJson(

@@ -149,7 +149,7 @@ describe('ToolkitEmulator', function () {
   }
 
   describe('work items', function () {
-    it('sets every /process field of SPEC §3 as ET would, with fresh ids and a real taskTmpDir', async function () {
+    it('sets every /process field as ET would, with fresh ids and a real taskTmpDir', async function () {
       const item = emulator.workItem();
       for (const name of Object.keys(PROCESS_FIELDS)) {
         assert.equal(typeof item.fields[name], 'string', `${name} is set`);
@@ -357,7 +357,7 @@ describe('ToolkitEmulator', function () {
   });
 
   describe('process()', function () {
-    it('posts every SPEC §3 field and the chunk as multipart, and an async answer marks the task running', async function () {
+    it('posts every /process field and the chunk as multipart, and an async answer marks the task running', async function () {
       const target = await engine(() => ({ status: 200, body: { estimatedProcessingTimeInSeconds: 3600 } }));
       const item = emulator.workItem();
       const data = randomBytes(50_000);

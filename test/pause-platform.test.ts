@@ -162,7 +162,7 @@ describe('a runner woken from PAYLOAD_JSON', function () {
     await first.stop();
     assert.equal(toolkit.task(item.taskId).status, 'paused');
 
-    // aiWARE starts the engine again with the task in PAYLOAD_JSON (seed callbacks-aiware.md).
+    // aiWARE starts the engine again with the task in PAYLOAD_JSON (docs/pause-for-callback.md, platform mode).
     const payload = { jobId: item.fields.internalJobId, taskId: item.taskId, token: item.fields.token, veritoneApiBaseUrl: toolkit.url, isCallback: true, data: dataOf(String(review.callbackUrl)) };
     const second = stage.start(nodes, { ENGINE_ID: 'engine-review', PAYLOAD_JSON: JSON.stringify(payload) });
     await second.waitForLog((line) => line.msg === 'woken from PAYLOAD_JSON', 20_000);

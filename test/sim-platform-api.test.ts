@@ -1,4 +1,4 @@
-// Pause-for-callback on the toolkit emulator (platform mode, SPEC §5 and §7): an engine gets a JWT
+// Pause-for-callback on the toolkit emulator (platform mode, docs/pause-for-callback.md): an engine gets a JWT
 // with getEngineJWT, pauses its task with updateTask, and an outside service wakes it through
 // /callback, which re-dispatches the task to /process once. All over real HTTP on loopback.
 import assert from 'node:assert/strict';

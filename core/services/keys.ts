@@ -1,4 +1,4 @@
-// Shared keys through Engine Toolkit's key proxy (the seed's "Engines and Redis"): a job's or a
+// Shared keys through Engine Toolkit's key proxy (Veritone's "Engines and Redis"): a job's or a
 // task's keys, GET and POST at `{redisETUrl}/keys/j{internalJobId}/{key}` or `/keys/t{internalTaskId}/{key}`,
 // values as JSON, a TTL per key. And the local store that stands in for it when asked to.
 import { ProtocolError } from '../protocol/errors';

@@ -65,7 +65,7 @@ function idOf(name: 'libraryId' | 'libraryEngineModelId', fields: ProcessFields,
  * Where the task's model lives. The ids come from the /process fields, else from the payload (a
  * training job's payload carries them). When `libraryModelDirectory` already ends in
  * `{libraryId}/{libraryEngineModelId}` it is the model's folder itself; otherwise the two ids are
- * appended, giving the seed's `/cache/{shard}/libraries/{libraryId}/{libraryEngineModelId}`.
+ * appended, giving aiWARE's `/cache/{shard}/libraries/{libraryId}/{libraryEngineModelId}`.
  * `fallbackDirectory` stands in for a task without `libraryModelDirectory`.
  */
 export function modelLocation(fields: ProcessFields, payload: Record<string, unknown> = {}, fallbackDirectory?: string): ModelLocation {

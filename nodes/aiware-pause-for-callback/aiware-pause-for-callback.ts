@@ -1,5 +1,5 @@
 // aiware-pause-for-callback: hands a task's work to a slow outside service and resumes the flow
-// exactly once when it calls back (SPEC §5). The node maps Node-RED's world onto core/pause/service.ts.
+// exactly once when it calls back (docs/pause-for-callback.md). The node maps Node-RED's world onto core/pause/service.ts.
 import type { AddressInfo } from 'node:net';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { ProtocolError, errorMessage, unreachableBase, type WaitError, type PauseNode, restoreMessage, saveMessage, type Task, type TaskEnder, type WaitRecord } from '../../core';

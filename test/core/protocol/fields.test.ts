@@ -74,7 +74,7 @@ describe('the /process field parser', function () {
     });
   });
 
-  it('knows every field of SPEC §3, and gives each parse every key', function () {
+  it('knows every /process field, and gives each parse every key', function () {
     assert.equal(Object.keys(PROCESS_FIELDS).length, 27);
     assert.deepEqual(Object.keys(parseProcessFields({}).fields), Object.keys(PROCESS_FIELDS));
   });

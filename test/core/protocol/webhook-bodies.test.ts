@@ -1,4 +1,4 @@
-// The heartbeat and result body rules of SPEC §4, from their one home (core/webhook-bodies): what
+// The heartbeat and result body rules, from their one home (core/webhook-bodies): what
 // a good body looks like, and the problem each bad one is refused with.
 import * as assert from 'node:assert/strict';
 import Ajv from 'ajv';
@@ -68,7 +68,7 @@ describe('result bodies', function () {
   const good: [string, unknown][] = [
     ['a result with an index and an output', { index: 1, output: OUTPUT }],
     ['a result with its chunkContext and offsets', { index: 2, chunkContext: 'ctx', startOffsetMs: 0, endOffsetMs: 5000, output: OUTPUT }],
-    ['a result with negative offsets (SPEC §4 says int)', { index: 3, startOffsetMs: -10, endOffsetMs: -1, output: {} }],
+    ['a result with negative offsets (the protocol says int)', { index: 3, startOffsetMs: -10, endOffsetMs: -1, output: {} }],
   ];
   for (const [story, body] of good) {
     it(`takes ${story}`, function () {
