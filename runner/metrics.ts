@@ -2,10 +2,12 @@
 // engine type and outcome, each node's time per task (the pack's per-node timing), /process
 // latency, webhook calls and retries, pauses and wake-ups, and the process's own default metrics.
 import * as client from 'prom-client';
-import { MAX_TIMED_NODES, type CallEvent, type PackRuntime, type RetryEvent, type TaskEnd, type TaskRegistry, type TaskTimes } from '@aiware-nodered/node-red-aiware';
+import { MAX_TIMED_NODES, type CallEvent, type NodeTime, type NodeTiming, type PackRuntime, type RetryEvent, type TaskEnd, type TaskRegistry, type TaskTimes } from '@aiware-nodered/node-red-aiware';
 
 /** Seconds: from a fast function node to a long model call. */
 const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+type NodeTotal = ReturnType<NodeTiming['totals']>[number];
 
 export class RunnerMetrics {
   readonly registry = new client.Registry();
@@ -14,13 +16,12 @@ export class RunnerMetrics {
   readonly processLatency: client.Histogram<'status'>;
   private readonly taskDuration: client.Histogram<'engine_type' | 'state'>;
   private readonly nodeDuration: client.Histogram<'node_id' | 'node_type' | 'node_name'>;
-  private readonly nodeQueue: client.Counter<'node_id' | 'node_type' | 'node_name'>;
-  private readonly nodeMessages: client.Counter<'node_id' | 'node_type' | 'node_name'>;
   private readonly calls: client.Histogram<'kind' | 'method' | 'status'>;
   private readonly paused: client.Counter<'mode'>;
   private readonly woken: client.Counter<'mode' | 'outcome'>;
-  /** The node ids the node metrics have labels for: bounded by the flows' nodes, cleared past MAX_TIMED_NODES (a long life of redeploys). */
-  private readonly nodesSeen = new Set<string>();
+  /** Each node's series by its id: bounded by the flows' nodes, cleared past MAX_TIMED_NODES (a long life of redeploys). */
+  private readonly nodeSeries = new Map<string, client.Histogram.Internal<'node_id' | 'node_type' | 'node_name'>>();
+  private readonly taskSeries = new Map<string, client.Histogram.Internal<'engine_type' | 'state'>>();
   private tasks?: TaskRegistry;
   private pack?: PackRuntime;
 
@@ -58,13 +59,29 @@ export class RunnerMetrics {
       buckets: DURATION_BUCKETS,
       registers,
     });
-    this.nodeQueue = new client.Counter({
+    // Read from the pack's per-node totals when scraped, not counted per task: they cost the hot path nothing.
+    const totals = (): NodeTotal[] => this.pack?.timing?.totals() ?? [];
+    const labelsOf = (node: NodeTotal) => ({ node_id: node.id, node_type: node.type, node_name: node.name ?? '' });
+    new client.Counter({
       name: 'aiware_node_queue_seconds_total',
-      help: "How long tasks' messages waited in Node-RED's queue for a node (sent to delivered)",
+      help: "How long tasks' messages waited in Node-RED's queue for a node (sent to delivered), since the flows started",
       labelNames: nodeLabels,
       registers,
+      collect() {
+        this.reset();
+        for (const node of totals()) this.inc(labelsOf(node), node.queueMs / 1000);
+      },
     });
-    this.nodeMessages = new client.Counter({ name: 'aiware_node_messages_total', help: "Tasks' messages a node got", labelNames: nodeLabels, registers });
+    new client.Counter({
+      name: 'aiware_node_messages_total',
+      help: "Tasks' messages a node got, since the flows started",
+      labelNames: nodeLabels,
+      registers,
+      collect() {
+        this.reset();
+        for (const node of totals()) this.inc(labelsOf(node), node.count);
+      },
+    });
     this.retries = new client.Counter({ name: 'aiware_webhook_retries_total', help: 'Calls to the toolkit retried, by kind (heartbeat, result, keys, other)', labelNames: ['kind'], registers });
     this.calls = new client.Histogram({
       name: 'aiware_webhook_duration_seconds',
@@ -118,23 +135,23 @@ export class RunnerMetrics {
   }
 
   private timed(end: TaskEnd, times: TaskTimes): void {
-    this.taskDuration.observe({ engine_type: end.task.engineType, state: end.state }, times.totalMs / 1000);
+    const taskKey = `${end.task.engineType} ${end.state}`;
+    let task = this.taskSeries.get(taskKey);
+    if (!task) this.taskSeries.set(taskKey, (task = this.taskDuration.labels({ engine_type: end.task.engineType, state: end.state })));
+    task.observe(times.totalMs / 1000);
     for (const node of times.nodes) {
-      if (!this.nodesSeen.has(node.id)) {
-        if (this.nodesSeen.size >= MAX_TIMED_NODES) this.forgetNodes();
-        this.nodesSeen.add(node.id);
-      }
-      const labels = { node_id: node.id, node_type: node.type, node_name: node.name ?? '' };
-      this.nodeDuration.observe(labels, node.ms / 1000);
-      this.nodeQueue.inc(labels, node.queueMs / 1000);
-      this.nodeMessages.inc(labels, node.count);
+      (this.nodeSeries.get(node.id) ?? this.nodeSeriesFor(node)).observe(node.ms / 1000);
     }
   }
 
-  private forgetNodes(): void {
-    this.nodesSeen.clear();
-    this.nodeDuration.reset();
-    this.nodeQueue.reset();
-    this.nodeMessages.reset();
+  /** A node's series, made once: the label lookups are not paid per task. A node renamed by a redeploy keeps its first name's series. */
+  private nodeSeriesFor(node: NodeTime): client.Histogram.Internal<'node_id' | 'node_type' | 'node_name'> {
+    if (this.nodeSeries.size >= MAX_TIMED_NODES) {
+      this.nodeSeries.clear();
+      this.nodeDuration.reset();
+    }
+    const series = this.nodeDuration.labels({ node_id: node.id, node_type: node.type, node_name: node.name ?? '' });
+    this.nodeSeries.set(node.id, series);
+    return series;
   }
 }

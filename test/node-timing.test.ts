@@ -7,10 +7,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { install } from '@sinonjs/fake-timers';
-import { NodeTiming, TaskRegistry, parseProcessFields, type FlowNode } from '@aiware-nodered/node-red-aiware';
+import { NodeTiming, TaskRegistry, parseProcessFields, type FlowNode, type TaskEnd, type TaskTimes } from '@aiware-nodered/node-red-aiware';
 import { PACK_DIR } from '@aiware-nodered/node-red-runner';
 import { ToolkitEmulator } from '@aiware-nodered/aiware-sim';
 import { startRunner, type RunnerProcess } from './support/runner';
+import { ReviewRunners, post, reviewFlow } from './support/review';
+import { deploy, engine, onTestTab, processIn, resultOut } from './support/engine';
 
 const SLEEP_MS = 300;
 
@@ -53,7 +55,7 @@ describe('where the time goes', function () {
     });
 
     it("names the node that sleeps as each task's slowest, in its last log line and in /metrics, with task, webhook and retry times", async function () {
-      runner = startRunner(slowFlow('batch'));
+      runner = startRunner(slowFlow('batch'), { RUNNER_LOG_NODE_TIMES: '1' });
       const url = await runner.ready();
       const items = [toolkit.workItem(), toolkit.workItem()];
       // The first result post is refused once: a retry, counted by kind.
@@ -89,6 +91,74 @@ describe('where the time goes', function () {
       assert.ok((sample(metrics, 'aiware_webhook_duration_seconds_count', { kind: 'heartbeat', method: 'POST', status: '204' }) ?? 0) >= 2);
       assert.equal(sample(metrics, 'aiware_webhook_retries_total', { kind: 'result' }), 1);
       for (const name of ['aiware_pauses_total', 'aiware_wakeups_total', 'aiware_pauses_waiting', 'aiware_node_queue_seconds_total']) assert.match(metrics, new RegExp(`# TYPE ${name} `));
+    });
+  });
+
+  describe('in Node-RED, through its message hooks', function () {
+    it('times a switch, a link out and in (handed over directly), a delay and the result node, the delay slowest', async function () {
+      const inNode = processIn({ url: '/timing/kinds' }, ['route']);
+      await deploy(
+        onTestTab([
+          inNode,
+          { id: 'route', type: 'switch', name: 'route', property: 'payload', propertyType: 'msg', rules: [{ t: 'nnull' }], checkall: 'true', outputs: 1, wires: [['hop']] },
+          { id: 'hop', type: 'link out', mode: 'link', links: ['land'], wires: [] },
+          { id: 'land', type: 'link in', links: ['hop'], wires: [['wait']] },
+          { id: 'wait', type: 'delay', name: 'wait', pauseType: 'delay', timeout: String(SLEEP_MS), timeoutUnits: 'milliseconds', wires: [['out']] },
+          resultOut('out', { validate: false }),
+        ]),
+      );
+      const h = await engine();
+      const timing = h.red.handle.runtime!.timing!;
+      const item = h.toolkit.workItem();
+      const ended = new Promise<TaskTimes>((resolve) => {
+        const onTimes = (end: TaskEnd, times: TaskTimes) => {
+          if (end.task.fields.internalTaskId !== item.taskId) return;
+          timing.off('times', onTimes);
+          resolve(times);
+        };
+        timing.on('times', onTimes);
+      });
+      const answer = await h.toolkit.process(h.processUrl.replace(/\/process$/, '/timing/kinds'), item, { data: 'timed', mimeType: 'text/plain' });
+      assert.equal(answer.status, 200);
+      const times = await ended;
+      assert.deepEqual(times.nodes.map((n) => n.id).sort(), ['hop', 'land', 'out', 'route', 'wait']);
+      assert.equal(times.nodes[0].id, 'wait', JSON.stringify(times));
+      assert.ok(times.nodes[0].ms >= SLEEP_MS - 1);
+      assert.ok(
+        times.nodes.every((n) => n.count === 1 && n.queueMs >= 0 && n.ms <= times.totalMs),
+        JSON.stringify(times),
+      );
+      // The nodes' parts, summed since the deploy.
+      assert.ok(timing.totals().some((n) => n.id === 'wait' && n.tasks >= 1));
+    });
+  });
+
+  describe('a pause and its wake-up', function () {
+    const stage = new ReviewRunners('aiware-timing-pause-');
+
+    it("counts the pause open while it waits and its wake-up once resumed, and the wait as the pause node's time", async function () {
+      const { toolkit, service } = stage;
+      const { nodes, pauseId } = reviewFlow();
+      const runner = stage.start(nodes);
+      const url = await runner.ready();
+      const item = toolkit.workItem({ payload: JSON.stringify({ callbackServiceUrl: service.url }), maxTTL: '3600' });
+      assert.equal((await toolkit.process(`${url}/process`, item, { data: 'uh wait', mimeType: 'text/plain' })).status, 200);
+      const callbackUrl = String((await service.request(0, 30_000)).callbackUrl);
+      const waiting = await (await fetch(`${url}/metrics`)).text();
+      assert.equal(sample(waiting, 'aiware_pauses_total', { mode: 'local' }), 1, waiting);
+      assert.equal(sample(waiting, 'aiware_pauses_waiting', {}), 1);
+
+      // Called back after at least SLEEP_MS: the pause node held the task's message that long.
+      await new Promise((resolve) => setTimeout(resolve, SLEEP_MS));
+      assert.equal((await post(callbackUrl, { words: [{ word: 'fine', confidence: 1 }] })).status, 200);
+      assert.equal((await toolkit.waitForTask(item.taskId, { timeoutMs: 30_000 })).status, 'complete');
+      const line = await runner.waitForLog((l) => l.msg === 'task ended' && l.internalTaskId === item.taskId);
+      assert.equal(line.slowestNodeId, pauseId, JSON.stringify(line));
+      assert.equal(line.nodes, undefined, "every node's part only with RUNNER_LOG_NODE_TIMES");
+      assert.ok((line.slowestNodeMs as number) >= SLEEP_MS - 1);
+      const woken = await (await fetch(`${url}/metrics`)).text();
+      assert.equal(sample(woken, 'aiware_wakeups_total', { mode: 'local', outcome: 'resumed' }), 1, woken);
+      assert.equal(sample(woken, 'aiware_pauses_waiting', {}), 0);
     });
   });
 

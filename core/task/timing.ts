@@ -45,11 +45,24 @@ const INITIAL_NODES = 8;
 /** No task keeps more than this many nodes, whatever the flow: a bound for flows of generated nodes. */
 export const MAX_TIMED_NODES = 1000;
 
-/** One open task's clock. */
+/** Ended tasks whose times `timesOf` still gives, the newest (a host reads them when the task ends, try-it once the run settles). */
+const RECENT_ENDED = 200;
+/** Clocks of ended tasks kept for the next tasks: at most this many. */
+const SPARE_CLOCKS = 256;
+
+/** One open task's clock; used again by a later task once its task has ended (its array is not allocated per task). */
 class TaskClock {
-  readonly startedAt = performance.now();
+  startedAt = performance.now();
   nodes: FlowNode[] = [];
   numbers = new Float64Array(INITIAL_NODES * FIELDS);
+
+  /** Ready for another task, started now. */
+  restart(): this {
+    this.startedAt = performance.now();
+    this.nodes.length = 0;
+    this.numbers.fill(0);
+    return this;
+  }
 
   /** The offset of `node`'s numbers, -1 when the task has none for it. */
   find(node: FlowNode): number {
@@ -103,18 +116,20 @@ export function slowestNode(times: TaskTimes): NodeTime | undefined {
 
 /**
  * Every open task's clock. Emits `times` (TaskEnd, TaskTimes) when a task ends, after which
- * `timesOf(task)` gives them too (while the task object is alive). `totals()` sums each node's
+ * `timesOf(task)` gives them too (for the last RECENT_ENDED tasks). `totals()` sums each node's
  * part over every task since the flows started (bounded by the deployed nodes: cleared by `reset`).
  */
 export class NodeTiming extends EventEmitter {
   private readonly clocks = new Map<string, TaskClock>();
-  private readonly ended = new WeakMap<Task, TaskTimes>();
+  private readonly spare: TaskClock[] = [];
+  /** Ended tasks' times by task id, oldest first (a WeakMap by task cost ~10 µs a task in the runner's profile). */
+  private readonly ended = new Map<string, { task: Task; times: TaskTimes }>();
   private readonly summed = new Map<string, NodeTime & { tasks: number }>();
 
   constructor(registry: TaskRegistry) {
     super();
     this.setMaxListeners(0);
-    registry.on('open', (task: Task) => this.clocks.set(task.id, new TaskClock()));
+    registry.on('open', (task: Task) => this.clocks.set(task.id, this.spare.pop()?.restart() ?? new TaskClock()));
     registry.on('end', (end: TaskEnd) => this.end(end));
   }
 
@@ -179,7 +194,8 @@ export class NodeTiming extends EventEmitter {
 
   /** Where an ended task's time went. */
   timesOf(task: Task): TaskTimes | undefined {
-    return this.ended.get(task);
+    const ended = this.ended.get(task.id);
+    return ended?.task === task ? ended.times : undefined;
   }
 
   /** Each node's part in every task that ended since the last `reset`, the slowest (most time in all) first. */
@@ -197,7 +213,11 @@ export class NodeTiming extends EventEmitter {
     if (!clock) return;
     this.clocks.delete(end.task.id);
     const times = clock.times(performance.now());
-    this.ended.set(end.task, times);
+    if (this.spare.length < SPARE_CLOCKS) this.spare.push(clock);
+    // A task woken here again (the same id) ends again: its newest times replace the older ones.
+    this.ended.delete(end.task.id);
+    this.ended.set(end.task.id, { task: end.task, times });
+    if (this.ended.size > RECENT_ENDED) this.ended.delete(this.ended.keys().next().value!);
     for (const node of times.nodes) {
       const sum = this.summed.get(node.id);
       if (sum) {
