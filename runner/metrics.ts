@@ -2,6 +2,7 @@
 // engine type and outcome, each node's time per task (the pack's per-node timing), /process
 // latency, webhook calls and retries, pauses and wake-ups, and the process's own default metrics.
 import * as client from 'prom-client';
+import { CheapHistogram, type HistogramSeries } from './histogram';
 import { MAX_TIMED_NODES, type CallEvent, type NodeTime, type NodeTiming, type PackRuntime, type RetryEvent, type TaskEnd, type TaskRegistry, type TaskTimes } from '@aiware-nodered/node-red-aiware';
 
 /** Seconds: from a fast function node to a long model call. */
@@ -14,14 +15,14 @@ export class RunnerMetrics {
   private readonly ended: client.Counter<'state' | 'reason'>;
   private readonly retries: client.Counter<'kind'>;
   readonly processLatency: client.Histogram<'status'>;
-  private readonly taskDuration: client.Histogram<'engine_type' | 'state'>;
-  private readonly nodeDuration: client.Histogram<'node_id' | 'node_type' | 'node_name'>;
+  private readonly taskDuration: CheapHistogram;
+  private readonly nodeDuration: CheapHistogram;
   private readonly calls: client.Histogram<'kind' | 'method' | 'status'>;
   private readonly paused: client.Counter<'mode'>;
   private readonly woken: client.Counter<'mode' | 'outcome'>;
   /** Each node's series by its id: bounded by the flows' nodes, cleared past MAX_TIMED_NODES (a long life of redeploys). */
-  private readonly nodeSeries = new Map<string, client.Histogram.Internal<'node_id' | 'node_type' | 'node_name'>>();
-  private readonly taskSeries = new Map<string, client.Histogram.Internal<'engine_type' | 'state'>>();
+  private readonly nodeSeries = new Map<string, HistogramSeries>();
+  private readonly taskSeries = new Map<string, HistogramSeries>();
   private tasks?: TaskRegistry;
   private pack?: PackRuntime;
 
@@ -44,21 +45,20 @@ export class RunnerMetrics {
       labelNames: ['state', 'reason'],
       registers,
     });
-    this.taskDuration = new client.Histogram({
-      name: 'aiware_task_duration_seconds',
-      help: 'Tasks, from their opening in this process to their end, by engine type (chunk, stream, batch) and state',
-      labelNames: ['engine_type', 'state'],
-      buckets: DURATION_BUCKETS,
-      registers,
-    });
+    // Observed per task and per node of each task: made with their series once (./histogram).
+    this.taskDuration = new CheapHistogram(
+      'aiware_task_duration_seconds',
+      'Tasks, from their opening in this process to their end, by engine type (chunk, stream, batch) and state',
+      DURATION_BUCKETS,
+      this.registry,
+    );
+    this.nodeDuration = new CheapHistogram(
+      'aiware_node_duration_seconds',
+      "How long a node held one task's messages (from each delivery to its completion or next send), one observation per task and node",
+      DURATION_BUCKETS,
+      this.registry,
+    );
     const nodeLabels = ['node_id', 'node_type', 'node_name'] as const;
-    this.nodeDuration = new client.Histogram({
-      name: 'aiware_node_duration_seconds',
-      help: "How long a node held one task's messages (from each delivery to its completion or next send), one observation per task and node",
-      labelNames: nodeLabels,
-      buckets: DURATION_BUCKETS,
-      registers,
-    });
     // Read from the pack's per-node totals when scraped, not counted per task: they cost the hot path nothing.
     const totals = (): NodeTotal[] => this.pack?.timing?.totals() ?? [];
     const labelsOf = (node: NodeTotal) => ({ node_id: node.id, node_type: node.type, node_name: node.name ?? '' });
@@ -137,7 +137,7 @@ export class RunnerMetrics {
   private timed(end: TaskEnd, times: TaskTimes): void {
     const taskKey = `${end.task.engineType} ${end.state}`;
     let task = this.taskSeries.get(taskKey);
-    if (!task) this.taskSeries.set(taskKey, (task = this.taskDuration.labels({ engine_type: end.task.engineType, state: end.state })));
+    if (!task) this.taskSeries.set(taskKey, (task = this.taskDuration.series({ engine_type: end.task.engineType, state: end.state })));
     task.observe(times.totalMs / 1000);
     for (const node of times.nodes) {
       (this.nodeSeries.get(node.id) ?? this.nodeSeriesFor(node)).observe(node.ms / 1000);
@@ -145,12 +145,12 @@ export class RunnerMetrics {
   }
 
   /** A node's series, made once: the label lookups are not paid per task. A node renamed by a redeploy keeps its first name's series. */
-  private nodeSeriesFor(node: NodeTime): client.Histogram.Internal<'node_id' | 'node_type' | 'node_name'> {
+  private nodeSeriesFor(node: NodeTime): HistogramSeries {
     if (this.nodeSeries.size >= MAX_TIMED_NODES) {
       this.nodeSeries.clear();
       this.nodeDuration.reset();
     }
-    const series = this.nodeDuration.labels({ node_id: node.id, node_type: node.type, node_name: node.name ?? '' });
+    const series = this.nodeDuration.series({ node_id: node.id, node_type: node.type, node_name: node.name ?? '' });
     this.nodeSeries.set(node.id, series);
     return series;
   }

@@ -83,6 +83,10 @@ describe('where the time goes', function () {
       assert.equal(slowest[0], 'sleeper', metrics);
       assert.ok((sums.sleeper ?? 0) >= (2 * (SLEEP_MS - 1)) / 1000);
       assert.equal(sample(metrics, 'aiware_node_duration_seconds_count', { node_id: 'sleeper', node_type: 'function', node_name: 'sleeper' }), 2);
+      // A histogram Prometheus reads: cumulative buckets, none of the sleeper's tasks under its sleep.
+      assert.equal(sample(metrics, 'aiware_node_duration_seconds_bucket', { node_id: 'sleeper', le: '+Inf' }), 2);
+      assert.equal(sample(metrics, 'aiware_node_duration_seconds_bucket', { node_id: 'sleeper', le: '0.25' }), 0);
+      assert.match(metrics, /# TYPE aiware_node_duration_seconds histogram/);
       assert.equal(sample(metrics, 'aiware_node_messages_total', { node_id: 'sleeper' }), 2);
       assert.equal(sample(metrics, 'aiware_task_duration_seconds_count', { engine_type: 'batch', state: 'complete' }), 2);
       assert.ok((sample(metrics, 'aiware_task_duration_seconds_sum', { engine_type: 'batch', state: 'complete' }) ?? 0) >= (2 * (SLEEP_MS - 1)) / 1000);
