@@ -109,11 +109,6 @@ function round(ms: number): number {
   return Math.round(ms * 10) / 10;
 }
 
-/** The slowest node of a task's times: the one that held its messages longest. */
-export function slowestNode(times: TaskTimes): NodeTime | undefined {
-  return times.nodes[0];
-}
-
 /**
  * Every open task's clock. Emits `times` (TaskEnd, TaskTimes) when a task ends, after which
  * `timesOf(task)` gives them too (for the last RECENT_ENDED tasks). `totals()` sums each node's
@@ -178,7 +173,7 @@ export class NodeTiming extends EventEmitter {
   completed(taskId: string, by: FlowNode): void {
     const clock = this.clocks.get(taskId);
     if (!clock) return;
-    const at = clock.slot(by);
+    const at = clock.find(by);
     if (at < 0) return;
     const n = clock.numbers;
     if (n[at + ACTIVE] === 0) return;
