@@ -253,6 +253,17 @@ describe('where the time goes', function () {
           ['b', 1, 5],
         ],
       );
+      // The next task gets the first one's clock again, counting from nothing.
+      const next = open(registry);
+      timing.received(next.id, b);
+      clock.tick(3);
+      timing.completed(next.id, b);
+      next.ignore();
+      assert.deepEqual(
+        timing.timesOf(next)!.nodes.map((n) => [n.id, n.count, n.ms, n.queueMs]),
+        [['b', 1, 3, 0]],
+      );
+      assert.equal(timing.timesOf(task), times, 'the first task is still remembered');
     });
 
     it('counts overlapping messages at one node once, and a delivery never received as waiting until the end', function () {

@@ -56,10 +56,9 @@ class TaskClock {
   nodes: FlowNode[] = [];
   numbers = new Float64Array(INITIAL_NODES * FIELDS);
 
-  /** Ready for another task, started now. */
+  /** Ready for another task, started now (its nodes were let go at its last task's end). */
   restart(): this {
     this.startedAt = performance.now();
-    this.nodes.length = 0;
     this.numbers.fill(0);
     return this;
   }
@@ -208,6 +207,8 @@ export class NodeTiming extends EventEmitter {
     if (!clock) return;
     this.clocks.delete(end.task.id);
     const times = clock.times(performance.now());
+    // A spare clock holds no node: a redeployed flow's nodes are not kept alive by it.
+    clock.nodes.length = 0;
     if (this.spare.length < SPARE_CLOCKS) this.spare.push(clock);
     // A task woken here again (the same id) ends again: its newest times replace the older ones.
     this.ended.delete(end.task.id);
