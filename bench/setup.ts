@@ -1,4 +1,4 @@
-// What the bench runs against: the seven servers (SERVERS) and the Engine Toolkit fields every
+// What the bench runs against: the eight servers (SERVERS) and the Engine Toolkit fields every
 // request carries. Shared by run.ts (the bench), steady.ts (five of the servers) and profile.ts
 // (one server under a CPU profiler).
 import { randomBytes } from 'node:crypto';
@@ -12,7 +12,7 @@ import { RunnerChild } from './runner-child';
 import { StockNodeRed } from './stock-nodered';
 import { flowsFor, type Kind } from './servers/flows';
 
-export type ServerKey = 'bare' | 'httpin' | 'aiware' | 'embedded' | 'runner' | 'aiwareRecycle' | 'runnerRecycle';
+export type ServerKey = 'bare' | 'httpin' | 'aiware' | 'embedded' | 'runner' | 'aiwareRecycle' | 'runnerRecycle' | 'runnerUntimed';
 
 export interface StartOptions {
   /** Write a V8 CPU profile here: of the measured window (IPC children), or of the whole run (runner). */
@@ -45,10 +45,10 @@ function withProfiler(flags: readonly string[], file: string | undefined): reado
  * The runner on the aiware server's very flow (servers/flows.ts), written as its build runtime
  * file; a fresh work folder per start.
  */
-function runnerServer(env: Record<string, string> = {}): ServerSpec['start'] {
+function runnerServer(env: Record<string, string> = {}, aiware?: Record<string, unknown>): ServerSpec['start'] {
   return (root, options) => {
-    const runtimeFile = path.join(root, 'runner-runtime.json');
-    fs.writeFileSync(runtimeFile, JSON.stringify(flowsFor('aiware')));
+    const runtimeFile = path.join(root, aiware ? 'runner-runtime-settings.json' : 'runner-runtime.json');
+    fs.writeFileSync(runtimeFile, JSON.stringify(aiware ? { flows: flowsFor('aiware'), settings: { aiware } } : flowsFor('aiware')));
     // As the image starts it (RUNNER_NODE_FLAGS).
     const execArgv = withProfiler(RUNNER_NODE_FLAGS, options.cpuProfile);
     return RunnerChild.start('runner', { runtimeFile, workDir: fs.mkdtempSync(path.join(root, 'runner-work-')), execArgv, env });
@@ -79,6 +79,8 @@ export const SERVERS: ServerSpec[] = [
   // recycleChunks (core/chunk-pool): chunk memory used again, valid until the task ends.
   { key: 'aiwareRecycle', label: 'the pack in a stock Node-RED, recycleChunks', reports: 'outside', start: stockServer('aiwareRecycle', 'aiware', { 'aiware.recycleChunks': 'true' }) },
   { key: 'runnerRecycle', label: 'runner, RUNNER_RECYCLE_CHUNKS=1', reports: 'outside', start: runnerServer({ RUNNER_RECYCLE_CHUNKS: '1' }) },
+  // The cost of per-node timing (core/task/timing): the runner without it, the baseline of the same run.
+  { key: 'runnerUntimed', label: 'runner, aiware.nodeTiming false', reports: 'outside', start: runnerServer({}, { nodeTiming: false }) },
 ];
 
 export function startServer(spec: ServerSpec, root: string, options: StartOptions = {}): Promise<BenchServer> {

@@ -27,6 +27,7 @@ export * from './task/task';
 export * from './task/registry';
 export * from './task/webhooks';
 export * from './task/flow-end';
+export * from './task/timing';
 
 // pause/: pause-for-callback.
 export * from './pause/service';

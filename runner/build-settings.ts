@@ -155,6 +155,8 @@ function aiwareProblems(value: unknown): SettingProblem[] {
     else if (key === 'flowEndGraceMs') {
       const grace = flowEndGrace(v);
       if (grace.problem) problems.push({ where, code: 'value', message: `must be a number of milliseconds, or false; got ${JSON.stringify(v)}` });
+    } else if (key === 'nodeTiming') {
+      if (typeof v !== 'boolean') problems.push({ where, code: 'value', message: `must be true or false, got ${JSON.stringify(v)}` });
     } else if (key === 'tmpDir') {
       if (typeof v !== 'string' || v === '') problems.push({ where, code: 'value', message: 'must be a folder path' });
     } else if (key === 'retry') {
@@ -165,7 +167,7 @@ function aiwareProblems(value: unknown): SettingProblem[] {
           else problems.push({ where: `${where}.${name}`, code: 'unknown', message: `is not a retry setting: they are ${[...RETRY_NUMBERS].join(', ')}` });
         }
     } else {
-      const near = nearest(key, [...AIWARE_NUMBERS, 'flowEndGraceMs', 'tmpDir', 'retry']);
+      const near = nearest(key, [...AIWARE_NUMBERS, 'flowEndGraceMs', 'nodeTiming', 'tmpDir', 'retry']);
       problems.push({ where, code: 'unknown', message: `is not a setting of the pack${near ? ` (did you mean ${near}?)` : ''}` });
     }
   }

@@ -68,6 +68,8 @@ export interface RunnerConfig {
   wakeup?: Record<string, unknown>;
   /** RUNNER_RECYCLE_CHUNKS: the pack's `recycleChunks` (chunk memory used again; valid until the task ends). */
   recycleChunks: boolean;
+  /** RUNNER_LOG_NODE_TIMES: each task's last line also lists every node's part (`nodes`), not only its slowest node. */
+  logNodeTimes: boolean;
 }
 
 export const DEFAULTS = {
@@ -206,6 +208,7 @@ export function loadConfig(env: Env = process.env): RunnerConfig {
     callbackSecret: env.RUNNER_CALLBACK_SECRET || undefined,
     wakeup: wakeupPayload(env),
     recycleChunks: flag(env, 'RUNNER_RECYCLE_CHUNKS'),
+    logNodeTimes: flag(env, 'RUNNER_LOG_NODE_TIMES'),
   };
 }
 

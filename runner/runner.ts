@@ -20,6 +20,7 @@ import {
   type EngineState,
   type Task,
   type TaskEnd,
+  type TaskTimes,
 } from '@aiware-nodered/node-red-aiware';
 import type { RunnerConfig } from './config';
 import { readRuntimeFile, RuntimeFileError, typesUsed, type BuildRuntime } from './runtime-file';
@@ -63,6 +64,18 @@ function callbackHost(host: string): string {
 function nodesExcludes(runtime: BuildRuntime): string[] {
   const own = runtime.settings?.nodesExcludes;
   return [...new Set([...(Array.isArray(own) ? own.filter((f): f is string => typeof f === 'string') : []), ...unusedCoreNodeFiles(typesUsed(runtime.flows))])];
+}
+
+/**
+ * Where a task's time went, on its last line: its slowest node (the one that held its messages
+ * longest) and, with `all` (RUNNER_LOG_NODE_TIMES), each node's part (see docs/runner.md); nothing
+ * when the pack does not time nodes. Every node's part is opt-in: it costs ~5 µs a line to write.
+ */
+function timeFields(times: TaskTimes | undefined, all: boolean): Record<string, unknown> {
+  const slowest = times?.nodes[0];
+  if (!slowest) return {};
+  const fields = { slowestNodeId: slowest.id, slowestNodeType: slowest.type, slowestNodeName: slowest.name, slowestNodeMs: slowest.ms };
+  return all ? { ...fields, nodes: times.nodes } : fields;
 }
 
 /** Where the editor's login posts (the editor is at /editor). */
@@ -406,14 +419,22 @@ export class Runner {
   private watchTasks(): void {
     const pack = this.handle.runtime;
     if (!pack) return;
-    this.metrics.watch(pack.registry);
+    this.metrics.watch(pack);
     // A task's lines carry ids, states and times, never a token: they skip the redaction by path,
     // whose wildcard paths cost ~9 µs a line (a task's failure message is scrubbed where it is made,
     // and its line keeps the redaction all the same).
     const taskLog = this.log.child({}, { redact: [] });
     pack.registry.on('open', (task: Task) => taskLog.debug({ taskId: task.id, nodeId: task.owner, internalTaskId: task.fields.internalTaskId, engineType: task.engineType }, 'task open'));
     pack.registry.on('end', (end: TaskEnd) => {
-      const fields = { taskId: end.task.id, nodeId: end.task.owner, internalTaskId: end.task.fields.internalTaskId, state: end.state, failureReason: end.reason, ms: Date.now() - end.task.startedAt };
+      const fields = {
+        taskId: end.task.id,
+        nodeId: end.task.owner,
+        internalTaskId: end.task.fields.internalTaskId,
+        state: end.state,
+        failureReason: end.reason,
+        ms: Date.now() - end.task.startedAt,
+        ...timeFields(pack.timing?.timesOf(end.task), this.config.logNodeTimes),
+      };
       // A task that fails while the flow has no message of it was forgotten by the flow: a flow error.
       if (end.state === 'failed') this.log.warn({ ...fields, failureMsg: end.message, ...(this.taskLines.forgotten(end) ? { flowError: 'forgotten' } : {}) }, 'task failed');
       else taskLog.info(fields, 'task ended');

@@ -12,7 +12,8 @@ import { EXIT, EXIT_CODES_HELP, exitCodeOf } from './cli/exit';
 import { listInputs } from './cli/inputs';
 import { UsageError, parseRunOptions, type RawRunOptions, type RunOptions } from './cli/options';
 import { OutFolder, Progress, formatMs, formatSummary, plural, short, shown, totalsOf } from './cli/report';
-import { attachLines, isFlowOrProtocolError, isOk, runTasks, type AbortReason, type TaskOutcome, type TaskPlan } from './cli/tasks';
+import { nodeTimesByTask } from './cli/node-times';
+import { attachLines, attachNodeTimes, isFlowOrProtocolError, isOk, runTasks, type AbortReason, type TaskOutcome, type TaskPlan } from './cli/tasks';
 import { formatExtras, runExtras, writeExtras, type RunExtras } from './cli/extras';
 import { CheckUsageError, checkCommand } from './cli/check';
 import { newCommand } from './cli/new-command';
@@ -251,7 +252,8 @@ export async function run(options: RunOptions): Promise<number> {
 
   // The runner has written out every line now: each task gets those about it, and is written again with them.
   attachLines(outcomes, linesByTask(session.lines));
-  for (const outcome of outcomes) if (outcome.log.length > 0) out.writeTask(outcome);
+  attachNodeTimes(outcomes, nodeTimesByTask(session.lines));
+  for (const outcome of outcomes) if (outcome.log.length > 0 || outcome.nodeTimes) out.writeTask(outcome);
   // ET stops an engine with SIGTERM: one that does not leave cleanly would lose work there.
   stopped ??= session.uncleanExit();
 

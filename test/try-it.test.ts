@@ -41,6 +41,13 @@ describe('try it: the aiware-process-in button', function () {
       transcript.series.map((s) => s.words[0].word),
       'The quick brown fox jumps over the lazy dog'.split(' '),
     );
+    const times = await comms.waitFor(debugFrom(id, 'try it: where the time went'), 20_000, "the run's per-node times");
+    const shown = JSON.parse(String(times.data.msg)) as { taskMs: number; nodes: { node: string; messages: number; ms: number }[] };
+    assert.ok(shown.nodes.length > 0 && shown.nodes.every((n) => n.messages >= 1 && n.ms <= shown.taskMs + 1), JSON.stringify(shown));
+    assert.ok(
+      shown.nodes.some((n) => n.node.includes('aiware-result-out')),
+      JSON.stringify(shown),
+    );
     await comms.waitFor(debugFrom(id, 'try it: complete'), 20_000, 'the outcome');
     await comms.waitFor(statusOf(id, /^try it: complete, 1 result\(s\)/), 20_000, 'the status');
   });

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BodyLimits } from '../body/limits';
 import type { ChunkPool } from '../body/chunk-pool';
 import type { FlowEndWatch } from '../task/flow-end';
+import type { NodeTiming } from '../task/timing';
 import type { PauseService } from '../pause/service';
 import type { TaskSettings } from '../task/task';
 import type { TaskRegistry } from '../task/registry';
@@ -50,6 +51,12 @@ export interface AiwareSettings extends Partial<TaskSettings>, Partial<BodyLimit
    * Default 5000.
    */
   flowEndGraceMs?: number | false;
+  /**
+   * Times each node's part in each task (core/task/timing: held, queued, counted) from Node-RED's
+   * message hooks; `false`: not timed (no per-node times in the runner's metrics, log lines, the
+   * simulator's summary or try-it). Default true.
+   */
+  nodeTiming?: boolean;
   /** Set by a host that embeds Node-RED, never in a settings file. */
   host?: PackHost;
 }
@@ -67,6 +74,8 @@ export interface PackRuntime {
   readonly pauses: PauseService;
   /** Each task's messages in flight: a task the flow forgot to end, a result that came after the end. */
   readonly flowEnd: FlowEndWatch;
+  /** Where each task's time goes, node by node; undefined when `nodeTiming` is false or Node-RED has no message hooks. */
+  readonly timing?: NodeTiming;
   readonly settings: AiwareSettings;
   /** Pooled chunk memory, when `recycleChunks` is on. */
   readonly chunkPool?: ChunkPool;

@@ -4,6 +4,7 @@
 // Platform mode: aiWARE's wake-up URL carries a signed `data`; the wake-up /process comes back
 // through aiware-process-in, to whichever engine instance aiWARE starts.
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import type * as http from 'node:http';
 import { errorMessage } from '../protocol/errors';
 import type { ParsedFields } from '../protocol/fields';
@@ -39,8 +40,10 @@ export { unreachableBase, wakeupAddress } from './wait-helpers';
 /**
  * The waits of one Node-RED. Nodes register when they start (their saved waits come back) and
  * unregister when they stop (their waits stay on disk, their tasks leave memory without a word).
+ * Emits `paused` (mode) when a task starts waiting, and `woken` (mode, outcome) when a wait ends
+ * here: resumed, failed by the service, timed out (for a host's metrics).
  */
-export class PauseService {
+export class PauseService extends EventEmitter {
   readonly store: WaitStore;
   private signerPromise?: Promise<CallbackSigner>;
   private readonly nodes = new Map<string, PauseNode>();
@@ -54,6 +57,7 @@ export class PauseService {
   private readonly platform: PlatformContext;
 
   constructor(private readonly options: PauseServiceOptions) {
+    super();
     const store = new WaitStore(options.stateDir);
     this.store = store;
     this.saved = new SavedWaits(store, (text) => options.warn(text));
@@ -173,6 +177,7 @@ export class PauseService {
     const token = signer.sign({ w: id, n: node.id } satisfies LocalClaims, expiresAt);
     const callbackUrl = `${options.baseUrl.replace(/\/+$/, '')}${CALLBACK_PATH}${token}`;
     this.goLive(wait, task, true);
+    this.emit('paused', 'local');
     // The task's earlier waits, resumed, are superseded by this one: a restart resumes this one.
     this.resumed.superseded(task);
     node.changed();
@@ -184,13 +189,17 @@ export class PauseService {
    * large for a URL), gets the wake-up JWT from aiWARE, and marks the task `paused` there.
    * The caller sends the URL on, then lets the task go (`task.pause()`).
    */
-  pausePlatform(task: Task, node: PauseNode, options: PlatformPauseOptions): Promise<PlatformPause> {
-    return pausePlatform(this.platform, task, node, options);
+  async pausePlatform(task: Task, node: PauseNode, options: PlatformPauseOptions): Promise<PlatformPause> {
+    const paused = await pausePlatform(this.platform, task, node, options);
+    this.emit('paused', 'platform');
+    return paused;
   }
 
   /** A platform wake-up (`payload.isCallback`), checked and claimed: see `prepareWake` in ./platform-mode. */
-  prepareWake(data: unknown, parsed: ParsedFields): Promise<Wake> {
-    return prepareWake(this.platform, data, parsed);
+  async prepareWake(data: unknown, parsed: ParsedFields): Promise<Wake> {
+    const wake = await prepareWake(this.platform, data, parsed);
+    this.emit('woken', 'platform', 'resumed');
+    return wake;
   }
 
   /** Serves `…/aiware/callback/<token>[/progress|/fail]`: POST acts, GET only shows the wait. */
@@ -233,6 +242,7 @@ export class PauseService {
     const { wait, task } = live;
     clearTimeout(live.timer);
     this.live.delete(wait.id);
+    this.emit('woken', 'local', outcome);
     task.stopWaiting();
     // The message may name its chunk file: it lives as long as the task now.
     task.tmpFiles.push(...wait.files);

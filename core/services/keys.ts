@@ -109,13 +109,13 @@ export class ProxyKeys implements KeyBackend {
 
   async get(path: string, deadline: number, signal?: AbortSignal): Promise<{ found: true; value: unknown } | { found: false }> {
     // A 404 is ET's answer for an unset or expired key (and for one outside the task's ids, which the path never is).
-    const answer = await this.client.request({ method: 'GET', url: this.base + path, deadline, signal, accept: [404] });
+    const answer = await this.client.request({ method: 'GET', url: this.base + path, deadline, signal, accept: [404], kind: 'keys' });
     return answer.status === 404 ? { found: false } : { found: true, value: decodeKeyValue(answer.body) };
   }
 
   async set(path: string, text: string, ttlSeconds: number | undefined, deadline: number, signal?: AbortSignal): Promise<void> {
     const query = ttlSeconds === undefined ? '' : `?ttlInSeconds=${ttlSeconds}`;
-    await this.client.request({ method: 'POST', url: this.base + path + query, body: text, deadline, signal, headers: { 'Content-Type': 'application/json' } });
+    await this.client.request({ method: 'POST', url: this.base + path + query, body: text, deadline, signal, headers: { 'Content-Type': 'application/json' }, kind: 'keys' });
   }
 }
 

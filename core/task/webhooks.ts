@@ -18,11 +18,25 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY: RetryPolicy = { initialDelayMs: 100, maxDelayMs: 2000, requestTimeoutMs: 10_000 };
 
+/** What a call to the toolkit was for: a label of the runner's metrics. */
+export type CallKind = 'heartbeat' | 'result' | 'keys' | 'other';
+
 export interface RetryEvent {
+  kind: CallKind;
   url: string;
   attempt: number;
   delayMs: number;
   cause: string;
+}
+
+/** One attempt of a call to the toolkit, once answered (or failed without an answer: `status` undefined). */
+export interface CallEvent {
+  kind: CallKind;
+  method: 'GET' | 'POST';
+  /** The HTTP status, undefined for a network error, a timeout or a cancel. */
+  status?: number;
+  attempt: number;
+  ms: number;
 }
 
 /** A webhook post that will not succeed: the task fails with `reason`. */
@@ -72,6 +86,8 @@ export interface ToolkitCall {
   headers?: Record<string, string>;
   /** Statuses besides 2xx that are an answer, not a failure (a GET's 404 for a missing key). */
   accept?: number[];
+  /** What the call is for (metrics); default `other`. */
+  kind?: CallKind;
 }
 
 export interface ToolkitAnswer {
@@ -83,10 +99,12 @@ export class WebhookClient {
   private instance?: AxiosInstance;
   private readonly retry: RetryPolicy;
   private readonly onRetry?: (event: RetryEvent) => void;
+  private readonly onCall?: (event: CallEvent) => void;
 
-  constructor(options: { retry?: Partial<RetryPolicy>; onRetry?: (event: RetryEvent) => void } = {}) {
+  constructor(options: { retry?: Partial<RetryPolicy>; onRetry?: (event: RetryEvent) => void; onCall?: (event: CallEvent) => void } = {}) {
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.onRetry = options.onRetry;
+    this.onCall = options.onCall;
   }
 
   // axios takes ~140 ms to load: an engine pays it at its first asynchronous post, not at start-up
@@ -116,7 +134,7 @@ export class WebhookClient {
    * for a 4xx at once, or for the last failure once the deadline has passed.
    */
   async post(url: string, body: unknown, deadline: number, signal?: AbortSignal, headers?: Record<string, string>): Promise<void> {
-    await this.request({ method: 'POST', url, body: JSON.stringify(body), deadline, signal, headers });
+    await this.request({ method: 'POST', url, body: JSON.stringify(body), deadline, signal, headers, kind: kindOf(body) });
   }
 
   /**
@@ -125,12 +143,14 @@ export class WebhookClient {
    * `deadline`; any other status throws a `WebhookError` at once. `body` is sent as it is (JSON text).
    */
   async request(call: ToolkitCall): Promise<ToolkitAnswer> {
-    const { method, url, body, deadline, signal, headers, accept = [] } = call;
+    const { method, url, body, deadline, signal, headers, accept = [], kind = 'other' } = call;
     let delay = this.retry.initialDelayMs;
     let previous: WebhookError | undefined;
     for (let attempt = 1; ; attempt++) {
       let failure: WebhookError;
       const remaining = Math.max(1, deadline - Date.now());
+      const startedAt = performance.now();
+      let status: number | undefined;
       try {
         const response = await this.http.request<string>({
           method,
@@ -140,12 +160,15 @@ export class WebhookClient {
           headers,
           timeout: Math.min(this.retry.requestTimeoutMs, remaining),
         });
+        status = response.status;
+        this.onCall?.({ kind, method, status, attempt, ms: performance.now() - startedAt });
         const text = typeof response.data === 'string' ? response.data : '';
         if ((response.status >= 200 && response.status < 300) || accept.includes(response.status)) return { status: response.status, body: text };
         failure = new WebhookError(`${url} answered ${response.status}${text ? `: ${text.slice(0, 200)}` : ''}`, reasonForStatus(response.status));
         if (response.status < 500 && response.status !== 429) throw failure;
       } catch (err) {
         if (err instanceof WebhookError) throw err;
+        if (status === undefined) this.onCall?.({ kind, method, attempt, ms: performance.now() - startedAt });
         if (signal?.aborted) throw new WebhookError(`${method === 'POST' ? 'post to' : `${method} of`} ${url} was cancelled`, 'internal_error');
         const code = typeof err === 'object' && err !== null ? (err as { code?: string }).code : undefined;
         failure = new WebhookError(`${method === 'POST' ? 'post to' : `${method} of`} ${url} failed: ${errorMessage(err)}`, reasonForNetworkError(code));
@@ -157,9 +180,16 @@ export class WebhookClient {
       if (Date.now() + wait >= deadline) {
         throw new WebhookError(`${failure.message} (gave up after ${attempt} attempts: the task's time ran out)`, failure.reason);
       }
-      this.onRetry?.({ url, attempt, delayMs: wait, cause: failure.message });
+      this.onRetry?.({ kind, url, attempt, delayMs: wait, cause: failure.message });
       await sleep(wait, signal);
       delay *= 2;
     }
   }
+}
+
+/** A webhook body's kind: a result has its `output`, a heartbeat its `status`. */
+function kindOf(body: unknown): CallKind {
+  if (typeof body !== 'object' || body === null) return 'other';
+  if ('output' in body) return 'result';
+  return 'status' in body ? 'heartbeat' : 'other';
 }

@@ -14,6 +14,7 @@ import {
   TaskRegistry,
   type Task,
   FlowEndWatch,
+  NodeTiming,
   flowEndGrace,
   taskName,
   type Idle,
@@ -83,6 +84,8 @@ function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): voi
         RED.log.debug(`[aiware] retrying ${event.url} in ${event.delayMs} ms: ${event.cause}`);
         registry.emit('retry', event);
       },
+      // Each attempt's time, for a host's metrics (the runner's /metrics).
+      onCall: (event) => registry.emit('call', event),
     }),
   });
   registry.on('warning', (task: { id: string }, text: string) => RED.log.warn(`[aiware] task ${task.id}: ${text}`));
@@ -92,6 +95,9 @@ function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): voi
   // Said by the node that dropped the last message: the debug sidebar links to it.
   flowEnd.on('idle', (_task: Task, idle: Idle<Node>) => idle.node.warn(idle.text));
   flowEnd.on('busy', (task: Task, node: Node) => node.log(`${taskName(task)}: a message of it is back in the flow at ${nodeLabel(node)}: the warning is withdrawn`));
+
+  const hooksAvailable = Boolean((RED as unknown as { hooks?: unknown }).hooks);
+  const timing = settings.nodeTiming !== false && hooksAvailable ? new NodeTiming(registry) : undefined;
 
   let started = false;
   const pauses = new PauseService({
@@ -121,12 +127,14 @@ function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): voi
   const install = (): void => {
     RED.events.on('flows:started', () => {
       started = true;
+      // A deploy brings new nodes: the totals are of the flows running now.
+      timing?.reset();
       pauses.started();
     });
     RED.events.on('flows:stopping', () => {
       started = false;
     });
-    installMessageHooks(RED, registry, flowEnd);
+    installMessageHooks(RED, registry, flowEnd, timing);
     // The callback URLs, for a Node-RED whose HTTP nodes express serves (a host may dispatch them first).
     const callbackRoute = new RegExp(`^${CALLBACK_PATH.replace(/\//g, '\\/')}.+`);
     RED.httpNode.get(callbackRoute, ...middleware, serveCallback);
@@ -145,6 +153,7 @@ function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): voi
     registry,
     pauses,
     flowEnd,
+    timing,
     settings,
     chunkPool: settings.recycleChunks === true ? new ChunkPool({ maxIdleBytes: 8 * (settings.memoryChunkBytes ?? DEFAULT_LIMITS.memoryChunkBytes) }) : undefined,
     flowsStarted: () => started,
@@ -269,6 +278,7 @@ interface CompleteEvent {
 interface SendEvent {
   msg: NodeMessage;
   source: { node: HookNode };
+  destination: { node?: HookNode };
 }
 
 interface ReceiveEvent {
@@ -288,6 +298,11 @@ function completesOnReturn(node: HookNode): boolean {
   return type === 'switch' || type === 'rbe' || type.startsWith('subflow:') || type === 'subflow-status' || (!node._inputCallback && !node._inputCallbacks);
 }
 
+/** A node that never completes a message (it takes no `done`, and does not finish when its handler returns): it lets go of one when it sends. */
+function neverCompletes(node: HookNode): boolean {
+  return node._expectedDoneCount === 0 && !completesOnReturn(node);
+}
+
 /**
  * The message hooks. A node that calls `done(err)` on a task's message fails that task with
  * `internal_error`: Node-RED runs the `onComplete` hook for `done(err)` (the pack's own nodes have
@@ -295,10 +310,11 @@ function completesOnReturn(node: HookNode): boolean {
  * input handler is reported only through `node.error`, which no hook sees: such a task fails when
  * its time runs out, or at once when a Catch node is wired to an `aiware-heartbeat` (see the
  * README). And each task message's deliveries (`preDeliver`, after the clone for a second wire),
- * receptions (`onReceive`) and completions (`onComplete`) go to `flowEnd`; a message with no task
- * costs one property read. A hook never throws: an error in it would drop the user's message.
+ * receptions (`onReceive`) and completions (`onComplete`) go to `flowEnd`, and with its sends
+ * (`onSend`) to `timing`; a message with no task costs one property read. A hook never throws: an
+ * error in it would drop the user's message.
  */
-function installMessageHooks(RED: NodeAPI, registry: TaskRegistry, flowEnd: FlowEndWatch<Node>): void {
+function installMessageHooks(RED: NodeAPI, registry: TaskRegistry, flowEnd: FlowEndWatch<Node>, timing: NodeTiming | undefined): void {
   const hooks = (RED as unknown as { hooks?: { add(name: string, fn: (event: never) => void): void } }).hooks;
   if (!hooks) {
     RED.log.warn('[aiware] RED.hooks is not available: a node outside this pack that fails a message fails its task only when maxTTL passes, and so does a flow that forgets to end one');
@@ -313,24 +329,45 @@ function installMessageHooks(RED: NodeAPI, registry: TaskRegistry, flowEnd: Flow
         RED.log.debug(`[aiware] message hook: ${errorMessage(err)}`);
       }
     };
+  if (timing) {
+    // Node-RED hands the hook every message of one send; all of them leave the same node.
+    hooks.add(
+      'onSend.aiware',
+      guarded((events: SendEvent[]) => {
+        for (const event of events) {
+          const taskId = taskIdOf(event.msg);
+          if (taskId === undefined) continue;
+          const from = event.source.node;
+          if (neverCompletes(from)) timing.completed(taskId, from);
+          timing.sent(taskId, from);
+        }
+      }),
+    );
+  }
   hooks.add(
     'preDeliver.aiware',
     guarded((event: SendEvent) => {
       const taskId = taskIdOf(event.msg);
-      if (taskId !== undefined) flowEnd.delivered(event.msg, taskId, event.source.node);
+      if (taskId === undefined) return;
+      flowEnd.delivered(event.msg, taskId, event.source.node);
+      if (timing && event.destination.node) timing.delivered(taskId, event.destination.node);
     }),
   );
   hooks.add(
     'onReceive.aiware',
     guarded((event: ReceiveEvent) => {
       const taskId = taskIdOf(event.msg);
-      if (taskId !== undefined) flowEnd.received(event.msg, taskId, event.destination.node);
+      if (taskId === undefined) return;
+      flowEnd.received(event.msg, taskId, event.destination.node);
+      timing?.received(taskId, event.destination.node);
     }),
   );
   hooks.add(
     'postReceive.aiware',
     guarded((event: ReceiveEvent) => {
-      if (completesOnReturn(event.destination.node)) flowEnd.completed(event.msg, event.destination.node);
+      if (!completesOnReturn(event.destination.node)) return;
+      flowEnd.completed(event.msg, event.destination.node);
+      if (timing) completedFor(timing, event.msg, event.destination.node);
     }),
   );
   hooks.add(
@@ -338,8 +375,14 @@ function installMessageHooks(RED: NodeAPI, registry: TaskRegistry, flowEnd: Flow
     guarded((event: CompleteEvent) => {
       if (event.error !== undefined && event.error !== null) failTask(registry, flowEnd, event);
       flowEnd.completed(event.msg, event.node.node);
+      if (timing) completedFor(timing, event.msg, event.node.node);
     }),
   );
+}
+
+function completedFor(timing: NodeTiming, msg: NodeMessage, node: HookNode): void {
+  const taskId = taskIdOf(msg);
+  if (taskId !== undefined) timing.completed(taskId, node);
 }
 
 function failTask(registry: TaskRegistry, flowEnd: FlowEndWatch<Node>, event: CompleteEvent): void {

@@ -8,7 +8,21 @@ import * as path from 'node:path';
 import type { Request, Response } from 'express';
 import * as crypto from 'node:crypto';
 import type { Node, NodeAPI, NodeStatus } from 'node-red';
-import { decodeSample, mimeTypeOf, runTry, type TryEvent, type TryOutcome, type TrySample, type PackRuntime, type Idle, type Task, type EngineType, errorMessage } from '../../core';
+import {
+  decodeSample,
+  mimeTypeOf,
+  runTry,
+  type TryEvent,
+  type TryOutcome,
+  type TrySample,
+  type PackRuntime,
+  type Idle,
+  type Task,
+  type TaskTimes,
+  type EngineType,
+  errorMessage,
+  nodeLabel,
+} from '../../core';
 import { status } from './status';
 
 /** The try-it settings of an aiware-process-in (saved with the node, used as deployed). */
@@ -77,6 +91,8 @@ export function installTryIt(RED: NodeAPI, pack: PackRuntime): Map<string, TryTa
       .then(async (outcome: TryOutcome) => {
         await mistakes.settled();
         const flowErrors = mistakes.flowErrors();
+        const times = mistakes.times();
+        if (times && times.nodes.length > 0) publish(RED._('aiware-process-in.try.topicTimes'), timesShown(times));
         publish(RED._('aiware-process-in.try.topicEnd', { status: outcome.status }), { ...outcome, flowErrors });
         const text = RED._(flowErrors > 0 ? 'aiware-process-in.try.endedWithErrors' : 'aiware-process-in.try.ended', {
           status: outcome.status,
@@ -106,7 +122,12 @@ export function installTryIt(RED: NodeAPI, pack: PackRuntime): Map<string, TryTa
  * after the task's end (flow errors, counted), a task left with no message in flight (a warning).
  * The run's task is the one opened with the run's `internalTaskId`.
  */
-function watchMistakes(RED: NodeAPI, pack: PackRuntime, internalTaskId: string, publish: (topic: string, value: unknown) => void): { flowErrors(): number; settled(): Promise<void>; stop(): void } {
+function watchMistakes(
+  RED: NodeAPI,
+  pack: PackRuntime,
+  internalTaskId: string,
+  publish: (topic: string, value: unknown) => void,
+): { flowErrors(): number; times(): TaskTimes | undefined; settled(): Promise<void>; stop(): void } {
   let task: Task | undefined;
   const onOpen = (opened: Task) => {
     if (opened.fields.internalTaskId === internalTaskId) task = opened;
@@ -122,6 +143,7 @@ function watchMistakes(RED: NodeAPI, pack: PackRuntime, internalTaskId: string, 
   pack.flowEnd.on('idle', onIdle);
   return {
     flowErrors: () => task?.flowErrors ?? 0,
+    times: () => (task ? pack.timing?.timesOf(task) : undefined),
     async settled() {
       if (!task) return;
       let timer: NodeJS.Timeout | undefined;
@@ -136,6 +158,20 @@ function watchMistakes(RED: NodeAPI, pack: PackRuntime, internalTaskId: string, 
       pack.registry.off('flowError', onFlowError);
       pack.flowEnd.off('idle', onIdle);
     },
+  };
+}
+
+/** The run's per-node times as the debug sidebar shows them: each node, slowest first, with its share of the task's time. */
+function timesShown(times: TaskTimes): { taskMs: number; nodes: { node: string; messages: number; ms: number; queueMs: number; share: string }[] } {
+  return {
+    taskMs: times.totalMs,
+    nodes: times.nodes.map((node) => ({
+      node: nodeLabel(node),
+      messages: node.count,
+      ms: node.ms,
+      queueMs: node.queueMs,
+      share: `${times.totalMs > 0 ? Math.round((node.ms / times.totalMs) * 100) : 0} %`,
+    })),
   };
 }
 

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { MultiBar, type SingleBar } from 'cli-progress';
 import { isOk, type TaskOutcome, type TaskOutput } from './tasks';
 import { describeLine, withoutTaskName, type TaskLogLine } from './runner-lines';
+import { nodeRows, type TaskNodeTimes } from './node-times';
 
 // ---- the out folder ----
 
@@ -43,6 +44,8 @@ export interface SummaryRow {
   /** Pause-for-callback: how often the engine paused the task, and how often /callback woke it. */
   paused?: number;
   wakeUps?: number;
+  /** The node that held the task's messages longest (its task file has every node's time). */
+  slowestNode?: string;
 }
 
 export interface Totals {
@@ -112,6 +115,7 @@ export class OutFolder {
       violations: outcome.violations,
       flowErrors: outcome.flowErrors,
       log: outcome.log,
+      nodeTimes: outcome.nodeTimes,
       workItem: outcome.workItem,
       process: outcome.process,
       estimatedProcessingTimeInSeconds: record?.estimatedProcessingTimeInSeconds,
@@ -142,6 +146,7 @@ export class OutFolder {
       file: this.taskFile(outcome.n),
       paused: countOrNone(outcome.record?.paused),
       wakeUps: countOrNone(outcome.record?.wakeUps.length),
+      slowestNode: outcome.nodeTimes?.slowest,
     };
   }
 
@@ -287,6 +292,7 @@ export function formatSummary(outcomes: TaskOutcome[], totals: Totals, wallMs: n
     const rows = [['task', 'input', 'status', 'failureReason', 'results', 'time']];
     for (const o of outcomes) rows.push([String(o.n), o.input, o.status, o.failureReason ?? '-', String(o.outputs.length), formatMs(o.ms)]);
     lines.push('', table(rows));
+    lines.push(...whereTheTimeWent(outcomes.map((o) => o.nodeTimes).filter((t): t is TaskNodeTimes => t !== undefined)));
 
     // A task without outputs (batch) shows its last progress message instead.
     const said = outcomes.filter((o) => o.outputs.length > 0 || lastInfo(o) !== undefined);
@@ -335,6 +341,25 @@ export function formatSummary(outcomes: TaskOutcome[], totals: Totals, wallMs: n
   }
   lines.push(...extra, '', totalsLine(totals, wallMs), `out: ${shown(outDir)}`);
   return lines.join('\n');
+}
+
+const MAX_NODES_SHOWN = 15;
+
+/** A node's time in a table: tenths of a ms below 10 ms. */
+function nodeMs(ms: number): string {
+  return ms < 10 ? `${ms.toFixed(1)} ms` : formatMs(Math.round(ms));
+}
+
+/** Each node's time over the tasks, the one with the most time first: count, p50, p95, max, share of the task time. */
+function whereTheTimeWent(tasks: TaskNodeTimes[]): string[] {
+  const nodes = nodeRows(tasks);
+  if (nodes.length === 0) return [];
+  const rows = [['node', 'tasks', 'messages', 'p50', 'p95', 'max', 'share']];
+  for (const node of nodes.slice(0, MAX_NODES_SHOWN)) {
+    rows.push([short(node.node, 60), String(node.tasks), String(node.count), nodeMs(node.p50Ms), nodeMs(node.p95Ms), nodeMs(node.maxMs), `${Math.round(node.share * 100)} %`]);
+  }
+  const more = nodes.length > MAX_NODES_SHOWN ? [`  … ${nodes.length - MAX_NODES_SHOWN} more nodes in the task files`] : [];
+  return ['', 'where the time went (per task: how long each node held its messages)', table(rows), ...more];
 }
 
 /** A task's lines less its flow errors and its `task failed` line, which the summary shows on their own. */

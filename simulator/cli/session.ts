@@ -59,6 +59,8 @@ export class EngineSession {
         shareFolder,
         removeAtStop: target.shareFolder === undefined ? [shareFolder] : [],
         inheritEnv: true,
+        // Every node's part in each task's last line: the summary's "where the time went" and the task files.
+        env: { RUNNER_LOG_NODE_TIMES: '1' },
         logFile: start.runnerLog,
         onLine: start.onLine,
       });

@@ -7,6 +7,7 @@ import { errorMessage } from '@aiware-nodered/node-red-aiware';
 import type { FailureReason } from '@aiware-nodered/node-red-aiware';
 import type { ToolkitEmulator } from '../emulator';
 import type { ChunkInput, ProcessAnswer } from '../process-post';
+import type { TaskNodeTimes } from './node-times';
 import { FINAL_STATUSES, type TaskRecord, type TaskStatus } from '../task-book';
 import { sleep } from '@aiware-nodered/node-red-aiware';
 import { mimeTypeOf, type InputChunk } from './inputs';
@@ -61,6 +62,8 @@ export interface TaskOutcome {
   log: TaskLogLine[];
   /** The flow errors among them: a result or heartbeat after the task's end, a task the flow forgot. */
   flowErrors: string[];
+  /** Where its time went, node by node (the runner's last line of the task; see `attachNodeTimes`). */
+  nodeTimes?: TaskNodeTimes;
 }
 
 /** answered, ignored and complete are the ends ET counts as success, provided nothing broke the protocol and the flow made no mistake. */
@@ -71,6 +74,11 @@ export function isOk(outcome: Pick<TaskOutcome, 'status' | 'violations' | 'flowE
 /** A flow or protocol error: the flow's mistake, a protocol violation, or a task the toolkit had to time out (exit code 3). */
 export function isFlowOrProtocolError(outcome: Pick<TaskOutcome, 'violations' | 'flowErrors' | 'record'>): boolean {
   return outcome.violations.length > 0 || outcome.flowErrors.length > 0 || outcome.record?.timedOut === true;
+}
+
+/** Gives each outcome its per-node times (by internalTaskId, the emulator's task id). */
+export function attachNodeTimes(outcomes: TaskOutcome[], byTask: Map<string, TaskNodeTimes>): void {
+  for (const outcome of outcomes) outcome.nodeTimes = byTask.get(outcome.taskId);
 }
 
 /** Gives each outcome the runner's lines about its task (by internalTaskId, the emulator's task id). */
