@@ -6,6 +6,7 @@ import { rm } from 'node:fs/promises';
 import { DEFAULT_TASK_SETTINGS, Task, type OpenOptions, type TaskEnd, type TaskSettings } from './task';
 import { WebhookClient } from './webhooks';
 import { ProtocolError, errorMessage } from '../protocol/errors';
+import { SecretIndex } from '../protocol/secret-index';
 import { MAX_TIMER_MS } from '../util/timers';
 
 /**
@@ -16,6 +17,8 @@ import { MAX_TIMER_MS } from '../util/timers';
 export class TaskRegistry extends EventEmitter {
   readonly settings: TaskSettings;
   readonly client: WebhookClient;
+  /** The tokens of the open tasks, for scrubbing any text in one pass (the runner's log lines). */
+  readonly secrets = new SecretIndex();
   private readonly tasks = new Map<string, Task>();
   private readonly deadlines = new Map<string, NodeJS.Timeout>();
   private readonly pending = new Set<Promise<void>>();
@@ -50,6 +53,7 @@ export class TaskRegistry extends EventEmitter {
     }
     const task = new Task(this, options, ttl);
     this.tasks.set(task.id, task);
+    this.secrets.addFields(task.fields);
     this.watchDeadline(task, ttl);
     if (!task.isSync) {
       if (this.asyncOpen++ === 0) this.startTicker();
@@ -73,6 +77,7 @@ export class TaskRegistry extends EventEmitter {
   ended(end: TaskEnd): void {
     const { task } = end;
     this.tasks.delete(task.id);
+    this.secrets.removeFields(task.fields);
     clearTimeout(this.deadlines.get(task.id));
     this.deadlines.delete(task.id);
     if (!task.isSync) {
