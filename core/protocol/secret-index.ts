@@ -71,9 +71,12 @@ export class SecretIndex {
     if (!byGram) return;
     for (let offset = secret.length - 2 * k + 1; offset <= secret.length - k; offset++) {
       const gram = secret.slice(offset, offset + k);
-      const kept = (byGram.get(gram) ?? []).filter((e) => e.secret !== secret);
-      if (kept.length > 0) byGram.set(gram, kept);
-      else byGram.delete(gram);
+      const entries = byGram.get(gram);
+      if (!entries) continue;
+      const at = entries.findIndex((e) => e.secret === secret && e.offset === offset);
+      if (at === -1) continue;
+      if (entries.length === 1) byGram.delete(gram);
+      else entries.splice(at, 1);
     }
     if (byGram.size === 0) this.grams.delete(k);
   }
