@@ -1,8 +1,10 @@
 // The engine → Engine Toolkit client: heartbeat and result POSTs (docs/protocol.md, the webhooks), retried with
-// back-off on network errors and 5xx until the task's deadline; a 4xx is final.
+// back-off on network errors and 5xx until the task's deadline; a 4xx is final. Plain node:http: at 1000
+// open tasks the runner sends 1000 heartbeats a second, and axios's own work per request (merging its
+// config, looking up proxies) was a quarter of the runner's CPU in the soak (bench/soak.ts), most of it
+// at the bursts where heartbeats came late.
 import * as http from 'node:http';
 import * as https from 'node:https';
-import type { AxiosInstance } from 'axios';
 import { sleep } from '../util/timers';
 import { ProtocolError, errorMessage } from '../protocol/errors';
 import type { FailureReason } from '../protocol/constants';
@@ -80,34 +82,12 @@ export interface ToolkitAnswer {
 }
 
 export class WebhookClient {
-  private instance?: AxiosInstance;
   private readonly retry: RetryPolicy;
   private readonly onRetry?: (event: RetryEvent) => void;
 
   constructor(options: { retry?: Partial<RetryPolicy>; onRetry?: (event: RetryEvent) => void } = {}) {
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.onRetry = options.onRetry;
-  }
-
-  // axios takes ~140 ms to load: an engine pays it at its first asynchronous post, not at start-up
-  // (a synchronous chunk engine never posts).
-  private get http(): AxiosInstance {
-    if (this.instance) return this.instance;
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const axios = (require('axios') as typeof import('axios')).default;
-    this.instance = axios.create({
-      httpAgent,
-      httpsAgent,
-      timeout: this.retry.requestTimeoutMs,
-      headers: { 'Content-Type': 'application/json' },
-      // Statuses are judged here, not thrown by axios.
-      validateStatus: () => true,
-      maxRedirects: 0,
-      // Our own bodies are JSON strings already; never let axios re-encode them.
-      transformRequest: [(data: unknown) => data],
-      transformResponse: [(data: unknown) => data],
-    });
-    return this.instance;
   }
 
   /**
@@ -132,15 +112,8 @@ export class WebhookClient {
       let failure: WebhookError;
       const remaining = Math.max(1, deadline - Date.now());
       try {
-        const response = await this.http.request<string>({
-          method,
-          url,
-          data: body,
-          signal,
-          headers,
-          timeout: Math.min(this.retry.requestTimeoutMs, remaining),
-        });
-        const text = typeof response.data === 'string' ? response.data : '';
+        const response = await send(method, url, body, headers, Math.min(this.retry.requestTimeoutMs, remaining), signal);
+        const text = response.body;
         if ((response.status >= 200 && response.status < 300) || accept.includes(response.status)) return { status: response.status, body: text };
         failure = new WebhookError(`${url} answered ${response.status}${text ? `: ${text.slice(0, 200)}` : ''}`, reasonForStatus(response.status));
         if (response.status < 500 && response.status !== 429) throw failure;
@@ -162,4 +135,54 @@ export class WebhookClient {
       delay *= 2;
     }
   }
+}
+
+/**
+ * One attempt: the answer's status and text, whatever the status; a network error, a timeout
+ * (`ECONNABORTED`) or an answer cut short rejects with the error, its `code` kept. Redirects are
+ * not followed (a 3xx is an answer like any other).
+ */
+function send(method: string, url: string, body: string | undefined, headers: Record<string, string> | undefined, timeoutMs: number, signal: AbortSignal | undefined): Promise<ToolkitAnswer> {
+  return new Promise((resolve, reject) => {
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch (err) {
+      reject(err);
+      return;
+    }
+    const secure = target.protocol === 'https:';
+    if (!secure && target.protocol !== 'http:') {
+      reject(Object.assign(new Error(`unsupported protocol ${target.protocol}`), { code: 'ERR_BAD_REQUEST' }));
+      return;
+    }
+    // Lower-case names, so a caller's `Content-Type` replaces the default instead of going out beside it.
+    const all: http.OutgoingHttpHeaders = { 'content-type': 'application/json' };
+    for (const [name, value] of Object.entries(headers ?? {})) all[name.toLowerCase()] = value;
+    if (body !== undefined) all['content-length'] = Buffer.byteLength(body);
+    let settled = false;
+    const fail = (err: Error): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      reject(err);
+    };
+    const req = (secure ? https : http).request(target, { method, headers: all, agent: secure ? httpsAgent : httpAgent, signal }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('error', fail);
+      res.on('end', () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
+      });
+      res.on('close', () => {
+        if (!res.complete) fail(Object.assign(new Error('the answer was cut short'), { code: 'ECONNRESET' }));
+      });
+    });
+    const timer = setTimeout(() => req.destroy(Object.assign(new Error(`timeout of ${timeoutMs}ms exceeded`), { code: 'ECONNABORTED' })), timeoutMs);
+    req.on('error', fail);
+    req.end(body);
+  });
 }
