@@ -36,8 +36,11 @@ export class WebhookError extends ProtocolError {
 }
 
 // ET answers 204 to every post; reusing sockets matters at thousands of results a second.
-const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 64 });
+const AGENTS = { http: new http.Agent({ keepAlive: true, maxSockets: 64 }), https: new https.Agent({ keepAlive: true, maxSockets: 64 }) };
+// The wheel's running heartbeats have sockets of their own: when 1000 tasks end at once, their
+// results and final heartbeats fill the 64 sockets above, and a heartbeat queued behind them
+// went out hundreds of ms after its slot.
+const RUNNING_AGENTS = { http: new http.Agent({ keepAlive: true, maxSockets: 64 }), https: new https.Agent({ keepAlive: true, maxSockets: 64 }) };
 
 function reasonForStatus(status: number): FailureReason {
   if (status === 404) return 'url_not_found';
@@ -74,6 +77,8 @@ export interface ToolkitCall {
   headers?: Record<string, string>;
   /** Statuses besides 2xx that are an answer, not a failure (a GET's 404 for a missing key). */
   accept?: number[];
+  /** A running heartbeat of the wheel: sent on its own sockets. */
+  running?: boolean;
 }
 
 export interface ToolkitAnswer {
@@ -91,12 +96,13 @@ export class WebhookClient {
   }
 
   /**
-   * POSTs `body` (JSON) to `url`; resolves once the toolkit answered 2xx. Retries network errors,
+   * POSTs `body` (JSON) to `url`; resolves once the toolkit answered 2xx. `running`: the wheel's
+   * running heartbeat, sent on sockets of its own so it never waits behind results. Retries network errors,
    * 5xx and 429 with doubling back-off until `deadline` (epoch ms); throws a `WebhookError`
    * for a 4xx at once, or for the last failure once the deadline has passed.
    */
-  async post(url: string, body: unknown, deadline: number, signal?: AbortSignal, headers?: Record<string, string>): Promise<void> {
-    await this.request({ method: 'POST', url, body: JSON.stringify(body), deadline, signal, headers });
+  async post(url: string, body: unknown, deadline: number, signal?: AbortSignal, headers?: Record<string, string>, running = false): Promise<void> {
+    await this.request({ method: 'POST', url, body: JSON.stringify(body), deadline, signal, headers, running });
   }
 
   /**
@@ -105,14 +111,14 @@ export class WebhookClient {
    * `deadline`; any other status throws a `WebhookError` at once. `body` is sent as it is (JSON text).
    */
   async request(call: ToolkitCall): Promise<ToolkitAnswer> {
-    const { method, url, body, deadline, signal, headers, accept = [] } = call;
+    const { method, url, body, deadline, signal, headers, accept = [], running = false } = call;
     let delay = this.retry.initialDelayMs;
     let previous: WebhookError | undefined;
     for (let attempt = 1; ; attempt++) {
       let failure: WebhookError;
       const remaining = Math.max(1, deadline - Date.now());
       try {
-        const response = await send(method, url, body, headers, Math.min(this.retry.requestTimeoutMs, remaining), signal);
+        const response = await send(method, url, body, headers, Math.min(this.retry.requestTimeoutMs, remaining), signal, running ? RUNNING_AGENTS : AGENTS);
         const text = response.body;
         if ((response.status >= 200 && response.status < 300) || accept.includes(response.status)) return { status: response.status, body: text };
         failure = new WebhookError(`${url} answered ${response.status}${text ? `: ${text.slice(0, 200)}` : ''}`, reasonForStatus(response.status));
@@ -142,7 +148,15 @@ export class WebhookClient {
  * (`ECONNABORTED`) or an answer cut short rejects with the error, its `code` kept. Redirects are
  * not followed (a 3xx is an answer like any other).
  */
-function send(method: string, url: string, body: string | undefined, headers: Record<string, string> | undefined, timeoutMs: number, signal: AbortSignal | undefined): Promise<ToolkitAnswer> {
+function send(
+  method: string,
+  url: string,
+  body: string | undefined,
+  headers: Record<string, string> | undefined,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  agents: typeof AGENTS,
+): Promise<ToolkitAnswer> {
   return new Promise((resolve, reject) => {
     let target: URL;
     try {
@@ -167,7 +181,7 @@ function send(method: string, url: string, body: string | undefined, headers: Re
       clearTimeout(timer);
       reject(err);
     };
-    const req = (secure ? https : http).request(target, { method, headers: all, agent: secure ? httpsAgent : httpAgent, signal }, (res) => {
+    const req = (secure ? https : http).request(target, { method, headers: all, agent: secure ? agents.https : agents.http, signal }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('error', fail);
