@@ -5,7 +5,7 @@
 // the pack sends its `running` heartbeats every second on its own, then posts one result that
 // completes it. Reports the heartbeat period per task, results lost or doubled, failed tasks, and
 // the runner's RSS, open file descriptors and CPU time; prints a markdown table and writes it to
-// bench/SOAK.md.
+// bench/SOAK.md, with what scrubbing a log line of the open tasks' tokens costs (./scrub).
 //
 // Env: SOAK_TASKS (N, default 1000), SOAK_HOLD_SECONDS (T, default 10), SOAK_CONCURRENCY (how many
 // /process posts at once, default 32), SOAK_LIMIT_SECONDS (the whole run, default 300: then
@@ -25,6 +25,7 @@ import { LOAD_AT_START, RUNNER_COMMAND, commandLine, cpuProfFlags, envNumber, fi
 import { OutsideWindow, cpuTimes, rss } from './procstat';
 import type { WindowStats } from './protocol';
 import { RunnerChild } from './runner-child';
+import { scrubCost, scrubSection, type ScrubRow } from './scrub';
 import { fn, placed, resultOut } from './servers/flows';
 
 const TASKS = Math.round(envNumber('SOAK_TASKS', 1000, 'tasks'));
@@ -239,6 +240,10 @@ interface Findings {
   durations: Float64Array;
   /** Deviations of the periods lying wholly in the steady state: every task answered and open, none ended its work yet. */
   steadyDeviations: Float64Array;
+  /** Deviations of the periods that began within one interval of the last /process answer: each task's first, begun while work items were posted or their first heartbeats went out (the start burst). */
+  startDeviations: Float64Array;
+  /** Deviations of the periods that ended once the first task had sent its result (the end burst). */
+  endDeviations: Float64Array;
 }
 
 function analyse(records: TaskRecord[]): Findings {
@@ -258,6 +263,8 @@ function analyse(records: TaskRecord[]): Findings {
   const steadyFrom = Math.max(...records.map((r) => r.processAnswers[0]?.at ?? Infinity));
   const steadyTo = Math.min(...records.map((r) => r.results[0]?.at ?? Infinity));
   const steady: number[] = [];
+  const start: number[] = [];
+  const end: number[] = [];
   for (const rec of records) {
     if (rec.status === 'complete') complete++;
     else if (rec.status === 'failed') {
@@ -275,7 +282,10 @@ function analyse(records: TaskRecord[]): Findings {
     runningPerTask.push(running.length);
     for (let i = 1; i < running.length; i++) {
       periods.push(running[i] - running[i - 1]);
-      if (running[i - 1] >= steadyFrom && running[i] <= steadyTo) steady.push(Math.abs(running[i] - running[i - 1] - HEARTBEAT_MS));
+      const deviation = Math.abs(running[i] - running[i - 1] - HEARTBEAT_MS);
+      if (running[i - 1] >= steadyFrom && running[i] <= steadyTo) steady.push(deviation);
+      if (running[i - 1] < steadyFrom + HEARTBEAT_MS) start.push(deviation);
+      if (running[i] > steadyTo) end.push(deviation);
     }
     const answered = rec.processAnswers[0]?.at;
     if (answered !== undefined && rec.closedAt !== undefined) durations.push(rec.closedAt - answered);
@@ -299,6 +309,8 @@ function analyse(records: TaskRecord[]): Findings {
     resultTimes: sorted(resultTimes),
     durations: sorted(durations),
     steadyDeviations: sorted(steady),
+    startDeviations: sorted(start),
+    endDeviations: sorted(end),
   };
 }
 
@@ -343,16 +355,17 @@ interface Run {
   /** How long the measured window lasted (posting → every task ended + settle), s. */
   windowSeconds: number;
   elapsed: number;
+  scrub: ScrubRow[];
 }
 
 function report(run: Run): { text: string; ok: boolean } {
   const f = run.findings;
   const cpus = os.cpus();
+  // The aim (issue 23) is judged over all periods, the start and end bursts included: the first
+  // and last periods also carry the posting of N work items and N tasks ending at once.
   const p99Overall = percentile(f.deviations, 0.99);
-  // The aim is for N concurrent tasks: judged in the steady state, where all N are open (the first
-  // and last periods also carry the posting of N work items and N tasks ending at once).
-  const p99Deviation = percentile(f.steadyDeviations, 0.99);
-  const aimMet = Number.isFinite(p99Deviation) && p99Deviation <= TARGET_P99_DEVIATION_MS;
+  const p99Steady = percentile(f.steadyDeviations, 0.99);
+  const aimMet = Number.isFinite(p99Overall) && p99Overall <= TARGET_P99_DEVIATION_MS;
   const postFailures = run.posted.filter((p) => p.status !== 200);
   const ok = f.lost === 0 && f.doubled === 0 && f.failed === 0 && f.notEnded === 0 && postFailures.length === 0 && f.violationCount === 0 && run.exit === 0;
   const growth = run.rested.rss - run.before.rss;
@@ -383,13 +396,20 @@ function report(run: Run): { text: string; ok: boolean } {
       '',
     ],
     ['heartbeat deviation from 1000 ms, p50', `${ms(percentile(f.deviations, 0.5))} ms`, '', ''],
-    ['heartbeat deviation from 1000 ms, p99, all periods (posting and ending included)', `${ms(p99Overall)} ms`, '', ''],
     [
-      `**heartbeat deviation from 1000 ms, p99, steady state** (all ${f.tasks} open: ${f.steadyDeviations.length} periods)`,
-      `**${ms(p99Deviation)} ms**`,
+      `**heartbeat deviation from 1000 ms, p99, all periods** (posting and ending included: ${f.deviations.length} periods)`,
+      `**${ms(p99Overall)} ms**`,
       `≤ ${TARGET_P99_DEVIATION_MS} ms`,
       aimMet ? 'met' : '**not met**',
     ],
+    [`heartbeat deviation from 1000 ms, p99, steady state (all ${f.tasks} open: ${f.steadyDeviations.length} periods)`, `${ms(p99Steady)} ms`, '', ''],
+    [
+      `heartbeat deviation from 1000 ms, p99, start burst (begun within ${HEARTBEAT_MS} ms of the last /process answer: ${f.startDeviations.length} periods)`,
+      `${ms(percentile(f.startDeviations, 0.99))} ms`,
+      '',
+      '',
+    ],
+    [`heartbeat deviation from 1000 ms, p99, end burst (ended after the first result: ${f.endDeviations.length} periods)`, `${ms(percentile(f.endDeviations, 0.99))} ms`, '', ''],
     ['heartbeat deviation from 1000 ms, max', `${ms(f.deviations[f.deviations.length - 1] ?? NaN)} ms`, '', ''],
     ['periods ≥ 1.5 s (≈ 2 s: a tick skipped, its heartbeat still on its way or lost)', String(f.skipped), '0', ''],
     [
@@ -451,8 +471,9 @@ function report(run: Run): { text: string; ok: boolean } {
     '',
     table(['measure', 'value', 'expected', ''], rows),
     '',
-    `Aim (the issue): heartbeat period p99 deviation ≤ ${TARGET_P99_DEVIATION_MS} ms at 1000 tasks (145 ms measured earlier): **${aimMet ? 'met' : 'not met'}** (${ms(p99Deviation)} ms at ${TASKS} tasks in the steady state; ${ms(p99Overall)} ms over all periods).`,
+    `Aim (issue 23): heartbeat period p99 deviation ≤ ${TARGET_P99_DEVIATION_MS} ms at 1000 tasks over all periods, the start and end bursts included (391 ms measured before): **${aimMet ? 'met' : 'not met'}** (${ms(p99Overall)} ms over all periods at ${TASKS} tasks; ${ms(p99Steady)} ms in the steady state). The machine is shared: see the load and "other processes" above.`,
     '',
+    ...scrubSection(run.scrub),
     '## Notes',
     '',
     ...(notes.length === 0 ? ['- No task lost, doubled or failed; no protocol violation; the runner logged no warning.'] : notes.map((note) => `- ${note}`)),
@@ -550,6 +571,8 @@ async function main(): Promise<boolean> {
       // Closes the log file once the runner's last lines are in it.
       await runner.runner.stop(0);
       const warnings = runnerWarnings(logFile, logOffset);
+      console.error('soak: what scrubbing a log line costs at 1, 1000 and 10 000 open tasks');
+      const scrub = scrubCost();
 
       const { text, ok } = report({
         findings,
@@ -570,6 +593,7 @@ async function main(): Promise<boolean> {
         machineBusyUs,
         windowSeconds,
         elapsed: (Date.now() - started) / 1000,
+        scrub,
       });
       console.log(text);
       const out = path.resolve(__dirname, '..', '..', 'bench', 'SOAK.md');
