@@ -174,21 +174,28 @@ function send(
     const all: http.OutgoingHttpHeaders = { 'content-type': 'application/json' };
     for (const [name, value] of Object.entries(headers ?? {})) all[name.toLowerCase()] = value;
     if (body !== undefined) all['content-length'] = Buffer.byteLength(body);
+    if (signal?.aborted) {
+      reject(Object.assign(new Error('the request was cancelled'), { code: 'ABORT_ERR' }));
+      return;
+    }
     let settled = false;
-    const fail = (err: Error): void => {
-      if (settled) return;
+    const done = (): void => {
       settled = true;
       clearTimeout(timer);
+      if (signal) underWay.get(signal)?.delete(req);
+    };
+    const fail = (err: Error): void => {
+      if (settled) return;
+      done();
       reject(err);
     };
-    const req = (secure ? https : http).request(target, { method, headers: all, agent: secure ? agents.https : agents.http, signal }, (res) => {
+    const req = (secure ? https : http).request(target, { method, headers: all, agent: secure ? agents.https : agents.http }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('error', fail);
       res.on('end', () => {
         if (settled) return;
-        settled = true;
-        clearTimeout(timer);
+        done();
         resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
       });
       res.on('close', () => {
@@ -197,6 +204,27 @@ function send(
     });
     const timer = setTimeout(() => req.destroy(Object.assign(new Error(`timeout of ${timeoutMs}ms exceeded`), { code: 'ECONNABORTED' })), timeoutMs);
     req.on('error', fail);
+    if (signal) cancelledBy(signal).add(req);
     req.end(body);
   });
+}
+
+/**
+ * The requests under way for each signal (a task's), destroyed together when it aborts. One abort
+ * listener per signal, not one per request as `http.request`'s own `signal` option adds: that
+ * listener was a tenth of the runner's CPU when 1000 tasks ended at once in the soak.
+ */
+const underWay = new WeakMap<AbortSignal, Set<http.ClientRequest>>();
+
+function cancelledBy(signal: AbortSignal): Set<http.ClientRequest> {
+  const known = underWay.get(signal);
+  if (known) return known;
+  const requests = new Set<http.ClientRequest>();
+  underWay.set(signal, requests);
+  const cancel = (): void => {
+    for (const req of requests) req.destroy(Object.assign(new Error('the request was cancelled'), { code: 'ABORT_ERR' }));
+    requests.clear();
+  };
+  signal.addEventListener('abort', cancel, { once: true });
+  return requests;
 }
