@@ -39,8 +39,10 @@ export class WebhookError extends ProtocolError {
 const AGENTS = { http: new http.Agent({ keepAlive: true, maxSockets: 64 }), https: new https.Agent({ keepAlive: true, maxSockets: 64 }) };
 // The wheel's running heartbeats have sockets of their own: when 1000 tasks end at once, their
 // results and final heartbeats fill the 64 sockets above, and a heartbeat queued behind them
-// went out hundreds of ms after its slot.
-const RUNNING_AGENTS = { http: new http.Agent({ keepAlive: true, maxSockets: 64 }), https: new https.Agent({ keepAlive: true, maxSockets: 64 }) };
+// went out hundreds of ms after its slot. 256, as a socket is freed only when the event loop reads
+// its answer: at 1000 open tasks a quarter second of heartbeats may be under way while it is busy
+// (a task has at most one, so fewer tasks hold fewer).
+const RUNNING_AGENTS = { http: new http.Agent({ keepAlive: true, maxSockets: 256 }), https: new https.Agent({ keepAlive: true, maxSockets: 256 }) };
 
 function reasonForStatus(status: number): FailureReason {
   if (status === 404) return 'url_not_found';
