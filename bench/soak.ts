@@ -17,7 +17,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { ToolkitEmulator, within, type TaskRecord, type WorkItem } from '@aiware-nodered/aiware-sim';
 import { RUNNER_NODE_FLAGS, type FlowConfig } from '@aiware-nodered/node-red-runner';
 import { sleep } from '@aiware-nodered/node-red-aiware';
@@ -244,6 +244,9 @@ interface Findings {
   startDeviations: Float64Array;
   /** Deviations of the periods that ended once the first task had sent its result (the end burst). */
   endDeviations: Float64Array;
+  /** Epoch ms: the last /process answer (all N open) and the first result recorded (the first ending). */
+  steadyFrom: number;
+  steadyTo: number;
 }
 
 function analyse(records: TaskRecord[]): Findings {
@@ -311,6 +314,8 @@ function analyse(records: TaskRecord[]): Findings {
     steadyDeviations: sorted(steady),
     startDeviations: sorted(start),
     endDeviations: sorted(end),
+    steadyFrom,
+    steadyTo,
   };
 }
 
@@ -326,6 +331,35 @@ function dump(file: string, records: TaskRecord[]): void {
   }));
   fs.writeFileSync(file, JSON.stringify({ heartbeatMs: HEARTBEAT_MS, holdMs: HOLD_MS, tasks }));
   console.error(`soak: task times written to ${file}`);
+}
+
+/**
+ * This process's event-loop lag over time (a 10 ms timer's lateness, with when it fired): the
+ * emulator records each heartbeat's arrival when this loop gets to it, so its lag during a burst
+ * is part of the periods measured then.
+ */
+class LoopLag {
+  private readonly samples: { at: number; lagMs: number }[] = [];
+  private timer?: NodeJS.Timeout;
+
+  start(): void {
+    let due = performance.now() + 10;
+    this.timer = setInterval(() => {
+      const now = performance.now();
+      this.samples.push({ at: Date.now(), lagMs: Math.max(0, now - due) });
+      due = now + 10;
+    }, 10);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** p99 and largest lag from `from` to `to` (epoch ms). */
+  within(from: number, to: number): { p99: number; max: number } {
+    const lags = Float64Array.from(this.samples.filter((s) => s.at >= from && s.at < to).map((s) => s.lagMs)).sort();
+    return { p99: percentile(lags, 0.99), max: lags[lags.length - 1] ?? NaN };
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -351,6 +385,10 @@ interface Run {
   /** This process (emulator and poster): its event-loop delay while the tasks ran, and its CPU. */
   benchLoopP99Ms: number;
   benchLoopMaxMs: number;
+  benchLag: LoopLag;
+  /** Epoch ms: the first /process answer and the last close. */
+  firstAnswer: number;
+  lastClose: number;
   benchCpuUs: number;
   /** How long the measured window lasted (posting → every task ended + settle), s. */
   windowSeconds: number;
@@ -434,6 +472,14 @@ function report(run: Run): { text: string; ok: boolean } {
     ['runner warnings and errors logged during the soak', String([...run.warnings.values()].reduce((n, v) => n + v, 0)), '0', ''],
     ['runner exit after SIGTERM', String(run.exit), '0', verdict(run.exit === 0)],
     ['bench process (emulator + poster): event-loop delay p99 / max, CPU', `${fixed(run.benchLoopP99Ms, 1)} / ${fixed(run.benchLoopMaxMs, 1)} ms, ${fixed(run.benchCpuUs / 1e6, 2)} s`, '', ''],
+    [
+      "bench process's event-loop lag p99 / max (10 ms timer): start burst / steady state / end burst (the emulator records arrivals when its loop gets to them)",
+      [run.benchLag.within(run.firstAnswer, f.steadyFrom + HEARTBEAT_MS), run.benchLag.within(f.steadyFrom + HEARTBEAT_MS, f.steadyTo), run.benchLag.within(f.steadyTo, run.lastClose + 1)]
+        .map((lag) => `${fixed(lag.p99, 0)} / ${fixed(lag.max, 0)}`)
+        .join(' · ') + ' ms',
+      '',
+      '',
+    ],
     [
       'other processes on the machine: CPU during the soak',
       `${fixed(Math.max(0, run.machineBusyUs - cpuUs - run.benchCpuUs) / 1e6, 1)} s of ${fixed(run.windowSeconds * cpus.length, 1)} core-seconds`,
@@ -534,6 +580,8 @@ async function main(): Promise<boolean> {
     const machineBefore = machineTicks();
     const loop = monitorEventLoopDelay({ resolution: 10 });
     loop.enable();
+    const benchLag = new LoopLag();
+    benchLag.start();
     console.error(`soak: posting ${TASKS} tasks, ${CONCURRENCY} at a time; each stays open ${HOLD_MS / 1000} s`);
     const postStart = Date.now();
     try {
@@ -549,6 +597,7 @@ async function main(): Promise<boolean> {
       await sleep(SETTLE_MS);
       const stats = window.stop();
       loop.disable();
+      benchLag.stop();
       const benchUsage = process.cpuUsage(benchCpu);
       const machineAfter = machineTicks();
       const windowSeconds = (Date.now() - postStart) / 1000;
@@ -589,6 +638,9 @@ async function main(): Promise<boolean> {
         warnings,
         benchLoopP99Ms: loop.percentile(99) / 1e6,
         benchLoopMaxMs: loop.max / 1e6,
+        benchLag,
+        firstAnswer: Math.min(...records.map((r) => r.processAnswers[0]?.at ?? Infinity)),
+        lastClose: Math.max(...records.map((r) => r.closedAt ?? -Infinity)),
         benchCpuUs: benchUsage.user + benchUsage.system,
         machineBusyUs,
         windowSeconds,
@@ -603,6 +655,7 @@ async function main(): Promise<boolean> {
     } finally {
       window.dispose();
       loop.disable();
+      benchLag.stop();
     }
   } finally {
     // On failure: bounded stops (the runner drains for at most RUNNER_GRACE_SECONDS, then SIGKILL).
