@@ -1,6 +1,6 @@
 // What scrubbing one Node-RED log line of the tokens of the open tasks costs, at 1, 1000 and 10 000
 // open tasks: the registry's SecretIndex (one pass over the line) against the scan it replaced (every
-// open task's tokens gathered and looked for in the line: runner.ts before issue 23), measured side by
+// open task's tokens gathered and looked for in the line, as the runner did before), measured side by
 // side in this process. Part of `npm run bench:soak` (bench/soak.ts), which prints the table.
 import { randomBytes } from 'node:crypto';
 import { SecretIndex, scrubSecrets, secretsOf } from '@aiware-nodered/node-red-aiware';
