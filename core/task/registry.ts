@@ -28,6 +28,8 @@ export class TaskRegistry extends EventEmitter {
   private readonly slotMs: number;
   private readonly slots = new Map<Task, number>();
   private lastSlot = 0;
+  /** When the ticker started (epoch ms): slots are counted from it, so the first task's heartbeat comes one interval after its opening. */
+  private origin = 0;
   /** Set while a turn sends its slots: a post it starts does not start another turn. */
   private turning = false;
   /** Open asynchronous tasks: the ticker runs only while there are some. */
@@ -143,8 +145,24 @@ export class TaskRegistry extends EventEmitter {
    * count of ticks, so a late tick delays one heartbeat and never drifts the period.
    */
   private startTicker(): void {
-    this.lastSlot = this.slotAt(Date.now());
-    this.ticker = setInterval(() => this.turnWheel(), this.slotMs);
+    this.origin = Date.now();
+    this.lastSlot = 0;
+    this.scheduleTick();
+  }
+
+  /**
+   * The next tick, at the start of the next slot, reckoned from the clock each time. An interval
+   * timer drifts later against the slots (each tick comes a little after the last one's 50 ms),
+   * and when a tick then fell just past a slot's start it sent the slot before it a whole slot
+   * late: 50 ms off two periods of one task in twenty, every few seconds, in the soak. A tick that
+   * comes a little early finds nothing due and sets the next one to the same start.
+   */
+  private scheduleTick(): void {
+    const delay = Math.max(1, Math.ceil(this.origin + (this.lastSlot + 1) * this.slotMs - Date.now()));
+    this.ticker = setTimeout(() => {
+      this.turnWheel();
+      if (this.ticker) this.scheduleTick();
+    }, delay);
   }
 
   /**
@@ -170,12 +188,12 @@ export class TaskRegistry extends EventEmitter {
   }
 
   private stopTicker(): void {
-    clearInterval(this.ticker);
+    clearTimeout(this.ticker);
     this.ticker = undefined;
   }
 
   private slotAt(time: number): number {
-    return Math.floor(time / this.slotMs);
+    return Math.floor((time - this.origin) / this.slotMs);
   }
 
   /** Into the slot last sent: its next turn is one interval away (less at most one slot), never now. */
