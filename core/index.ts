@@ -6,6 +6,7 @@
 export * from './protocol/constants';
 export * from './protocol/errors';
 export * from './protocol/fields';
+export { SecretIndex } from './protocol/secret-index';
 export * from './protocol/vtn';
 export * from './protocol/webhook-bodies';
 

@@ -2,7 +2,7 @@
 // through the same logger with the node's id and type. Tokens and credentials never appear:
 // known fields are redacted by path, and the tokens of open tasks are scrubbed from free text.
 import pino, { type Logger } from 'pino';
-import { SECRET_FIELDS, scrubSecrets } from '@aiware-nodered/node-red-aiware';
+import { SECRET_FIELDS } from '@aiware-nodered/node-red-aiware';
 
 export type { Logger };
 
@@ -70,11 +70,11 @@ interface NodeRedLogEntry {
 }
 
 /**
- * A Node-RED `logging` handler writing to `log`. `secrets()` gives the strings to scrub from
- * messages (the tokens of tasks open now): a debug node printing msg.aiware must not leak them.
+ * A Node-RED `logging` handler writing to `log`. `scrub(text)` takes the tokens of the tasks open
+ * now out of a message (in one pass, see SecretIndex): a debug node printing msg.aiware must not leak them.
  * `taskFields(text)` gives the ids of the task a line is about, when it is about one (task-lines.ts).
  */
-export function nodeRedLogging(log: Logger, secrets: () => string[], taskFields: (text: string) => Record<string, unknown> | undefined = () => undefined): Record<string, unknown> {
+export function nodeRedLogging(log: Logger, scrub: (text: string) => string, taskFields: (text: string) => Record<string, unknown> | undefined = () => undefined): Record<string, unknown> {
   return {
     console: { level: 'off' },
     runner: {
@@ -86,7 +86,7 @@ export function nodeRedLogging(log: Logger, secrets: () => string[], taskFields:
         if (!level || !log.isLevelEnabled(level)) return;
         const raw = typeof entry.msg === 'string' ? entry.msg : entry.msg instanceof Error ? entry.msg.message : JSON.stringify(entry.msg);
         const task = taskFields(raw);
-        const text = scrubSecrets(raw, secrets());
+        const text = scrub(raw);
         log[level]({ source: 'node-red', nodeId: entry.id, nodeType: entry.type, nodeName: entry.name || undefined, flowId: entry.z, ...task }, text);
       },
     },

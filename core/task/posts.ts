@@ -57,7 +57,7 @@ export class TaskPosts {
     const heartbeat: Heartbeat = { status: 'running', ...this.task.counters, infoMsg };
     const deadline = Math.min(this.task.deadline, Date.now() + this.home.settings.heartbeatIntervalMs);
     this.running = this.home.client
-      .post(url, heartbeat, deadline, this.signal)
+      .post(url, heartbeat, deadline, this.signal, undefined, true)
       .catch((err: unknown) => this.home.warn(`running heartbeat not delivered: ${errorMessage(err)}`))
       .finally(() => {
         this.running = undefined;

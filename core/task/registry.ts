@@ -6,6 +6,7 @@ import { rm } from 'node:fs/promises';
 import { DEFAULT_TASK_SETTINGS, Task, type OpenOptions, type TaskEnd, type TaskSettings } from './task';
 import { WebhookClient } from './webhooks';
 import { ProtocolError, errorMessage } from '../protocol/errors';
+import { SecretIndex } from '../protocol/secret-index';
 import { MAX_TIMER_MS } from '../util/timers';
 
 /**
@@ -16,6 +17,8 @@ import { MAX_TIMER_MS } from '../util/timers';
 export class TaskRegistry extends EventEmitter {
   readonly settings: TaskSettings;
   readonly client: WebhookClient;
+  /** The tokens of the open tasks, for scrubbing any text in one pass (the runner's log lines). */
+  readonly secrets = new SecretIndex();
   private readonly tasks = new Map<string, Task>();
   private readonly deadlines = new Map<string, NodeJS.Timeout>();
   private readonly pending = new Set<Promise<void>>();
@@ -25,6 +28,10 @@ export class TaskRegistry extends EventEmitter {
   private readonly slotMs: number;
   private readonly slots = new Map<Task, number>();
   private lastSlot = 0;
+  /** When the ticker started (epoch ms): slots are counted from it, so the first task's heartbeat comes one interval after its opening. */
+  private origin = 0;
+  /** Set while a turn sends its slots: a post it starts does not start another turn. */
+  private turning = false;
   /** Open asynchronous tasks: the ticker runs only while there are some. */
   private asyncOpen = 0;
 
@@ -50,9 +57,12 @@ export class TaskRegistry extends EventEmitter {
     }
     const task = new Task(this, options, ttl);
     this.tasks.set(task.id, task);
+    this.secrets.addFields(task.fields);
     this.watchDeadline(task, ttl);
     if (!task.isSync) {
       if (this.asyncOpen++ === 0) this.startTicker();
+      // The wheel brought up to now first, so the task's slot is the current one and its first heartbeat one interval away.
+      else this.turnWheel();
       this.joinWheel(task);
     }
     this.emit('open', task);
@@ -73,6 +83,7 @@ export class TaskRegistry extends EventEmitter {
   ended(end: TaskEnd): void {
     const { task } = end;
     this.tasks.delete(task.id);
+    this.secrets.removeFields(task.fields);
     clearTimeout(this.deadlines.get(task.id));
     this.deadlines.delete(task.id);
     if (!task.isSync) {
@@ -82,6 +93,7 @@ export class TaskRegistry extends EventEmitter {
     // Tracked, so a node closing (drain) waits until its temp files are gone.
     for (const file of task.tmpFiles) this.track(this.removeFile(file));
     this.emit('end', end);
+    this.turnWheel();
   }
 
   /** Removes a temp file; one already gone is fine, any other failure is a warning. */
@@ -96,7 +108,11 @@ export class TaskRegistry extends EventEmitter {
   /** Keeps a post in the set `drain()` waits on. */
   track(promise: Promise<void>): void {
     this.pending.add(promise);
-    void promise.finally(() => this.pending.delete(promise));
+    this.turnWheel();
+    void promise.finally(() => {
+      this.pending.delete(promise);
+      this.turnWheel();
+    });
   }
 
   /** Resolves once every post in flight has settled, or after `timeoutMs`. */
@@ -129,24 +145,55 @@ export class TaskRegistry extends EventEmitter {
    * count of ticks, so a late tick delays one heartbeat and never drifts the period.
    */
   private startTicker(): void {
-    this.lastSlot = this.slotAt(Date.now());
-    this.ticker = setInterval(() => {
-      const current = this.slotAt(Date.now());
-      // Slots a late tick skipped are sent now, but never a whole turn of the wheel twice.
+    this.origin = Date.now();
+    this.lastSlot = 0;
+    this.scheduleTick();
+  }
+
+  /**
+   * The next tick, at the start of the next slot, reckoned from the clock each time. An interval
+   * timer drifts later against the slots (each tick comes a little after the last one's 50 ms),
+   * and when a tick then fell just past a slot's start it sent the slot before it a whole slot
+   * late: 50 ms off two periods of one task in twenty, every few seconds, in the soak. A tick that
+   * comes a little early finds nothing due and sets the next one to the same start.
+   */
+  private scheduleTick(): void {
+    const delay = Math.max(1, Math.ceil(this.origin + (this.lastSlot + 1) * this.slotMs - Date.now()));
+    this.ticker = setTimeout(() => {
+      this.turnWheel();
+      if (this.ticker) this.scheduleTick();
+    }, delay);
+  }
+
+  /**
+   * Sends the slots due by now. The ticker calls it, and so does the tasks' own work (a task
+   * opening or ending, a post queued or settled): when 1000 tasks end in the same second the event
+   * loop is busy for longer than a slot, and a timer would wait for all of it, while a slot due
+   * in the middle goes out at the next post. Costs one clock read when nothing is due.
+   */
+  private turnWheel(): void {
+    if (!this.ticker || this.turning) return;
+    const current = this.slotAt(Date.now());
+    if (current === this.lastSlot) return;
+    this.turning = true;
+    try {
+      // Slots a late turn skipped are sent now, but never a whole turn of the wheel twice.
       for (let slot = Math.max(this.lastSlot + 1, current - this.wheel.length + 1); slot <= current; slot++) {
         for (const task of this.wheel[slot % this.wheel.length]) task.sendRunning();
       }
+    } finally {
       this.lastSlot = current;
-    }, this.slotMs);
+      this.turning = false;
+    }
   }
 
   private stopTicker(): void {
-    clearInterval(this.ticker);
+    clearTimeout(this.ticker);
     this.ticker = undefined;
   }
 
   private slotAt(time: number): number {
-    return Math.floor(time / this.slotMs);
+    return Math.floor((time - this.origin) / this.slotMs);
   }
 
   /** Into the slot last sent: its next turn is one interval away (less at most one slot), never now. */

@@ -1,8 +1,10 @@
 // The engine → Engine Toolkit client: heartbeat and result POSTs (docs/protocol.md, the webhooks), retried with
-// back-off on network errors and 5xx until the task's deadline; a 4xx is final.
+// back-off on network errors and 5xx until the task's deadline; a 4xx is final. Plain node:http: at 1000
+// open tasks the runner sends 1000 heartbeats a second, and axios's own work per request (merging its
+// config, looking up proxies) was a quarter of the runner's CPU in the soak (bench/soak.ts), most of it
+// at the bursts where heartbeats came late.
 import * as http from 'node:http';
 import * as https from 'node:https';
-import type { AxiosInstance } from 'axios';
 import { sleep } from '../util/timers';
 import { ProtocolError, errorMessage } from '../protocol/errors';
 import type { FailureReason } from '../protocol/constants';
@@ -48,8 +50,13 @@ export class WebhookError extends ProtocolError {
 }
 
 // ET answers 204 to every post; reusing sockets matters at thousands of results a second.
-const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 64 });
+const AGENTS = { http: new http.Agent({ keepAlive: true, maxSockets: 64 }), https: new https.Agent({ keepAlive: true, maxSockets: 64 }) };
+// The wheel's running heartbeats have sockets of their own: when 1000 tasks end at once, their
+// results and final heartbeats fill the 64 sockets above, and a heartbeat queued behind them
+// went out hundreds of ms after its slot. 256, as a socket is freed only when the event loop reads
+// its answer: at 1000 open tasks a quarter second of heartbeats may be under way while it is busy
+// (a task has at most one, so fewer tasks hold fewer).
+const RUNNING_AGENTS = { http: new http.Agent({ keepAlive: true, maxSockets: 256 }), https: new https.Agent({ keepAlive: true, maxSockets: 256 }) };
 
 function reasonForStatus(status: number): FailureReason {
   if (status === 404) return 'url_not_found';
@@ -88,6 +95,8 @@ export interface ToolkitCall {
   accept?: number[];
   /** What the call is for (metrics); default `other`. */
   kind?: CallKind;
+  /** A running heartbeat of the wheel: sent on its own sockets. */
+  running?: boolean;
 }
 
 export interface ToolkitAnswer {
@@ -96,7 +105,6 @@ export interface ToolkitAnswer {
 }
 
 export class WebhookClient {
-  private instance?: AxiosInstance;
   private readonly retry: RetryPolicy;
   private readonly onRetry?: (event: RetryEvent) => void;
   private readonly onCall?: (event: CallEvent) => void;
@@ -107,34 +115,14 @@ export class WebhookClient {
     this.onCall = options.onCall;
   }
 
-  // axios takes ~140 ms to load: an engine pays it at its first asynchronous post, not at start-up
-  // (a synchronous chunk engine never posts).
-  private get http(): AxiosInstance {
-    if (this.instance) return this.instance;
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const axios = (require('axios') as typeof import('axios')).default;
-    this.instance = axios.create({
-      httpAgent,
-      httpsAgent,
-      timeout: this.retry.requestTimeoutMs,
-      headers: { 'Content-Type': 'application/json' },
-      // Statuses are judged here, not thrown by axios.
-      validateStatus: () => true,
-      maxRedirects: 0,
-      // Our own bodies are JSON strings already; never let axios re-encode them.
-      transformRequest: [(data: unknown) => data],
-      transformResponse: [(data: unknown) => data],
-    });
-    return this.instance;
-  }
-
   /**
-   * POSTs `body` (JSON) to `url`; resolves once the toolkit answered 2xx. Retries network errors,
+   * POSTs `body` (JSON) to `url`; resolves once the toolkit answered 2xx. `running`: the wheel's
+   * running heartbeat, sent on sockets of its own so it never waits behind results. Retries network errors,
    * 5xx and 429 with doubling back-off until `deadline` (epoch ms); throws a `WebhookError`
    * for a 4xx at once, or for the last failure once the deadline has passed.
    */
-  async post(url: string, body: unknown, deadline: number, signal?: AbortSignal, headers?: Record<string, string>): Promise<void> {
-    await this.request({ method: 'POST', url, body: JSON.stringify(body), deadline, signal, headers, kind: kindOf(body) });
+  async post(url: string, body: unknown, deadline: number, signal?: AbortSignal, headers?: Record<string, string>, running = false): Promise<void> {
+    await this.request({ method: 'POST', url, body: JSON.stringify(body), deadline, signal, headers, kind: kindOf(body), running });
   }
 
   /**
@@ -143,7 +131,7 @@ export class WebhookClient {
    * `deadline`; any other status throws a `WebhookError` at once. `body` is sent as it is (JSON text).
    */
   async request(call: ToolkitCall): Promise<ToolkitAnswer> {
-    const { method, url, body, deadline, signal, headers, accept = [], kind = 'other' } = call;
+    const { method, url, body, deadline, signal, headers, accept = [], kind = 'other', running = false } = call;
     let delay = this.retry.initialDelayMs;
     let previous: WebhookError | undefined;
     for (let attempt = 1; ; attempt++) {
@@ -152,17 +140,10 @@ export class WebhookClient {
       const startedAt = performance.now();
       let status: number | undefined;
       try {
-        const response = await this.http.request<string>({
-          method,
-          url,
-          data: body,
-          signal,
-          headers,
-          timeout: Math.min(this.retry.requestTimeoutMs, remaining),
-        });
+        const response = await send(method, url, body, headers, Math.min(this.retry.requestTimeoutMs, remaining), signal, running ? RUNNING_AGENTS : AGENTS);
         status = response.status;
         this.onCall?.({ kind, method, status, attempt, ms: performance.now() - startedAt });
-        const text = typeof response.data === 'string' ? response.data : '';
+        const text = response.body;
         if ((response.status >= 200 && response.status < 300) || accept.includes(response.status)) return { status: response.status, body: text };
         failure = new WebhookError(`${url} answered ${response.status}${text ? `: ${text.slice(0, 200)}` : ''}`, reasonForStatus(response.status));
         if (response.status < 500 && response.status !== 429) throw failure;
@@ -192,4 +173,90 @@ function kindOf(body: unknown): CallKind {
   if (typeof body !== 'object' || body === null) return 'other';
   if ('output' in body) return 'result';
   return 'status' in body ? 'heartbeat' : 'other';
+}
+
+/**
+ * One attempt: the answer's status and text, whatever the status; a network error, a timeout
+ * (`ECONNABORTED`) or an answer cut short rejects with the error, its `code` kept. Redirects are
+ * not followed (a 3xx is an answer like any other).
+ */
+function send(
+  method: string,
+  url: string,
+  body: string | undefined,
+  headers: Record<string, string> | undefined,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  agents: typeof AGENTS,
+): Promise<ToolkitAnswer> {
+  return new Promise((resolve, reject) => {
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch (err) {
+      reject(err);
+      return;
+    }
+    const secure = target.protocol === 'https:';
+    if (!secure && target.protocol !== 'http:') {
+      reject(Object.assign(new Error(`unsupported protocol ${target.protocol}`), { code: 'ERR_BAD_REQUEST' }));
+      return;
+    }
+    // Lower-case names, so a caller's `Content-Type` replaces the default instead of going out beside it.
+    const all: http.OutgoingHttpHeaders = { 'content-type': 'application/json' };
+    for (const [name, value] of Object.entries(headers ?? {})) all[name.toLowerCase()] = value;
+    if (body !== undefined) all['content-length'] = Buffer.byteLength(body);
+    if (signal?.aborted) {
+      reject(Object.assign(new Error('the request was cancelled'), { code: 'ABORT_ERR' }));
+      return;
+    }
+    let settled = false;
+    const done = (): void => {
+      settled = true;
+      clearTimeout(timer);
+      if (signal) underWay.get(signal)?.delete(req);
+    };
+    const fail = (err: Error): void => {
+      if (settled) return;
+      done();
+      reject(err);
+    };
+    const req = (secure ? https : http).request(target, { method, headers: all, agent: secure ? agents.https : agents.http }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('error', fail);
+      res.on('end', () => {
+        if (settled) return;
+        done();
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
+      });
+      res.on('close', () => {
+        if (!res.complete) fail(Object.assign(new Error('the answer was cut short'), { code: 'ECONNRESET' }));
+      });
+    });
+    const timer = setTimeout(() => req.destroy(Object.assign(new Error(`timeout of ${timeoutMs}ms exceeded`), { code: 'ECONNABORTED' })), timeoutMs);
+    req.on('error', fail);
+    if (signal) cancelledBy(signal).add(req);
+    req.end(body);
+  });
+}
+
+/**
+ * The requests under way for each signal (a task's), destroyed together when it aborts. One abort
+ * listener per signal, not one per request as `http.request`'s own `signal` option adds: that
+ * listener was a tenth of the runner's CPU when 1000 tasks ended at once in the soak.
+ */
+const underWay = new WeakMap<AbortSignal, Set<http.ClientRequest>>();
+
+function cancelledBy(signal: AbortSignal): Set<http.ClientRequest> {
+  const known = underWay.get(signal);
+  if (known) return known;
+  const requests = new Set<http.ClientRequest>();
+  underWay.set(signal, requests);
+  const cancel = (): void => {
+    for (const req of requests) req.destroy(Object.assign(new Error('the request was cancelled'), { code: 'ABORT_ERR' }));
+    requests.clear();
+  };
+  signal.addEventListener('abort', cancel, { once: true });
+  return requests;
 }
