@@ -7,7 +7,7 @@ import type { ParsedFields } from '../protocol/fields';
 import type { Task } from '../task/task';
 import type { CallbackSigner } from './callback-tokens';
 import { getEngineJWT, updateTaskStatus } from './platform-api';
-import { MAX_INLINE_DATA, type DataClaims, type PauseNode, type PlatformPause, type PlatformPauseOptions, type Wake, type WaitError } from './types';
+import { MAX_INLINE_DATA, PLATFORM_WAIT_MS, type DataClaims, type PauseNode, type PlatformPause, type PlatformPauseOptions, type Wake, type WaitError } from './types';
 import { failureText, hashOf, mergeFields, savedTask, stringOf, wakeupAddress } from './wait-helpers';
 import type { WaitOutcome, WaitRecord, WaitStore } from './wait-store';
 
@@ -47,7 +47,7 @@ export async function pausePlatform(ctx: PlatformContext, task: Task, node: Paus
   if (!jobId || !taskId) throw new ProtocolError(400, 'the platform mode needs the task’s job and task ids (payload.jobId/taskId or internalJobId/internalTaskId)', { reason: 'invalid_data' });
 
   const now = Date.now();
-  const expiresAt = now + (options.timeoutSeconds > 0 ? options.timeoutSeconds : 7 * 24 * 3600) * 1000;
+  const expiresAt = now + (options.timeoutSeconds > 0 ? options.timeoutSeconds * 1000 : PLATFORM_WAIT_MS);
   const id = randomUUID();
   const state = { task: savedTask(task, false), message: options.message };
   const signer = await ctx.signer();
@@ -91,7 +91,7 @@ export async function prepareWake(ctx: PlatformContext, data: unknown, parsed: P
   }
   const outcome: WaitOutcome = check.claims.o === 'fail' ? 'failed' : 'resumed';
   const at = Date.now();
-  if (!(await ctx.store.claim(waitId, { outcome, at, keepUntil: at + 7 * 24 * 3600 * 1000 }))) {
+  if (!(await ctx.store.claim(waitId, { outcome, at, keepUntil: at + PLATFORM_WAIT_MS }))) {
     ctx.warn(`wait ${waitId}: a wake-up came after it had been woken (answered 409)`);
     throw new ProtocolError(409, `wait ${waitId} has already been woken`);
   }

@@ -17,6 +17,7 @@ import {
   CALLBACK_PATH,
   DEFAULT_CALLBACK_BODY_BYTES,
   DEFAULT_CALLBACK_HOLD_MS,
+  CLAIM_KEPT_MS,
   type LiveWait,
   type LocalClaims,
   type LocalPause,
@@ -219,7 +220,7 @@ export class PauseService extends EventEmitter {
     const at = Date.now();
     const callback = outcome === 'resumed' || outcome === 'failed' ? saveMessage({ body }) : undefined;
     try {
-      return await this.store.claim(live.wait.id, { outcome, at, keepUntil: Math.max(live.wait.expiresAt, at) + 24 * 3600 * 1000, callback });
+      return await this.store.claim(live.wait.id, { outcome, at, keepUntil: Math.max(live.wait.expiresAt, at) + CLAIM_KEPT_MS, callback });
     } catch (err) {
       live.claimed = false;
       throw err;

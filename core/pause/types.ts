@@ -15,6 +15,12 @@ export const MAX_INLINE_DATA = 3000;
 /** The largest body a callback may send. */
 export const DEFAULT_CALLBACK_BODY_BYTES = 1024 * 1024;
 
+/** How long a claim outlives its wait, so that late calls of the URL hear 409, not 404. */
+export const CLAIM_KEPT_MS = 24 * 3600 * 1000;
+
+/** A platform wait's life when the node sets no timeout, and how long its claim is kept. */
+export const PLATFORM_WAIT_MS = 7 * 24 * 3600 * 1000;
+
 /** How long a callback for a saved wait still coming back (the engine starting) is held before 503. */
 export const DEFAULT_CALLBACK_HOLD_MS = 10_000;
 
