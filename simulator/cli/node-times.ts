@@ -1,20 +1,8 @@
 // Where each task's time went, node by node: the runner's last line of a task (`task ended`,
 // `task failed`) carries the pack's per-node times (`nodes`, see runner/runner.ts); the summary
 // shows them per node over the run, and each task file keeps its own.
+import { nodeLabel, type NodeTime } from '@aiware-nodered/node-red-aiware';
 import type { LogLine } from '../runner-process';
-
-/** One node's part in one task, as the runner logs it. */
-export interface NodeTime {
-  id: string;
-  type: string;
-  name?: string;
-  /** Messages of the task the node got. */
-  count: number;
-  /** How long it held them, ms. */
-  ms: number;
-  /** How long they waited in Node-RED's queue for it, ms. */
-  queueMs: number;
-}
 
 /** A task's per-node times: kept in its task file. */
 export interface TaskNodeTimes {
@@ -30,11 +18,6 @@ const isNodeTime = (value: unknown): value is NodeTime => {
   const node = value as Partial<NodeTime> | null;
   return typeof node === 'object' && node !== null && typeof node.id === 'string' && typeof node.type === 'string' && typeof node.ms === 'number' && typeof node.count === 'number';
 };
-
-/** How the summary names a node: `name (type id)`, or `type id`. */
-export function nodeName(node: Pick<NodeTime, 'id' | 'type' | 'name'>): string {
-  return node.name ? `${node.name} (${node.type} ${node.id})` : `${node.type} ${node.id}`;
-}
 
 /**
  * The per-node times of each task, by its internalTaskId, from the runner's lines. A task paused
@@ -55,7 +38,7 @@ export function nodeTimesByTask(lines: readonly LogLine[]): Map<string, TaskNode
       } else times.nodes.push({ id: node.id, type: node.type, name: node.name, count: node.count, ms: node.ms, queueMs: node.queueMs ?? 0 });
     }
     times.nodes.sort((a, b) => b.ms - a.ms);
-    times.slowest = times.nodes[0] && nodeName(times.nodes[0]);
+    times.slowest = times.nodes[0] && nodeLabel(times.nodes[0]);
     byTask.set(line.internalTaskId, times);
   }
   return byTask;
@@ -86,7 +69,7 @@ export function nodeRows(tasks: readonly TaskNodeTimes[]): NodeRow[] {
   const byNode = new Map<string, { node: string; ms: number[]; count: number; taskMs: number }>();
   for (const task of tasks) {
     for (const node of task.nodes) {
-      const row = byNode.get(node.id) ?? { node: nodeName(node), ms: [], count: 0, taskMs: 0 };
+      const row = byNode.get(node.id) ?? { node: nodeLabel(node), ms: [], count: 0, taskMs: 0 };
       row.ms.push(node.ms);
       row.count += node.count;
       row.taskMs += task.taskMs;

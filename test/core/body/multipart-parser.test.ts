@@ -4,6 +4,7 @@
 import * as assert from 'node:assert/strict';
 import busboy from 'busboy';
 import { MAX_HEADER_BYTES, MultipartParser, boundaryOf, type PartInfo } from '../../../core/body/multipart-parser';
+import { seeded } from '../../support/seeded';
 
 /** One part as the parser reported it: its headers, its bytes (copied as they came), whether its end came. */
 interface Part {
@@ -80,18 +81,6 @@ function busboyRead(boundary: string, body: Buffer): Promise<{ name: string; fil
     reader.on('error', reject);
     reader.end(body);
   });
-}
-
-/** A seeded generator (mulberry32): the same bodies on every run, and a failing seed can be replayed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const B = 'XyZ';

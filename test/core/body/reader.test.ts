@@ -11,6 +11,7 @@ import { EventEmitter, once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { readProcessBody, type ReceivedBody, type BodyLimits, removeQuietly, decodeChunkText, sendJsonError, ProtocolError } from '../../../core';
 import { parseMultipart } from '../../support/multipart';
+import { seeded } from '../../support/seeded';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -156,18 +157,6 @@ function multipart(fields: Record<string, string>, chunk?: { data: Buffer; type:
   if (chunk) parts.push(fileHead('chunk', chunk.filename ?? 'chunk.bin', chunk.type), chunk.data, Buffer.from('\r\n'));
   parts.push(CLOSING);
   return Buffer.concat(parts);
-}
-
-/** A seeded generator (mulberry32): the same bodies on every run, and a failing seed can be replayed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function sha256(data: Buffer): string {

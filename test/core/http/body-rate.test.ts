@@ -5,12 +5,12 @@ import * as assert from 'node:assert/strict';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import { BodyRateGuard, DEFAULT_BODY_RATE, type SlowBody } from '../../../core';
+import { serve, type Loopback } from '../../support/loopback';
 
 describe('the minimum body rate (core/http/body-rate.ts)', function () {
   this.timeout(20_000);
-  let server: http.Server;
+  let server: Loopback;
   let port: number;
   const slow: SlowBody[] = [];
   /** How the server reads: 'read' every body, 'pause' never reads it. */
@@ -18,7 +18,7 @@ describe('the minimum body rate (core/http/body-rate.ts)', function () {
   const guard = new BodyRateGuard({ minBytesPerSecond: 1000, graceMs: 500 }, (s) => slow.push(s));
 
   before(async function () {
-    server = http.createServer((req, res) => {
+    server = await serve((req, res) => {
       guard.watch(req, res, req.url ?? '');
       if (mode === 'pause') return; // the engine's own backpressure: not the sender's fault
       const parts: Buffer[] = [];
@@ -27,13 +27,10 @@ describe('the minimum body rate (core/http/body-rate.ts)', function () {
         if (!res.headersSent) res.end(String(Buffer.concat(parts).length));
       });
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    port = (server.address() as AddressInfo).port;
+    port = server.port;
   });
   after(async function () {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await server.close();
   });
   beforeEach(function () {
     slow.length = 0;

@@ -1,23 +1,9 @@
 // Keys (core/services/keys.ts) on their own and through the emulator's key proxy: TTLs on a fake
 // clock, the proxy's retries, names a path cannot carry.
 import * as assert from 'node:assert/strict';
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { MemoryKeyStore, ProxyKeys, checkKeyName, encodeKeyValue, keyPath, WebhookClient } from '../../../core';
 import { KeyProxy } from '@aiware-nodered/aiware-sim';
-
-async function listen(handler: http.RequestListener): Promise<{ url: string; close(): Promise<void> }> {
-  const server = http.createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
-}
+import { serve } from '../../support/loopback';
 
 describe('keys (core/services/keys.ts) and the key proxy (simulator/key-proxy.ts)', function () {
   it('builds the proxy paths from the task ids and refuses names a path cannot carry', function () {
@@ -49,7 +35,7 @@ describe('keys (core/services/keys.ts) and the key proxy (simulator/key-proxy.ts
     let now = 5_000;
     const proxy = new KeyProxy({ now: () => now, maxValueBytes: 16 });
     proxy.register('task-a', { internalJobId: 'job-a', internalTaskId: 'task-a' });
-    const server = await listen((req, res) => {
+    const server = await serve((req, res) => {
       const url = new URL(req.url ?? '/', 'http://x');
       void proxy.handle(req, res, url.pathname, url.searchParams);
     });
@@ -74,7 +60,7 @@ describe('keys (core/services/keys.ts) and the key proxy (simulator/key-proxy.ts
 
   it('retries a key call the proxy answers 503, as the result webhook is retried, and reads a 404 as missing', async function () {
     let calls = 0;
-    const server = await listen((req, res) => {
+    const server = await serve((req, res) => {
       calls++;
       req.resume();
       if (calls === 1) res.writeHead(503).end();

@@ -2,25 +2,11 @@
 // replaced whole, a full disk that leaves no half model.
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as os from 'node:os';
 import { execFile, execFileSync } from 'node:child_process';
 import * as path from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { modelLocation, storeModel, parseProcessFields } from '../../../core';
-
-async function listen(handler: http.RequestListener): Promise<{ url: string; close(): Promise<void> }> {
-  const server = http.createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
-}
+import { serve } from '../../support/loopback';
 
 describe('library models on disk (core/services/library-model.ts)', function () {
   let root: string;
@@ -56,7 +42,7 @@ describe('library models on disk (core/services/library-model.ts)', function () 
     } catch {
       this.skip(); // no user namespaces here: the full disk cannot be made without root
     }
-    const server = await listen((req, res) => {
+    const server = await serve((req, res) => {
       req.resume();
       const body = Buffer.alloc(512 * 1024, 1);
       res.writeHead(200, { 'Content-Length': body.length }).end(body);

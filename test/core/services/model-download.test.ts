@@ -3,17 +3,15 @@
 // connection, a body cut short, and a URL's query never shown.
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import { ProtocolError } from '../../../core';
 import { download, fileError, redactUrl } from '../../../core/services/model-download';
+import { serve, type Loopback } from '../../support/loopback';
 
 describe('a model’s download (core/services/model-download.ts)', function () {
-  let server: http.Server;
+  let server: Loopback;
   let base: string;
   let dir: string;
   /** Statuses to answer, in order; then 200 with the model. */
@@ -22,7 +20,7 @@ describe('a model’s download (core/services/model-download.ts)', function () {
   const model = Buffer.from('weights '.repeat(10_000));
 
   before(async function () {
-    server = http.createServer((req, res) => {
+    server = await serve((req, res) => {
       requests++;
       if (req.url?.startsWith('/short')) {
         res.writeHead(200, { 'Content-Length': model.length * 2 });
@@ -33,13 +31,10 @@ describe('a model’s download (core/services/model-download.ts)', function () {
       if (status !== 200) return void res.writeHead(status).end('no');
       res.writeHead(200, { 'Content-Length': model.length }).end(model);
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    base = server.url;
   });
   after(async function () {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await server.close();
   });
   beforeEach(function () {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aiware-download-'));

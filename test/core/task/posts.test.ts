@@ -2,21 +2,19 @@
 // the order they were handed over, the final heartbeat last (after a wheel heartbeat on its way),
 // a wheel heartbeat skipped while the previous one is out, and posts under way dropped on abort.
 import * as assert from 'node:assert/strict';
-import * as http from 'node:http';
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import { DEFAULT_TASK_SETTINGS, WebhookClient, type Counters } from '../../../core';
 import { TaskPosts, type PostingTask } from '../../../core/task/posts';
+import { serve, type Loopback } from '../../support/loopback';
 
 describe('a task’s posts (core/task/posts.ts)', function () {
-  let server: http.Server;
+  let server: Loopback;
   let url: string;
   const received: { path: string; body: Record<string, unknown> }[] = [];
   /** Milliseconds to hold the answer to the next posts, in order. */
   let holds: number[] = [];
 
   before(async function () {
-    server = http.createServer((req, res) => {
+    server = await serve((req, res) => {
       const parts: Buffer[] = [];
       req.on('data', (d: Buffer) => parts.push(d));
       req.on('end', () => {
@@ -24,13 +22,10 @@ describe('a task’s posts (core/task/posts.ts)', function () {
         setTimeout(() => res.writeHead(204).end(), holds.shift() ?? 0);
       });
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    url = server.url;
   });
   after(async function () {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await server.close();
   });
   beforeEach(function () {
     received.length = 0;
