@@ -109,17 +109,15 @@ function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): voi
     flowsStarted: () => started,
     warn: (text) => RED.log.warn(`[aiware] ${text}`),
   });
-  // A body that trickles is cut (408) once past its grace, on the pack's routes only.
+  // A body that trickles is cut (408) once past its grace, on the pack's routes only (dispatch).
   const bodyRate = new BodyRateGuard({ minBytesPerSecond: settings.minBodyRate ?? DEFAULT_BODY_RATE.minBytesPerSecond, graceMs: settings.minBodyRateGraceMs ?? DEFAULT_BODY_RATE.graceMs }, (slow) =>
     RED.log.warn(
       `[aiware] ${slow.path}: a request body from ${slow.remoteAddress ?? 'a client'} came too slowly (${slow.bytes} bytes in ${slow.seconds} s, below minBodyRate): answered 408, connection closed`,
     ),
   );
+  // Express's way in to the callback URLs and the pack's routes: the host's way in (dispatch) once the middleware has run.
   const serveCallback = (req: IncomingMessage, res: ServerResponse): void => {
-    if (bodyTaken(req, res)) return;
-    const path = pathOf(req.url);
-    if (req.method === 'POST') bodyRate.watch(req, res, path);
-    void pauses.serve(req.method ?? 'GET', path, req, res);
+    if (!bodyTaken(req, res)) runtime.dispatch((req.method ?? 'GET').toLowerCase(), pathOf(req.url), req, res);
   };
   // What a stock Node-RED runs before the pack's routes, as it does before `http in`'s.
   const middleware = [leaveBodyToPack, ...httpNodeMiddleware(RED)];
@@ -164,12 +162,8 @@ function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): voi
       if (!mounted.has(key(method, path))) {
         mounted.add(key(method, path));
         RED.httpNode[method](path, ...middleware, (req: IncomingMessage, res: ServerResponse, next: () => void) => {
-          const route = routes.get(key(method, path));
-          if (!route) next();
-          else if (!bodyTaken(req, res)) {
-            if (method === 'post') bodyRate.watch(req, res, path);
-            route.handler(req, res);
-          }
+          if (!routes.has(key(method, path))) next();
+          else if (!bodyTaken(req, res)) runtime.dispatch(method, path, req, res);
         });
       }
       return undefined;
@@ -186,15 +180,13 @@ function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): voi
       return routes.get(key(method, path))?.owner;
     },
     dispatch(method, path, req, res) {
-      if (path.startsWith(CALLBACK_PATH)) {
-        if (method === 'post') bodyRate.watch(req, res, path);
-        void pauses.serve(method, path, req, res);
-        return true;
-      }
-      const route = routes.get(key(method, path));
-      if (!route) return false;
+      const callback = path.startsWith(CALLBACK_PATH);
+      const route = callback ? undefined : routes.get(key(method, path));
+      if (!callback && !route) return false;
+      // A body that trickles is cut once past its grace, on every way in to the pack's routes.
       if (method === 'post') bodyRate.watch(req, res, path);
-      route.handler(req, res);
+      if (route) route.handler(req, res);
+      else void pauses.serve(method, path, req, res);
       return true;
     },
   };
