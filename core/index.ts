@@ -14,6 +14,7 @@ export * from './protocol/webhook-bodies';
 export * from './http/answer';
 export { readBounded, type BoundedRead } from './http/read-bounded';
 export * from './http/body-rate';
+export { mediaType } from './http/headers';
 
 // body/: the /process body reader and the chunk.
 export { DEFAULT_LIMITS, resolveLimits, type BodyLimits } from './body/limits';

@@ -6,7 +6,7 @@
 // failure leaves the window. Only a right password goes on to Node-RED, which clears its count.
 import type * as http from 'node:http';
 import bcrypt from 'bcryptjs';
-import { readBounded, sendJson } from '@aiware-nodered/node-red-aiware';
+import { mediaType, readBounded, sendJson } from '@aiware-nodered/node-red-aiware';
 import type { Logger } from './log';
 
 /** A login body is a few fields. */
@@ -86,7 +86,7 @@ export class LoginGuard {
 
 /** A login body as Node-RED's editor (urlencoded) or the admin CLI (JSON) sends it. */
 function parseBody(contentType: string | undefined, raw: Buffer): Record<string, unknown> {
-  const type = (contentType ?? '').split(';')[0].trim().toLowerCase();
+  const type = mediaType(contentType);
   const text = raw.toString('utf8');
   if (type === 'application/json') {
     const value = JSON.parse(text) as unknown;
