@@ -412,11 +412,26 @@ describe('core/body: reading /process bodies', function () {
       // Pieces of values and chunks that a parser could take for its own syntax.
       const tricky = ['\r\n', '--', '-', '\r\n--', `\r\n--${BOUNDARY.slice(0, 12)}`, `--${BOUNDARY}`.slice(0, -1), '\r', '\n\r\n', 'é', '✓', '"', ' ', 'a', '0'];
       const text = (max: number): string => Array.from({ length: upTo(max) }, () => pick(tricky)).join('');
+      // Seeded bytes, so a failing body can be replayed.
+      const someBytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => upTo(255)));
+      const delimiter = Buffer.from(`\r\n--${BOUNDARY}`);
+      /**
+       * A value holding no delimiter, with the CR LF before it (the end of its header block) counted:
+       * one would end its part early (RFC 2046 §5.1.1 keeps the boundary out of the data), which
+       * makes another body, one busboy and the reader read differently ('--' + BOUNDARY, cut short by
+       * one character, followed by random bytes whose first is that character).
+       */
+      const clean = <T extends string | Buffer>(make: () => T): T => {
+        for (;;) {
+          const value = make();
+          if (!Buffer.concat([Buffer.from('\r\n'), Buffer.from(value)]).includes(delimiter)) return value;
+        }
+      };
       let chunks = 0;
       for (let n = 0; n < 60; n++) {
         const fields: Record<string, string> = {};
-        for (let f = upTo(12); f > 0; f--) fields[pick(['payload', 'chunkContext', 'startOffsetMS', 'x-extra', 'taskId', 'é-field'])] = text(40);
-        const bytes = Buffer.concat(Array.from({ length: upTo(30) }, () => (random() < 0.5 ? Buffer.from(pick(tricky)) : randomBytes(upTo(3000)))));
+        for (let f = upTo(12); f > 0; f--) fields[pick(['payload', 'chunkContext', 'startOffsetMS', 'x-extra', 'taskId', 'é-field'])] = clean(() => text(40));
+        const bytes = clean(() => Buffer.concat(Array.from({ length: upTo(30) }, () => (random() < 0.5 ? Buffer.from(pick(tricky)) : someBytes(upTo(3000))))));
         const withChunk = random() < 0.8;
         const filename = pick(['chunk.bin', 'a b.wav', 'été.mp4', 'say "hi".txt']);
         const type = pick(['application/octet-stream', 'audio/wav', 'text/plain; charset=utf-8']);
