@@ -14,7 +14,7 @@ export * from './protocol/webhook-bodies';
 export * from './http/answer';
 export { readBounded, type BoundedRead } from './http/read-bounded';
 export * from './http/body-rate';
-export { mediaType } from './http/headers';
+export { mediaType, traceHeaders } from './http/headers';
 
 // body/: the /process body reader and the chunk.
 export { DEFAULT_LIMITS, resolveLimits, type BodyLimits } from './body/limits';
@@ -30,6 +30,7 @@ export * from './task/registry';
 export * from './task/webhooks';
 export * from './task/flow-end';
 export * from './task/timing';
+export * from './task/tracing';
 
 // pause/: pause-for-callback.
 export * from './pause/service';
@@ -51,3 +52,4 @@ export * from './host/try-it';
 // util/
 export * from './util/timers';
 export { createDurably, syncDir, syncTree, tempBeside, writeFileDurably } from './util/durable';
+export { carrierOf, contextFrom, inSpan, parentFor, recordingSpan, tracer, type TraceCarrier } from './util/trace';

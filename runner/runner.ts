@@ -29,7 +29,7 @@ import { RunnerMetrics } from './metrics';
 import { createServer } from './http-server';
 import { unusedCoreNodeFiles } from './core-nodes';
 import { settingsProblems, withoutRunnerSettings } from './build-settings';
-import { TaskLines } from './task-lines';
+import { TaskLines, traceFields } from './task-lines';
 import { LoginGuard } from './login-guard';
 
 /** The runner's state is the engine's readiness state. */
@@ -423,7 +423,9 @@ export class Runner {
     // whose wildcard paths cost ~9 µs a line (a task's failure message is scrubbed where it is made,
     // and its line keeps the redaction all the same).
     const taskLog = this.log.child({}, { redact: [] });
-    pack.registry.on('open', (task: Task) => taskLog.debug({ taskId: task.id, nodeId: task.owner, internalTaskId: task.fields.internalTaskId, engineType: task.engineType }, 'task open'));
+    pack.registry.on('open', (task: Task) =>
+      taskLog.debug({ taskId: task.id, nodeId: task.owner, internalTaskId: task.fields.internalTaskId, engineType: task.engineType, ...traceFields(task) }, 'task open'),
+    );
     pack.registry.on('end', (end: TaskEnd) => {
       const fields = {
         taskId: end.task.id,
@@ -433,6 +435,7 @@ export class Runner {
         failureReason: end.reason,
         ms: Date.now() - end.task.startedAt,
         ...timeFields(pack.timing?.timesOf(end.task), this.config.logNodeTimes),
+        ...traceFields(end.task),
       };
       // A task that fails while the flow has no message of it was forgotten by the flow: a flow error.
       if (end.state === 'failed') this.log.warn({ ...fields, failureMsg: end.message, ...(this.taskLines.forgotten(end) ? { flowError: 'forgotten' } : {}) }, 'task failed');

@@ -2,15 +2,19 @@
 // signals, and the parent's IPC channel when it was started with one (parent.ts). Exit codes: 0
 // after a drain, 1 when start-up failed for good (after /readyz has answered 500 for
 // RUNNER_FAIL_LINGER_SECONDS), 130/143 on a second signal.
-import { loadConfig, ConfigError } from './config';
-import { createLogger, flushLogs, flushLogsNow, logReaderGone } from './log';
+import { loadConfig, ConfigError, type RunnerConfig } from './config';
+import { createLogger, flushLogs, flushLogsNow, logReaderGone, type Logger } from './log';
 import { ParentChannel, type RunnerReport } from './parent';
 import { Runner } from './runner';
 import { RuntimeFileError } from './runtime-file';
+import { startTracing, type Tracing } from './tracing';
 import { errorMessage } from '@aiware-nodered/node-red-aiware';
 
 /** How long a second signal waits for the failed heartbeats of open tasks before the exit. */
 const ABORT_BOUND_MS = 1000;
+
+/** How long the exit waits for the last spans to be sent (the exporter's own timeout may be longer). */
+const TRACES_BOUND_MS = 5000;
 
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let config;
@@ -22,6 +26,21 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
     return 1;
   }
   const log = createLogger({ engineId: config.engineId, buildId: config.buildId, level: config.logLevel });
+  // Before Node-RED loads: the pack's first task already has a tracer to report to.
+  let tracing: Tracing | undefined;
+  try {
+    tracing = startTracing(env, config, log);
+    if (tracing) log.info({ exporter: tracing.exporter }, 'traces on');
+  } catch (err) {
+    log.fatal({}, `OpenTelemetry could not start: ${errorMessage(err)}`);
+    return 1;
+  }
+  const code = await run(config, log);
+  if (tracing) await sendLastSpans(tracing, log);
+  return code;
+}
+
+async function run(config: RunnerConfig, log: Logger): Promise<number> {
   const runner = new Runner(config, log);
   const parent = ParentChannel.open();
   runner.server.once('listening', () => parent?.report({ state: runner.state, port: runner.port }));
@@ -87,6 +106,20 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
     return 1;
   }
   return stopped;
+}
+
+/** The spans still buffered go out before the exit, within TRACES_BOUND_MS. */
+async function sendLastSpans(tracing: Tracing, log: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), TRACES_BOUND_MS)));
+  try {
+    const outcome = await Promise.race([tracing.shutdown().then(() => 'sent' as const), bound]);
+    if (outcome === 'late') log.warn({ boundMs: TRACES_BOUND_MS }, 'the last spans were not sent in time');
+  } catch (err) {
+    log.warn({}, `the last spans were not sent: ${errorMessage(err)}`);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 // Every way out of the process passes here, normal exits included.

@@ -1,13 +1,13 @@
 // Which task a log line is about. The runner's lines for the pack's flow events (a task the flow
 // has no message of, a result or heartbeat after the task's end) and Node-RED's warnings and errors
 // that belong to a task carry the task's ids as fields, `taskId` (the pack's) and `internalTaskId`
-// (ET's), so a reader such as the simulator attaches them to the task without parsing text.
+// (ET's), and its trace's (`trace_id`, `span_id`) when it is traced, so a reader such as the simulator attaches them to the task without parsing text.
 //
 // The pack's nodes say these things themselves (node.warn, done(err)); the runner learns of each
 // from the pack's events, just before Node-RED logs it, and puts the fields on Node-RED's line. An
 // event Node-RED does not log (a Catch node took the error) gets a line of the runner's own, so
 // each is said once. Other nodes' lines are matched by the task ids in their text.
-import { type FlowNode, type Idle, type PackRuntime, type Task, type TaskEnd } from '@aiware-nodered/node-red-aiware';
+import { recordingSpan, type FlowNode, type Idle, type PackRuntime, type Task, type TaskEnd } from '@aiware-nodered/node-red-aiware';
 import type { Logger } from './log';
 
 /** What a flow did wrong: `late` a result or heartbeat after the task's end, `forgotten` a task the flow had no message of when it ended. */
@@ -127,7 +127,15 @@ export class TaskLines {
 }
 
 function ids(task: Task): TaskLineFields {
-  return { taskId: task.id, internalTaskId: task.fields.internalTaskId };
+  return { taskId: task.id, internalTaskId: task.fields.internalTaskId, ...traceFields(task) };
+}
+
+/** The task's trace and span ids (`trace_id`, `span_id`, as OpenTelemetry's log data model names them), when its trace is recorded. */
+export function traceFields(task: Task): { trace_id?: string; span_id?: string } {
+  const span = recordingSpan(task.traceContext);
+  if (!span) return {};
+  const { traceId, spanId } = span.spanContext();
+  return { trace_id: traceId, span_id: spanId };
 }
 
 function containsWord(text: string, word: string): boolean {

@@ -7,6 +7,7 @@ import type { BodyLimits } from '../body/limits';
 import type { ChunkPool } from '../body/chunk-pool';
 import type { FlowEndWatch } from '../task/flow-end';
 import type { NodeTiming } from '../task/timing';
+import type { TaskTracing } from '../task/tracing';
 import type { PauseService } from '../pause/service';
 import type { TaskSettings } from '../task/task';
 import type { TaskRegistry } from '../task/registry';
@@ -76,6 +77,8 @@ export interface PackRuntime {
   readonly flowEnd: FlowEndWatch;
   /** Where each task's time goes, node by node; undefined when `nodeTiming` is false or Node-RED has no message hooks. */
   readonly timing?: NodeTiming;
+  /** Each task a trace, each node's handling of its messages a span (a no-op until a host registers an OpenTelemetry SDK). */
+  readonly tracing: TaskTracing;
   readonly settings: AiwareSettings;
   /** Pooled chunk memory, when `recycleChunks` is on. */
   readonly chunkPool?: ChunkPool;

@@ -15,3 +15,11 @@ export function contentLength(req: http.IncomingMessage): number {
   const n = Number(header);
   return Number.isFinite(n) ? n : -1;
 }
+
+/** The W3C trace context a request carries (`traceparent`, `tracestate`), or undefined when it has none. */
+export function traceHeaders(req: http.IncomingMessage): Record<string, string> | undefined {
+  const parent = req.headers.traceparent;
+  if (typeof parent !== 'string') return undefined;
+  const state = req.headers.tracestate;
+  return typeof state === 'string' ? { traceparent: parent, tracestate: state } : { traceparent: parent };
+}

@@ -10,6 +10,7 @@ import { getEngineJWT, updateTaskStatus } from './platform-api';
 import { MAX_INLINE_DATA, PLATFORM_WAIT_MS, type DataClaims, type PauseNode, type PlatformPause, type PlatformPauseOptions, type Wake, type WaitError } from './types';
 import { failureText, hashOf, mergeFields, savedTask, stringOf, wakeupAddress } from './wait-helpers';
 import type { WaitOutcome, WaitRecord, WaitStore } from './wait-store';
+import { inSpanNow } from '../util/trace';
 
 /** What the platform mode needs of the pause service. */
 export interface PlatformContext {
@@ -100,11 +101,15 @@ export async function prepareWake(ctx: PlatformContext, data: unknown, parsed: P
   return {
     waitId,
     parsed: mergeFields(parsed, saved.task),
+    trace: saved.task.trace,
     resume: (task, callback) => {
       const wait: WaitRecord = { version: 1, id: waitId, mode: 'platform', node: nodeId, createdAt: at, expiresAt: at, capped: false, ...saved, files: [] };
       const target = ctx.node(nodeId) ?? node;
-      if (outcome === 'resumed') target.resume(wait, task, callback);
-      else ctx.failThrough(target, wait, task, { kind: 'failed', message: failureText(callback), body: callback });
+      const attributes = { 'aiware.pause.mode': 'platform', 'aiware.wait.id': waitId, 'aiware.wait.outcome': outcome };
+      inSpanNow(task.traceContext, 'aiware wake-up', attributes, () => {
+        if (outcome === 'resumed') target.resume(wait, task, callback);
+        else ctx.failThrough(target, wait, task, { kind: 'failed', message: failureText(callback), body: callback });
+      });
     },
   };
 }

@@ -10,6 +10,7 @@ import { errorMessage } from '../protocol/errors';
 import type { ParsedFields } from '../protocol/fields';
 import type { Task, TaskEnd } from '../task/task';
 import { MAX_TIMER_MS } from '../util/timers';
+import { inSpan, inSpanNow, parentFor } from '../util/trace';
 import { CallbackRoutes } from './callback-routes';
 import { CallbackSigner } from './callback-tokens';
 import { pausePlatform, prepareWake, type PlatformContext } from './platform-mode';
@@ -152,7 +153,15 @@ export class PauseService extends EventEmitter {
    * the task waiting. The timeout is capped by what is left of the task's maxTTL, less a margin
    * for the flow to end the task from output 3.
    */
-  async pauseLocal(task: Task, node: PauseNode, options: LocalPauseOptions): Promise<LocalPause> {
+  pauseLocal(task: Task, node: PauseNode, options: LocalPauseOptions): Promise<LocalPause> {
+    return inSpan(parentFor(task.traceContext), 'aiware pause', { 'aiware.pause.mode': 'local' }, async (span) => {
+      const paused = await this.savedLocal(task, node, options);
+      span?.setAttribute('aiware.wait.id', paused.waitId);
+      return paused;
+    });
+  }
+
+  private async savedLocal(task: Task, node: PauseNode, options: LocalPauseOptions): Promise<LocalPause> {
     const now = Date.now();
     const left = task.deadline - now;
     const margin = Math.min(30_000, Math.max(1000, left / 10));
@@ -191,7 +200,11 @@ export class PauseService extends EventEmitter {
    * The caller sends the URL on, then lets the task go (`task.pause()`).
    */
   async pausePlatform(task: Task, node: PauseNode, options: PlatformPauseOptions): Promise<PlatformPause> {
-    const paused = await pausePlatform(this.platform, task, node, options);
+    const paused = await inSpan(parentFor(task.traceContext), 'aiware pause', { 'aiware.pause.mode': 'platform' }, async (span) => {
+      const made = await pausePlatform(this.platform, task, node, options);
+      span?.setAttributes({ 'aiware.wait.id': made.waitId, 'aiware.pause.state_in': made.stateIn });
+      return made;
+    });
     this.emit('paused', 'platform');
     return paused;
   }
@@ -252,6 +265,12 @@ export class PauseService extends EventEmitter {
     const node = this.nodes.get(wait.node);
     node?.changed();
     if (!task.isOpen) return;
+    const attributes = { 'aiware.pause.mode': 'local', 'aiware.wait.id': wait.id, 'aiware.wait.outcome': outcome, 'aiware.wait.waited_ms': Date.now() - wait.createdAt };
+    inSpanNow(task.traceContext, 'aiware wake-up', attributes, () => this.wake(live, outcome, body, node));
+  }
+
+  /** The wait's task goes on: output 2 with the callback, output 3 (or the task's failure). */
+  private wake({ wait, task }: LiveWait, outcome: WaitOutcome, body: unknown, node: PauseNode | undefined): void {
     if (!node) {
       task.fail({ reason: 'internal_error', message: `wait ${wait.id} ended (${outcome}) while its aiware-pause-for-callback node was not running` });
     } else if (outcome === 'resumed') {

@@ -5,6 +5,7 @@ import type { SavedMessage } from './saved-message';
 import type { Task } from '../task/task';
 import type { TaskRegistry } from '../task/registry';
 import type { SavedTask, WaitRecord } from './wait-store';
+import type { TraceCarrier } from '../util/trace';
 
 /** Where the callback URLs live, under the host's HTTP root. */
 export const CALLBACK_PATH = '/aiware/callback/';
@@ -97,6 +98,8 @@ export interface Wake {
   waitId: string;
   /** The wake-up's fields, with what it lacks (webhooks, chunkContext…) from the paused task. */
   parsed: ParsedFields;
+  /** The paused task's trace context: the woken task's trace continues it. */
+  trace?: TraceCarrier;
   resume(task: Task, callback: unknown): void;
 }
 

@@ -10,6 +10,7 @@ import type { ProcessFields } from '../protocol/fields';
 import { lockUnlessReady, type DirLockOptions, type HeldLock } from './dir-lock';
 import { download, fileError, redactUrl, type DownloadOptions } from './model-download';
 import { syncDir, syncFile, writeSynced } from '../util/durable';
+import { context, inSpan } from '../util/trace';
 
 export { fileError } from './model-download';
 
@@ -164,7 +165,16 @@ function report(location: ModelLocation, info: ModelInfo, fetched: boolean): Mod
  * Writes the model whole into a staging folder beside its place, then renames it in. The caller
  * holds the lock. `replace` moves an existing model aside first (a retrained model).
  */
-export async function publish(location: ModelLocation, source: ModelSource, options: ModelOptions, replace = false): Promise<ModelInfo> {
+export function publish(location: ModelLocation, source: ModelSource, options: ModelOptions, replace = false): Promise<ModelInfo> {
+  const attributes = { 'aiware.model.source': source.kind === 'url' ? 'url' : source.source, 'aiware.model.replace': replace };
+  return inSpan(context.active(), 'aiware model publish', attributes, async (span) => {
+    const info = await publishNow(location, source, options, replace);
+    span?.setAttribute('aiware.model.bytes', info.size);
+    return info;
+  });
+}
+
+async function publishNow(location: ModelLocation, source: ModelSource, options: ModelOptions, replace: boolean): Promise<ModelInfo> {
   const staging = `${location.directory}.partial-${randomBytes(6).toString('hex')}`;
   try {
     await mkdir(staging, { recursive: true });

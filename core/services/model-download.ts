@@ -10,6 +10,7 @@ import { Transform, type Readable } from 'node:stream';
 import { ProtocolError, errorMessage } from '../protocol/errors';
 import type { FailureReason } from '../protocol/constants';
 import { sleep } from '../util/timers';
+import { context, inSpan } from '../util/trace';
 
 export interface DownloadOptions {
   /** Epoch ms: the download, its retries included, ends by then. */
@@ -53,7 +54,22 @@ function reasonForNetwork(code: string | undefined): FailureReason {
 class Retryable extends ProtocolError {}
 
 /** Downloads `url` into `file`: retried for network errors and 5xx, checked against Content-Length. */
-export async function download(url: string, file: string, headers: Record<string, string>, options: DownloadOptions): Promise<{ size: number; sha256: string }> {
+export function download(url: string, file: string, headers: Record<string, string>, options: DownloadOptions): Promise<{ size: number; sha256: string }> {
+  // A span under the node's (library-model's), with the address but never the URL's query (a signed URL's key).
+  let host: { 'server.address': string } | undefined;
+  try {
+    host = { 'server.address': new URL(url).hostname };
+  } catch {
+    // The attempt says why.
+  }
+  return inSpan(context.active(), 'aiware model download', { ...host }, async (span) => {
+    const got = await downloadRetried(url, file, headers, options);
+    span?.setAttribute('aiware.model.bytes', got.size);
+    return got;
+  });
+}
+
+async function downloadRetried(url: string, file: string, headers: Record<string, string>, options: DownloadOptions): Promise<{ size: number; sha256: string }> {
   const shown = redactUrl(url);
   const attempts = options.attempts ?? 3;
   let wait = 200;

@@ -5,12 +5,15 @@ import { errorMessage } from '../protocol/errors';
 import type { Heartbeat } from '../protocol/constants';
 import type { WebhookClient } from './webhooks';
 import type { Counters, TaskSettings } from './types';
+import { ROOT_CONTEXT, parentFor, type Context } from '../util/trace';
 
 /** What the posts need of their task and of the registry that holds it. */
 export interface PostingTask {
   readonly deadline: number;
   readonly counters: Readonly<Counters>;
   readonly infoMsg: string | undefined;
+  /** The task's span, as context, when its trace is recorded. */
+  readonly traceContext?: Context;
 }
 
 export interface PostHome {
@@ -21,6 +24,8 @@ export interface PostHome {
   /** Keeps a post under way, for a drain to wait on. */
   track(promise: Promise<void>): void;
 }
+
+const RUNNING = { 'aiware.heartbeat.status': 'running' } as const;
 
 export class TaskPosts {
   private queue: Promise<void> = Promise.resolve();
@@ -38,9 +43,11 @@ export class TaskPosts {
    * A result after every post queued so far; `delivered` runs once ET has it, before the next post
    * goes. Rejects when it cannot be delivered.
    */
-  post(url: string, body: unknown, headers: Record<string, string>, delivered: () => void): Promise<void> {
+  post(url: string, body: unknown, headers: Record<string, string>, delivered: () => void, index?: number): Promise<void> {
+    // Under the node that handed it over (result-out's span), when it did so in its span.
+    const trace = parentFor(this.task.traceContext);
     return this.enqueue(async () => {
-      await this.home.client.post(url, body, this.task.deadline, this.signal, headers);
+      await this.home.client.post(url, body, this.task.deadline, { signal: this.signal, headers, trace, attributes: index === undefined ? undefined : { 'aiware.result.index': index } });
       delivered();
     });
   }
@@ -48,7 +55,10 @@ export class TaskPosts {
   /** The flow's own `running` heartbeat: never dropped, queued in order after results already sent. */
   progress(url: string): void {
     const heartbeat: Heartbeat = { status: 'running', ...this.task.counters, infoMsg: this.task.infoMsg };
-    this.enqueue(() => this.home.client.post(url, heartbeat, this.task.deadline, this.signal)).catch((err: unknown) => this.home.warn(`running heartbeat not delivered: ${errorMessage(err)}`));
+    const trace = parentFor(this.task.traceContext);
+    this.enqueue(() => this.home.client.post(url, heartbeat, this.task.deadline, { signal: this.signal, trace, attributes: RUNNING })).catch((err: unknown) =>
+      this.home.warn(`running heartbeat not delivered: ${errorMessage(err)}`),
+    );
   }
 
   /** The wheel's `running` heartbeat: skipped while the previous one is still on its way, not retried past the next tick. */
@@ -57,7 +67,7 @@ export class TaskPosts {
     const heartbeat: Heartbeat = { status: 'running', ...this.task.counters, infoMsg };
     const deadline = Math.min(this.task.deadline, Date.now() + this.home.settings.heartbeatIntervalMs);
     this.running = this.home.client
-      .post(url, heartbeat, deadline, this.signal, undefined, true)
+      .post(url, heartbeat, deadline, { signal: this.signal, running: true, trace: this.task.traceContext ?? ROOT_CONTEXT, attributes: RUNNING })
       .catch((err: unknown) => this.home.warn(`running heartbeat not delivered: ${errorMessage(err)}`))
       .finally(() => {
         this.running = undefined;
@@ -75,7 +85,7 @@ export class TaskPosts {
       await this.running;
       // Made now, not when the task ended: its counters include the results delivered before it.
       const heartbeat: Heartbeat = { status: end.status, ...this.task.counters, failureReason: end.failureReason, failureMsg: end.failureMsg, infoMsg: this.task.infoMsg };
-      await this.home.client.post(url, heartbeat, deadline);
+      await this.home.client.post(url, heartbeat, deadline, { trace: this.task.traceContext ?? ROOT_CONTEXT, attributes: { 'aiware.heartbeat.status': end.status } });
     }).catch((err: unknown) => this.home.warn(`final heartbeat (${end.status}) not delivered: ${errorMessage(err)}`));
   }
 

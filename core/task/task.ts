@@ -6,6 +6,7 @@ import { ProtocolError, errorMessage } from '../protocol/errors';
 import { MODE_LIBRARY_TRAIN, type EngineType, type FailureReason, type Heartbeat, type ResultBody, type RespondMode } from '../protocol/constants';
 import { WebhookClient, WebhookError } from './webhooks';
 import { TaskPosts } from './posts';
+import { carrierOf, type Context, type TraceCarrier } from '../util/trace';
 import type { Counters, Failure, FlowNode, OpenOptions, Progress, RestoredTask, ResultOptions, SyncReply, TaskEnder, TaskSettings, TaskState } from './types';
 
 export * from './types';
@@ -62,6 +63,10 @@ export class Task {
   private lateCount = 0;
   /** What the pack has to say of the task (the flow forgot it): the automatic heartbeats carry it while set. */
   private noticeText?: string;
+  /** The trace the task continues (its saved state's, or the request's), if any. */
+  readonly traceFrom?: TraceCarrier;
+  /** The task's span, as context, when its trace is recorded (set by TaskTracing when the task opens). */
+  traceContext?: Context;
 
   constructor(
     private readonly registry: TaskHome,
@@ -85,6 +90,7 @@ export class Task {
     this.resultCount = restore?.resultsSent ?? 0;
     this.info = restore?.infoMsg;
     this.tmpFiles = options.tmpFiles ?? [];
+    this.traceFrom = restore?.trace ?? options.trace;
     this.posts = new TaskPosts(this, {
       settings: registry.settings,
       client: registry.client,
@@ -127,7 +133,8 @@ export class Task {
 
   /** What a restored copy of this task needs (with `fields`, `chunkMetadata`, `extra`). */
   saved(): RestoredTask {
-    return { id: this.id, startedAt: this.startedAt, resultsSent: this.resultCount, counters: { ...this.count }, infoMsg: this.info };
+    const trace = carrierOf(this.traceContext) ?? this.traceFrom;
+    return { id: this.id, startedAt: this.startedAt, resultsSent: this.resultCount, counters: { ...this.count }, infoMsg: this.info, ...(trace ? { trace } : {}) };
   }
 
   get state(): TaskState {
@@ -214,10 +221,16 @@ export class Task {
     // Delivery is at least once: a post ET recorded but answered too late is sent again, with the
     // same index and this key, so ET (or a proxy) can drop the copy.
     const headers = { [IDEMPOTENCY_HEADER]: `${this.fields.internalTaskId ?? this.id}/result/${body.index}` };
-    const delivered = this.posts.post(url, body, headers, () => {
-      this.count.messagesWritten++;
-      this.count.bytesWritten += Buffer.byteLength(JSON.stringify(output) ?? '');
-    });
+    const delivered = this.posts.post(
+      url,
+      body,
+      headers,
+      () => {
+        this.count.messagesWritten++;
+        this.count.bytesWritten += Buffer.byteLength(JSON.stringify(output) ?? '');
+      },
+      body.index,
+    );
     const done = delivered.then(
       () => {
         if (options.complete) this.complete({}, options.by);

@@ -2,6 +2,7 @@
 // and the node that ended it.
 import type { ParsedFields } from '../protocol/fields';
 import type { EngineType, FailureReason, RespondMode } from '../protocol/constants';
+import type { TraceCarrier } from '../util/trace';
 
 export interface TaskSettings {
   /** How often `running` heartbeats go out while an asynchronous task is open. */
@@ -44,6 +45,8 @@ export interface OpenOptions {
   tmpFiles?: string[];
   /** A task brought back from saved state (a wait restored after a restart): its id and progress so far. */
   restore?: RestoredTask;
+  /** The trace context the request carried (W3C `traceparent`…): the task's trace continues it. */
+  trace?: TraceCarrier;
 }
 
 /** What a task must keep to carry on in another process: see `Task.saved()`. */
@@ -53,6 +56,8 @@ export interface RestoredTask {
   resultsSent: number;
   counters: Counters;
   infoMsg?: string;
+  /** The task's trace context where it was saved: the task's span in the next process is its child. */
+  trace?: TraceCarrier;
 }
 
 /**

@@ -8,6 +8,7 @@ import * as https from 'node:https';
 import { sleep } from '../util/timers';
 import { ProtocolError, errorMessage } from '../protocol/errors';
 import type { FailureReason } from '../protocol/constants';
+import { SpanKind, context, inSpan, injectInto, recordingSpan, type Attributes, type Context, type Span } from '../util/trace';
 
 export interface RetryPolicy {
   /** First wait after a failed attempt. */
@@ -97,7 +98,14 @@ export interface ToolkitCall {
   kind?: CallKind;
   /** A running heartbeat of the wheel: sent on its own sockets. */
   running?: boolean;
+  /** The span the call is a child of (its own span, `POST result`…, is made only under a recorded one); default: the active context. */
+  trace?: Context;
+  /** More attributes for the call's span. */
+  attributes?: Attributes;
 }
+
+/** What `WebhookClient.post` may add to a post. */
+export type PostOptions = Pick<ToolkitCall, 'signal' | 'headers' | 'running' | 'trace' | 'attributes'>;
 
 export interface ToolkitAnswer {
   status: number;
@@ -121,8 +129,8 @@ export class WebhookClient {
    * 5xx and 429 with doubling back-off until `deadline` (epoch ms); throws a `WebhookError`
    * for a 4xx at once, or for the last failure once the deadline has passed.
    */
-  async post(url: string, body: unknown, deadline: number, signal?: AbortSignal, headers?: Record<string, string>, running = false): Promise<void> {
-    await this.request({ method: 'POST', url, body: JSON.stringify(body), deadline, signal, headers, kind: kindOf(body), running });
+  async post(url: string, body: unknown, deadline: number, options: PostOptions = {}): Promise<void> {
+    await this.request({ method: 'POST', url, body: JSON.stringify(body), deadline, kind: kindOf(body), ...options });
   }
 
   /**
@@ -131,6 +139,36 @@ export class WebhookClient {
    * `deadline`; any other status throws a `WebhookError` at once. `body` is sent as it is (JSON text).
    */
   async request(call: ToolkitCall): Promise<ToolkitAnswer> {
+    const parent = call.trace ?? context.active();
+    if (!recordingSpan(parent)) return this.attempts(call);
+    // A span of its own, the trace context in the headers (the toolkit, or a proxy, may carry it on).
+    let target: URL | undefined;
+    try {
+      target = new URL(call.url);
+    } catch {
+      // The attempt says why.
+    }
+    const attributes: Attributes = { 'http.request.method': call.method, 'aiware.call': call.kind ?? 'other', ...call.attributes };
+    if (target) {
+      attributes['server.address'] = target.hostname;
+      attributes['server.port'] = Number(target.port) || (target.protocol === 'https:' ? 443 : 80);
+    }
+    return inSpan(
+      parent,
+      `${call.method} ${call.kind ?? 'other'}`,
+      attributes,
+      async (span) => {
+        const headers = { ...call.headers };
+        injectInto(context.active(), headers);
+        const answer = await this.attempts({ ...call, headers }, span);
+        span?.setAttribute('http.response.status_code', answer.status);
+        return answer;
+      },
+      SpanKind.CLIENT,
+    );
+  }
+
+  private async attempts(call: ToolkitCall, span?: Span): Promise<ToolkitAnswer> {
     const { method, url, body, deadline, signal, headers, accept = [], kind = 'other', running = false } = call;
     let delay = this.retry.initialDelayMs;
     let previous: WebhookError | undefined;
@@ -142,6 +180,7 @@ export class WebhookClient {
       try {
         const response = await send(method, url, body, headers, Math.min(this.retry.requestTimeoutMs, remaining), signal, running ? RUNNING_AGENTS : AGENTS);
         status = response.status;
+        span?.setAttribute('aiware.call.attempts', attempt);
         this.onCall?.({ kind, method, status, attempt, ms: performance.now() - startedAt });
         const text = response.body;
         if ((response.status >= 200 && response.status < 300) || accept.includes(response.status)) return { status: response.status, body: text };
@@ -149,7 +188,10 @@ export class WebhookClient {
         if (response.status < 500 && response.status !== 429) throw failure;
       } catch (err) {
         if (err instanceof WebhookError) throw err;
-        if (status === undefined) this.onCall?.({ kind, method, attempt, ms: performance.now() - startedAt });
+        if (status === undefined) {
+          span?.setAttribute('aiware.call.attempts', attempt);
+          this.onCall?.({ kind, method, attempt, ms: performance.now() - startedAt });
+        }
         if (signal?.aborted) throw new WebhookError(`${method === 'POST' ? 'post to' : `${method} of`} ${url} was cancelled`, 'internal_error');
         const code = typeof err === 'object' && err !== null ? (err as { code?: string }).code : undefined;
         failure = new WebhookError(`${method === 'POST' ? 'post to' : `${method} of`} ${url} failed: ${errorMessage(err)}`, reasonForNetworkError(code));

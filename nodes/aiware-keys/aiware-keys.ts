@@ -1,7 +1,22 @@
 // aiware-keys: gets or sets a key shared by the chunks of a job (or of a task) through Engine
 // Toolkit's key proxy at the task's `redisETUrl`; a missing key leaves by the second output.
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { ProtocolError, LocalKeys, MemoryKeyStore, ProxyKeys, checkTTL, encodeKeyValue, KEY_SCOPES, keyPath, type KeyBackend, type KeyScope, type PackRuntime, type Task } from '../../core';
+import {
+  ProtocolError,
+  LocalKeys,
+  MemoryKeyStore,
+  ProxyKeys,
+  checkTTL,
+  encodeKeyValue,
+  KEY_SCOPES,
+  keyPath,
+  inSpan,
+  parentFor,
+  type KeyBackend,
+  type KeyScope,
+  type PackRuntime,
+  type Task,
+} from '../../core';
 import { packRuntime } from '../shared/runtime';
 import { NodeBase } from '../shared/node-base';
 import { serveTasks } from '../shared/task-node';
@@ -69,14 +84,20 @@ export = function register(RED: NodeAPI): void {
           const ttl = checkTTL(msg.ttlInSeconds ?? config.ttl);
           const text = encodeKeyValue(RED.util.getMessageProperty(msg, property));
           board.set(() => status.inFlight(RED._('aiware-keys.status.setting', { key }) + local));
-          return backend.set(where, text, ttl, task.deadline).then(() => {
+          const set = inSpan(parentFor(task.traceContext), 'aiware keys set', { 'aiware.key.scope': scope, 'aiware.key.store': backend.kind }, () => backend.set(where, text, ttl, task.deadline));
+          return set.then(() => {
             msg.aiwareKey = { key, scope, store: backend.kind };
             board.set(() => status.done(RED._('aiware-keys.status.set', { key }) + local));
             send([msg, null]);
           });
         }
         board.set(() => status.inFlight(RED._('aiware-keys.status.getting', { key }) + local));
-        return backend.get(where, task.deadline).then((answer) => {
+        const got = inSpan(parentFor(task.traceContext), 'aiware keys get', { 'aiware.key.scope': scope, 'aiware.key.store': backend.kind }, async (span) => {
+          const answer = await backend.get(where, task.deadline);
+          span?.setAttribute('aiware.key.found', answer.found);
+          return answer;
+        });
+        return got.then((answer) => {
           msg.aiwareKey = { key, scope, found: answer.found, store: backend.kind };
           if (answer.found) {
             RED.util.setMessageProperty(msg, property, answer.value, true);

@@ -30,6 +30,7 @@ import {
   type Idle,
   type Wake,
   type PackRuntime,
+  traceHeaders,
 } from '../../core';
 import { packRuntime } from '../shared/runtime';
 import { describeTask, type AiwareMessageTask } from '../shared/message';
@@ -145,6 +146,8 @@ export = function register(RED: NodeAPI): void {
           bytesRead: body.chunk?.size ?? 0,
           tmpFiles: body.chunk?.path ? [body.chunk.path] : [],
           reply: (statusCode, answer) => sendJson(res, statusCode, answer),
+          // A woken task continues the paused one's trace; else the request's, when it carries one.
+          trace: wake ? wake.trace : traceHeaders(req),
         });
       } catch (err) {
         if (body?.chunk?.path) void pack.registry.removeFile(body.chunk.path);

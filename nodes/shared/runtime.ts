@@ -15,6 +15,7 @@ import {
   type Task,
   FlowEndWatch,
   NodeTiming,
+  TaskTracing,
   flowEndGrace,
   taskName,
   type Idle,
@@ -98,6 +99,7 @@ function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): voi
 
   const hooksAvailable = Boolean((RED as unknown as { hooks?: unknown }).hooks);
   const timing = settings.nodeTiming !== false && hooksAvailable ? new NodeTiming(registry) : undefined;
+  const tracing = new TaskTracing(registry);
 
   let started = false;
   const pauses = new PauseService({
@@ -132,7 +134,7 @@ function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): voi
     RED.events.on('flows:stopping', () => {
       started = false;
     });
-    installMessageHooks(RED, registry, flowEnd, timing);
+    installMessageHooks(RED, registry, flowEnd, timing, tracing);
     // The callback URLs, for a Node-RED whose HTTP nodes express serves (a host may dispatch them first).
     const callbackRoute = new RegExp(`^${CALLBACK_PATH.replace(/\//g, '\\/')}.+`);
     RED.httpNode.get(callbackRoute, ...middleware, serveCallback);
@@ -152,6 +154,7 @@ function createPackRuntime(RED: NodeAPI): { runtime: PackRuntime; install(): voi
     pauses,
     flowEnd,
     timing,
+    tracing,
     settings,
     chunkPool: settings.recycleChunks === true ? new ChunkPool({ maxIdleBytes: 8 * (settings.memoryChunkBytes ?? DEFAULT_LIMITS.memoryChunkBytes) }) : undefined,
     flowsStarted: () => started,
@@ -306,7 +309,7 @@ function neverCompletes(node: HookNode): boolean {
  * (`onSend`) to `timing`; a message with no task costs one property read. A hook never throws: an
  * error in it would drop the user's message.
  */
-function installMessageHooks(RED: NodeAPI, registry: TaskRegistry, flowEnd: FlowEndWatch<Node>, timing: NodeTiming | undefined): void {
+function installMessageHooks(RED: NodeAPI, registry: TaskRegistry, flowEnd: FlowEndWatch<Node>, timing: NodeTiming | undefined, tracing: TaskTracing): void {
   const hooks = (RED as unknown as { hooks?: { add(name: string, fn: (event: never) => void): void } }).hooks;
   if (!hooks) {
     RED.log.warn('[aiware] RED.hooks is not available: a node outside this pack that fails a message fails its task only when maxTTL passes, and so does a flow that forgets to end one');
@@ -321,21 +324,22 @@ function installMessageHooks(RED: NodeAPI, registry: TaskRegistry, flowEnd: Flow
         RED.log.debug(`[aiware] message hook: ${errorMessage(err)}`);
       }
     };
-  if (timing) {
-    // Node-RED hands the hook every message of one send; all of them leave the same node.
-    hooks.add(
-      'onSend.aiware',
-      guarded((events: SendEvent[]) => {
-        for (const event of events) {
-          const taskId = taskIdOf(event.msg);
-          if (taskId === undefined) continue;
-          const from = event.source.node;
-          if (neverCompletes(from)) timing.completed(taskId, from);
-          timing.sent(taskId, from);
+  // Node-RED hands the hook every message of one send; all of them leave the same node.
+  hooks.add(
+    'onSend.aiware',
+    guarded((events: SendEvent[]) => {
+      for (const event of events) {
+        const taskId = taskIdOf(event.msg);
+        if (taskId === undefined) continue;
+        const from = event.source.node;
+        if (neverCompletes(from)) {
+          timing?.completed(taskId, from);
+          tracing.completed(taskId, from);
         }
-      }),
-    );
-  }
+        timing?.sent(taskId, from);
+      }
+    }),
+  );
   hooks.add(
     'preDeliver.aiware',
     guarded((event: SendEvent) => {
@@ -352,6 +356,7 @@ function installMessageHooks(RED: NodeAPI, registry: TaskRegistry, flowEnd: Flow
       if (taskId === undefined) return;
       flowEnd.received(event.msg, taskId, event.destination.node);
       timing?.received(taskId, event.destination.node);
+      tracing.received(taskId, event.destination.node);
     }),
   );
   hooks.add(
@@ -359,7 +364,7 @@ function installMessageHooks(RED: NodeAPI, registry: TaskRegistry, flowEnd: Flow
     guarded((event: ReceiveEvent) => {
       if (!completesOnReturn(event.destination.node)) return;
       flowEnd.completed(event.msg, event.destination.node);
-      if (timing) completedFor(timing, event.msg, event.destination.node);
+      completedFor(timing, tracing, event.msg, event.destination.node);
     }),
   );
   hooks.add(
@@ -367,14 +372,16 @@ function installMessageHooks(RED: NodeAPI, registry: TaskRegistry, flowEnd: Flow
     guarded((event: CompleteEvent) => {
       if (event.error !== undefined && event.error !== null) failTask(registry, flowEnd, event);
       flowEnd.completed(event.msg, event.node.node);
-      if (timing) completedFor(timing, event.msg, event.node.node);
+      completedFor(timing, tracing, event.msg, event.node.node);
     }),
   );
 }
 
-function completedFor(timing: NodeTiming, msg: NodeMessage, node: HookNode): void {
+function completedFor(timing: NodeTiming | undefined, tracing: TaskTracing, msg: NodeMessage, node: HookNode): void {
   const taskId = taskIdOf(msg);
-  if (taskId !== undefined) timing.completed(taskId, node);
+  if (taskId === undefined) return;
+  timing?.completed(taskId, node);
+  tracing.completed(taskId, node);
 }
 
 function failTask(registry: TaskRegistry, flowEnd: FlowEndWatch<Node>, event: CompleteEvent): void {

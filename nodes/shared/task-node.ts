@@ -56,12 +56,13 @@ export function serveTasks<M extends NodeMessage>(base: NodeBase, pack: PackRunt
         return;
       }
       task = taskOf(pack.registry, msg);
-      const work = handlers.onInput(msg, task, send, by);
+      // In the node's span for this message: the posts, calls and pauses it starts are its children.
+      const open = task;
+      const work = pack.tracing.within(open, node, () => handlers.onInput(msg, open, send, by));
       if (!work) {
         done();
         return;
       }
-      const open = task;
       work.then(
         () => done(),
         (err: unknown) => fail(open, err, by, done),

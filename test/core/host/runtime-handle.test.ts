@@ -4,7 +4,7 @@ import * as assert from 'node:assert/strict';
 import * as http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { RuntimeHandle, TwoPacksError, type PackRuntime, TaskRegistry, sendJson, PauseService, FlowEndWatch } from '../../../core';
+import { RuntimeHandle, TwoPacksError, type PackRuntime, TaskRegistry, sendJson, PauseService, FlowEndWatch, TaskTracing } from '../../../core';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -15,6 +15,7 @@ function runtime(origin: string, routes: Record<string, (res: http.ServerRespons
     registry,
     pauses: new PauseService({ registry, stateDir: path.join(os.tmpdir(), 'aiware-host-test-unused'), flowsStarted: () => true, warn: () => undefined }),
     flowEnd: new FlowEndWatch(registry, false),
+    tracing: new TaskTracing(registry),
     settings: {},
     flowsStarted: () => true,
     claim: () => undefined,
