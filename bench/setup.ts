@@ -1,4 +1,4 @@
-// What the bench runs against: the eight servers (SERVERS) and the Engine Toolkit fields every
+// What the bench runs against: the nine servers (SERVERS) and the Engine Toolkit fields every
 // request carries. Shared by run.ts (the bench), steady.ts (five of the servers) and profile.ts
 // (one server under a CPU profiler).
 import { randomBytes } from 'node:crypto';
@@ -9,10 +9,11 @@ import { CHILD_FLAGS, CHUNK_MIME, ServerChild, cpuProfFlags, type BenchServer } 
 import { RUNNER_NODE_FLAGS } from '@aiware-nodered/node-red-runner';
 import { PROFILE_INTERVAL_US } from './protocol';
 import { RunnerChild } from './runner-child';
+import { otlpSink } from './otlp-sink';
 import { StockNodeRed } from './stock-nodered';
 import { flowsFor, type Kind } from './servers/flows';
 
-export type ServerKey = 'bare' | 'httpin' | 'aiware' | 'embedded' | 'runner' | 'aiwareRecycle' | 'runnerRecycle' | 'runnerUntimed';
+export type ServerKey = 'bare' | 'httpin' | 'aiware' | 'embedded' | 'runner' | 'aiwareRecycle' | 'runnerRecycle' | 'runnerUntimed' | 'runnerTraced';
 
 export interface StartOptions {
   /** Write a V8 CPU profile here: of the measured window (IPC children), or of the whole run (runner). */
@@ -81,6 +82,13 @@ export const SERVERS: ServerSpec[] = [
   { key: 'runnerRecycle', label: 'runner, RUNNER_RECYCLE_CHUNKS=1', reports: 'outside', start: runnerServer({ RUNNER_RECYCLE_CHUNKS: '1' }) },
   // The cost of per-node timing (core/task/timing): the runner without it, the baseline of the same run.
   { key: 'runnerUntimed', label: 'runner, aiware.nodeTiming false', reports: 'outside', start: runnerServer({}, { nodeTiming: false }) },
+  // The cost of traces (core/task/tracing, runner/tracing): every task traced, its spans sent to a collector on loopback.
+  {
+    key: 'runnerTraced',
+    label: 'runner, traces on (every task, OTLP/HTTP to a loopback collector)',
+    reports: 'outside',
+    start: async (root, options) => runnerServer((await otlpSink()).env)(root, options),
+  },
 ];
 
 export function startServer(spec: ServerSpec, root: string, options: StartOptions = {}): Promise<BenchServer> {

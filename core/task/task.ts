@@ -65,7 +65,9 @@ export class Task {
   private noticeText?: string;
   /** The trace the task continues (its saved state's, or the request's), if any. */
   readonly traceFrom?: TraceCarrier;
-  /** The task's span, as context, when its trace is recorded (set by TaskTracing when the task opens). */
+  /** The task goes on from a pause: restored from a saved wait, or woken by aiWARE. */
+  readonly resumed: boolean;
+  /** The task's span, as context, when it is traced, sampled or not (set by TaskTracing when the task opens). */
   traceContext?: Context;
 
   constructor(
@@ -91,6 +93,7 @@ export class Task {
     this.info = restore?.infoMsg;
     this.tmpFiles = options.tmpFiles ?? [];
     this.traceFrom = restore?.trace ?? options.trace;
+    this.resumed = restore !== undefined || options.resumed === true;
     this.posts = new TaskPosts(this, {
       settings: registry.settings,
       client: registry.client,

@@ -68,11 +68,13 @@ export class TaskTracing {
     if (internalJobId !== undefined) attributes['aiware.job.internal_id'] = internalJobId;
     if (chunkIndex !== undefined) attributes['aiware.chunk.index'] = chunkIndex;
     if (task.mode !== undefined) attributes['aiware.task.mode'] = task.mode;
-    if (task.traceFrom !== undefined) attributes['aiware.task.resumed'] = true;
+    if (task.resumed) attributes['aiware.task.resumed'] = true;
     const span = tracer().startSpan('aiware task', { kind: SpanKind.SERVER, attributes }, parent);
-    // Not sampled (or nobody traces): the task keeps no spans, its nodes make none.
     if (!span.isRecording()) {
       span.end();
+      // Not sampled: the task makes no spans, but keeps its trace's ids and decision for its saved
+      // state (its woken part follows it). Nobody traces: nothing at all.
+      if (trace.isSpanContextValid(span.spanContext())) task.traceContext = trace.setSpan(parent, span);
       return;
     }
     task.traceContext = trace.setSpan(parent, span);

@@ -45,8 +45,10 @@ export interface OpenOptions {
   tmpFiles?: string[];
   /** A task brought back from saved state (a wait restored after a restart): its id and progress so far. */
   restore?: RestoredTask;
-  /** The trace context the request carried (W3C `traceparent`…): the task's trace continues it. */
+  /** The trace context the request carried (W3C `traceparent`…), or the paused task's: the task's trace continues it. */
   trace?: TraceCarrier;
+  /** The task goes on from a pause (a platform wake-up): its span says so. A `restore` is one too. */
+  resumed?: boolean;
 }
 
 /** What a task must keep to carry on in another process: see `Task.saved()`. */

@@ -64,9 +64,13 @@ export function failed(span: Span, err: unknown, message = err instanceof Error 
   span.setStatus({ code: SpanStatusCode.ERROR, message });
 }
 
-/** The trace context of `ctx` as text, for saved state; empty when nothing is traced or no propagator is registered. */
+/**
+ * The trace context of `ctx` as text, for saved state: its ids and sampling decision, sampled or
+ * not; undefined when nothing is traced or no propagator is registered.
+ */
 export function carrierOf(ctx: Context | undefined): TraceCarrier | undefined {
-  if (!recordingSpan(ctx)) return undefined;
+  const spanContext = ctx === undefined ? undefined : trace.getSpanContext(ctx);
+  if (!spanContext || !trace.isSpanContextValid(spanContext)) return undefined;
   const carrier: TraceCarrier = {};
   propagation.inject(ctx!, carrier);
   return Object.keys(carrier).length > 0 ? carrier : undefined;

@@ -148,6 +148,7 @@ export = function register(RED: NodeAPI): void {
           reply: (statusCode, answer) => sendJson(res, statusCode, answer),
           // A woken task continues the paused one's trace; else the request's, when it carries one.
           trace: wake ? wake.trace : traceHeaders(req),
+          resumed: wake !== undefined,
         });
       } catch (err) {
         if (body?.chunk?.path) void pack.registry.removeFile(body.chunk.path);

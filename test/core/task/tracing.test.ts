@@ -100,6 +100,7 @@ describe('each task a trace (core/task/tracing.ts)', function () {
       assert.equal(parentOf(restored), paused.spanContext().spanId);
       assert.equal(restored.attributes['aiware.task.resumed'], true);
       assert.equal(fromRequest.spanContext().traceId, '0af7651916cd43dd8448eb211c80319c');
+      assert.equal(fromRequest.attributes['aiware.task.resumed'], undefined, 'a trace from the request is not a resume');
       assert.equal(parentOf(fromRequest), 'b7ad6b7169203331');
     });
   });
@@ -107,14 +108,14 @@ describe('each task a trace (core/task/tracing.ts)', function () {
   describe('not sampled', function () {
     const memory = useMemoryTracing({ sampled: false });
 
-    it('keeps no span and no trace context, and its nodes make none', async function () {
+    it('keeps no span, its nodes make none, and its saved state keeps the decision for its woken part', async function () {
       const registry = new TaskRegistry();
       const tracing = new TaskTracing(registry);
       const task = open(registry);
-      assert.equal(task.traceContext, undefined);
       tracing.received(task.id, node('a'));
       tracing.completed(task.id, node('a'));
-      assert.equal(task.saved().trace, undefined);
+      assert.equal(trace.getSpan(task.traceContext!)!.isRecording(), false);
+      assert.match(task.saved().trace!.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/, 'not sampled (flags 00)');
       task.ignore();
       await new Promise<void>((resolve) => setImmediate(resolve));
       assert.deepEqual(memory.spans(), []);
