@@ -2,7 +2,7 @@
 // CPU profiler on, keeps exactly the measured window, and prints self and total time by function
 // and by package, with this pack's functions mapped back to their .ts lines.
 //
-//   npm run build && node dist/bench/profile.js [aiware|httpin|bare|embedded|runner|aiwareRecycle|runnerRecycle|runnerUntimed] [chunk bytes, default 1024] [--out file.cpuprofile]
+//   npm run build && node dist/bench/profile.js [aiware|httpin|bare|embedded|runner|aiwareRecycle|runnerRecycle|runnerUntimed|runnerTraced] [chunk bytes, default 1024] [--out file.cpuprofile]
 //
 // The bench children (bare, embedded) start the profiler for the window themselves
 // (servers/probe.ts). The runner and the stock Node-REDs speak no bench protocol: they run under
@@ -222,7 +222,7 @@ async function main(): Promise<void> {
   const seconds = Number(process.env.BENCH_SECONDS ?? 5);
   const spec = SERVERS.find((s) => s.key === kind);
   if (!spec || !Number.isSafeInteger(size) || size < 0 || !(seconds > 0)) {
-    throw new Error('usage: node dist/bench/profile.js [aiware|httpin|bare|embedded|runner|aiwareRecycle|runnerRecycle|runnerUntimed] [chunk bytes] [--out file.cpuprofile]');
+    throw new Error('usage: node dist/bench/profile.js [aiware|httpin|bare|embedded|runner|aiwareRecycle|runnerRecycle|runnerUntimed|runnerTraced] [chunk bytes] [--out file.cpuprofile]');
   }
   installCleanup((seconds + 120) * 1000);
   const root = tempDir('aiware-profile-');

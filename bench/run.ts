@@ -1,9 +1,9 @@
-// `npm run bench`: nine servers, each in its own process (SERVERS in ./setup), measured side by
+// `npm run bench`: ten servers, each in its own process (SERVERS in ./setup), measured side by
 // side in one run (STYLE habit 12): the pack in a stock Node-RED (the `node-red` command, the pack
 // installed from its tarball: ./stock-nodered) against `http in` in the same stock Node-RED and a
 // bare node:http + busboy server; the runner (runner/main.js) and the runner's embedded Node-RED
 // serving the same flow; and the stock pack and the runner again with recycleChunks on. Six parts,
-// in this order: throughput (all nine), steady load (five: ./steady), the runner's cold start
+// in this order: throughput (all ten), steady load (five: ./steady), the runner's cold start
 // against a stock Node-RED's (./coldstart), the memory of big chunks (four), shared keys through
 // the key proxy (./keys) and pause for callback (./pause). Prints markdown tables and writes them
 // to bench/RESULTS.md.
@@ -149,7 +149,7 @@ function mergeStats(windows: WindowStats[]): WindowStats {
 }
 
 /**
- * All nine servers run at once (idle ones cost next to nothing). Size by size, each is checked
+ * All ten servers run at once (idle ones cost next to nothing). Size by size, each is checked
  * and warmed up, then the measured seconds are split into ROUNDS turns, the servers taking turns
  * (each round starting with the next one): what else happens on this shared machine meanwhile
  * then hits every server of a size alike, and the ratios compare windows seconds apart.
@@ -489,9 +489,18 @@ function report(
 
   // What traces cost (every task traced and exported), against the runner with neither timing nor traces, and against the default runner.
   const tracingTable = table(
-    ['chunk', 'traced ÷ nodeTiming false (req/s)', 'per round', `target ≥ ${TARGET_TRACING_COST}×`, 'traced ÷ runner (req/s)', 'CPU/req traced ÷ nodeTiming false'],
+    [
+      'chunk',
+      'traced ÷ nodeTiming false (req/s)',
+      'per round',
+      `target ≥ ${TARGET_TRACING_COST}×`,
+      'traced ÷ runner (req/s)',
+      'CPU/req traced ÷ runner',
+      '1 in 10 sampled ÷ runner (req/s)',
+      'CPU/req 1 in 10 ÷ runner',
+    ],
     SIZES.map((size) => {
-      const [traced, untimed, runner] = (['runnerTraced', 'runnerUntimed', 'runner'] as const).map((key) => find(loadRows, key, size));
+      const [traced, untimed, runner, sampled] = (['runnerTraced', 'runnerUntimed', 'runner', 'runnerSampled'] as const).map((key) => find(loadRows, key, size));
       const cost = ratio(traced?.result.rps, untimed?.result.rps);
       return [
         sizeLabel(size),
@@ -499,7 +508,9 @@ function report(
         perRound(traced, untimed),
         verdict(cost, TARGET_TRACING_COST),
         `${fixed(ratio(traced?.result.rps, runner?.result.rps), 2)}×`,
-        times(cpuPerRequest(traced), cpuPerRequest(untimed)),
+        times(cpuPerRequest(traced), cpuPerRequest(runner)),
+        `${fixed(ratio(sampled?.result.rps, runner?.result.rps), 2)}×`,
+        times(cpuPerRequest(sampled), cpuPerRequest(runner)),
       ];
     }),
   );
@@ -547,7 +558,7 @@ function report(
     `  - runner: the production entry point as the image starts it, \`${RUNNER_COMMAND}\` (RUNNER_NODE_FLAGS; spawned with only its environment: AIWARE_BUILD_RUNTIME, VERITONE_WEBHOOK_PROCESS/READY on 127.0.0.1, RUNNER_WORKDIR, ENGINE_ID, BUILD_ID; log level info, its default) on a runtime file holding the same flow (bench/servers/flows.ts);`,
     '  - the pack in a stock Node-RED, recycleChunks (`-D aiware.recycleChunks=true` on the command line) and runner, RUNNER_RECYCLE_CHUNKS=1: chunk memory used again (an opt-in setting: a chunk is valid until its task ends).',
     "  - runner, aiware.nodeTiming false: the runner on the same flow with per-node timing off in its build's settings, the baseline of timing's cost;",
-    '  - runner, traces on: the runner with OTEL_EXPORTER_OTLP_ENDPOINT naming a collector on loopback in the bench process, every task traced.',
+    '  - runner, traces on: the runner with OTEL_EXPORTER_OTLP_ENDPOINT naming a collector on loopback in the bench process, every task traced; and the same with one task in ten sampled (OTEL_TRACES_SAMPLER=parentbased_traceidratio, OTEL_TRACES_SAMPLER_ARG=0.1).',
     '  All build the same one-word VTN transcript naming the chunk size (bench/servers/work.ts); each size is checked once to answer 200 with it before the load.',
     '- CPU and RSS in the throughput table are read by the bench from /proc for every server (bench/procstat.ts): CPU = utime + stime of /proc/<pid>/stat over the measured run ÷ answered requests,',
     `  RSS = the highest VmRSS of /proc/<pid>/status sampled every ${RSS_SAMPLE_MS} ms. bare and the embedded Node-RED are bench children (started with ${IPC_CHILD_FLAGS.join(' ')}) that also measure themselves over IPC`,
@@ -578,7 +589,7 @@ function report(
     '',
     timingTable,
     '',
-    "What traces cost the runner (docs/runner.md, Traces): the runner with OTEL_EXPORTER_OTLP_ENDPOINT set, every task sampled, its spans (the task's, one per node per message) batched and sent by OTLP/HTTP protobuf to a collector on loopback in the bench process (bench/otlp-sink.ts), against the runner with neither timing nor traces (before either existed) and against the default runner, round by round:",
+    "What traces cost the runner (docs/runner.md, Traces): the runner with OTEL_EXPORTER_OTLP_ENDPOINT set, every task sampled, its spans (the task's, one per node per message) batched and sent by OTLP/HTTP protobuf to a collector on loopback in the bench process (bench/otlp-sink.ts), against the runner with neither timing nor traces (before either existed) and against the default runner, round by round; and with one task in ten sampled (OTEL_TRACES_SAMPLER=parentbased_traceidratio, OTEL_TRACES_SAMPLER_ARG=0.1):",
     '',
     tracingTable,
     '',

@@ -1,4 +1,4 @@
-// What the bench runs against: the nine servers (SERVERS) and the Engine Toolkit fields every
+// What the bench runs against: the ten servers (SERVERS) and the Engine Toolkit fields every
 // request carries. Shared by run.ts (the bench), steady.ts (five of the servers) and profile.ts
 // (one server under a CPU profiler).
 import { randomBytes } from 'node:crypto';
@@ -13,7 +13,7 @@ import { otlpSink } from './otlp-sink';
 import { StockNodeRed } from './stock-nodered';
 import { flowsFor, type Kind } from './servers/flows';
 
-export type ServerKey = 'bare' | 'httpin' | 'aiware' | 'embedded' | 'runner' | 'aiwareRecycle' | 'runnerRecycle' | 'runnerUntimed' | 'runnerTraced';
+export type ServerKey = 'bare' | 'httpin' | 'aiware' | 'embedded' | 'runner' | 'aiwareRecycle' | 'runnerRecycle' | 'runnerUntimed' | 'runnerTraced' | 'runnerSampled';
 
 export interface StartOptions {
   /** Write a V8 CPU profile here: of the measured window (IPC children), or of the whole run (runner). */
@@ -88,6 +88,12 @@ export const SERVERS: ServerSpec[] = [
     label: 'runner, traces on (every task, OTLP/HTTP to a loopback collector)',
     reports: 'outside',
     start: async (root, options) => runnerServer((await otlpSink()).env)(root, options),
+  },
+  {
+    key: 'runnerSampled',
+    label: 'runner, traces on, one task in ten sampled',
+    reports: 'outside',
+    start: async (root, options) => runnerServer({ ...(await otlpSink()).env, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' })(root, options),
   },
 ];
 

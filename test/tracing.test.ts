@@ -79,7 +79,7 @@ describe('traces (OpenTelemetry, OTLP/HTTP)', function () {
       // Before the pause: the nodes under the first task span, the pause under its node.
       const before = childrenOf(trace, paused);
       const score = one(before, 'node function', { 'node_red.node.id': 'score' });
-      assert.equal(score.attributes['node_red.node.type'], 'function');
+      assert.equal(score.attributes['node_red.node.name'], 'score');
       const pauseNode = one(before, 'node aiware-pause-for-callback', { 'node_red.node.id': pauseId });
       const pause = one(childrenOf(trace, pauseNode), 'aiware pause');
       assert.equal(pause.attributes['aiware.pause.mode'], 'local');

@@ -3,13 +3,20 @@
 // (the runner does when the OTEL_* variables ask for it, docs/runner.md; in a stock Node-RED, the
 // user's own `--require` of an SDK). A span is made only as the child of a span being recorded (a
 // task's, whose trace the SDK sampled), so an untraced engine makes none past the task's own no-op.
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace, type Attributes, type Context, type Span, type Tracer, type TracerProvider } from '@opentelemetry/api';
 
 const TRACER_NAME = '@aiware-nodered/node-red-aiware';
 
-/** The pack's tracer, from whichever SDK is registered now (asked each time: a host, or a test, may register another). */
+let cached: { provider: TracerProvider; tracer: Tracer } | undefined;
+
+/**
+ * The pack's tracer, from the provider registered now: kept while that stays the same (the API's
+ * proxy finds an SDK registered later by itself), asked again when a host or a test registers another.
+ */
 export function tracer(): Tracer {
-  return trace.getTracer(TRACER_NAME);
+  const provider = trace.getTracerProvider();
+  if (cached?.provider !== provider) cached = { provider, tracer: provider.getTracer(TRACER_NAME) };
+  return cached.tracer;
 }
 
 /** A trace context as text (W3C `traceparent`, and whatever else the host's propagators write): how a task's trace travels in saved state. */

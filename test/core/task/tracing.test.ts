@@ -37,9 +37,7 @@ describe('each task a trace (core/task/tracing.ts)', function () {
         assert.deepEqual(
           { ...taskSpan.attributes },
           {
-            'aiware.task.id': task.id,
             'aiware.engine.type': 'chunk',
-            'aiware.task.respond': 'sync',
             'aiware.task.internal_id': 'task-7',
             'aiware.job.internal_id': 'job-7',
             'aiware.chunk.index': 3,
