@@ -3,7 +3,8 @@
 // process: it posts the work items and records every heartbeat and result with its arrival time).
 // Each task is a stream task that stays open for T seconds (a function node's setTimeout) while
 // the pack sends its `running` heartbeats every second on its own, then posts one result that
-// completes it. Reports the heartbeat period per task, results lost or doubled, failed tasks, and
+// completes it. Reports the heartbeat period per task (as the emulator received them, and as the runner
+// sent them: its /metrics), results lost or doubled, failed tasks, and
 // the runner's RSS, open file descriptors and CPU time; prints a markdown table and writes it to
 // bench/SOAK.md, with what scrubbing a log line of the open tasks' tokens costs (./scrub).
 //
@@ -319,6 +320,38 @@ function analyse(records: TaskRecord[]): Findings {
   };
 }
 
+/** The runner's histogram of its running heartbeats' deviations (ms bounds → cumulative counts), and what it says. */
+class SentDeviations {
+  constructor(readonly cumulative: Map<number, number>) {}
+
+  get count(): number {
+    return this.cumulative.get(Infinity) ?? 0;
+  }
+
+  /** The counts since `earlier` (the warm-up's periods left out). */
+  since(earlier: SentDeviations): SentDeviations {
+    return new SentDeviations(new Map([...this.cumulative].map(([bound, n]) => [bound, n - (earlier.cumulative.get(bound) ?? 0)])));
+  }
+
+  /** The smallest bucket bound (ms) at or under which a share `p` of the periods fell: a bound, not an exact percentile. */
+  percentile(p: number): number {
+    const total = this.count;
+    if (total === 0) return NaN;
+    for (const [bound, n] of [...this.cumulative].sort((a, b) => a[0] - b[0])) if (n >= p * total) return bound;
+    return Infinity;
+  }
+}
+
+/** Reads the runner's aiware_heartbeat_period_deviation_seconds buckets from its /metrics. */
+async function sentDeviations(url: string): Promise<SentDeviations> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const cumulative = new Map<number, number>();
+  for (const match of text.matchAll(/^aiware_heartbeat_period_deviation_seconds_bucket\{[^}]*le="([^"]+)"[^}]*\} (\S+)$/gm)) {
+    cumulative.set(match[1] === '+Inf' ? Infinity : Math.round(Number(match[1]) * 1e6) / 1e3, Number(match[2]));
+  }
+  return new SentDeviations(cumulative);
+}
+
 /** Each task's times, epoch ms, for a look beyond the table. */
 function dump(file: string, records: TaskRecord[]): void {
   const tasks = records.map((rec) => ({
@@ -367,6 +400,8 @@ class LoopLag {
 
 interface Run {
   findings: Findings;
+  /** The runner's own measure of its automatic running heartbeats, as it sent them (/metrics). */
+  sent: SentDeviations;
   posted: Posted[];
   postSeconds: number;
   ready: Snapshot;
@@ -449,6 +484,12 @@ function report(run: Run): { text: string; ok: boolean } {
     ],
     [`heartbeat deviation from 1000 ms, p99, end burst (ended after the first result: ${f.endDeviations.length} periods)`, `${ms(percentile(f.endDeviations, 0.99))} ms`, '', ''],
     ['heartbeat deviation from 1000 ms, max', `${ms(f.deviations[f.deviations.length - 1] ?? NaN)} ms`, '', ''],
+    [
+      `heartbeat deviation as the runner sent them, p99 / p50, all periods (its /metrics, aiware_heartbeat_period_deviation_seconds: the bucket's bound; ${run.sent.count} periods)`,
+      `≤ ${ms(run.sent.percentile(0.99))} / ≤ ${ms(run.sent.percentile(0.5))} ms`,
+      `≤ ${TARGET_P99_DEVIATION_MS} ms`,
+      run.sent.percentile(0.99) <= TARGET_P99_DEVIATION_MS ? 'met' : '**not met**',
+    ],
     ['periods ≥ 1.5 s (≈ 2 s: a tick skipped, its heartbeat still on its way or lost)', String(f.skipped), '0', ''],
     [
       `runner RSS: ready / before / peak / after / after ${REST_MS / 1000} s idle`,
@@ -517,7 +558,7 @@ function report(run: Run): { text: string; ok: boolean } {
     '',
     table(['measure', 'value', 'expected', ''], rows),
     '',
-    `Aim: heartbeat period p99 deviation ≤ ${TARGET_P99_DEVIATION_MS} ms at 1000 tasks over all periods, the start and end bursts included (391 ms measured before the webhook client, socket and wheel changes): **${aimMet ? 'met' : 'not met'}** (${ms(p99Overall)} ms over all periods at ${TASKS} tasks; ${ms(p99Steady)} ms in the steady state). The machine is shared: see the load and "other processes" above.`,
+    `Aim: heartbeat period p99 deviation ≤ ${TARGET_P99_DEVIATION_MS} ms at 1000 tasks over all periods, the start and end bursts included (391 ms measured before the webhook client, socket and wheel changes): **${aimMet ? 'met' : 'not met'}** (${ms(p99Overall)} ms over all periods at ${TASKS} tasks; ${ms(p99Steady)} ms in the steady state). The machine is shared: see the load and "other processes" above. As the runner sent them (its own /metrics, the time between a task's automatic running heartbeats when each was made): p99 ≤ ${ms(run.sent.percentile(0.99))} ms; the difference is the way to the emulator, whose process shares the machine's two cores with the runner.`,
     '',
     ...scrubSection(run.scrub),
     '## Notes',
@@ -572,6 +613,7 @@ async function main(): Promise<boolean> {
     await sleep(SETTLE_MS);
 
     const items = workItems(emulator, TASKS);
+    const sentBefore = await sentDeviations(runner.url);
     const before = snapshot(pid);
     const window = new OutsideWindow(pid);
     const lines = runner.runner.count;
@@ -595,6 +637,7 @@ async function main(): Promise<boolean> {
       );
       if (open > 0) console.error(`soak: ${open} task(s) did not end in time`);
       await sleep(SETTLE_MS);
+      const sent = (await sentDeviations(runner.url)).since(sentBefore);
       const stats = window.stop();
       loop.disable();
       benchLag.stop();
@@ -625,6 +668,7 @@ async function main(): Promise<boolean> {
 
       const { text, ok } = report({
         findings,
+        sent,
         posted,
         postSeconds,
         ready,

@@ -7,6 +7,8 @@ import { MAX_TIMED_NODES, type CallEvent, type NodeTime, type NodeTiming, type P
 
 /** Seconds: from a fast function node to a long model call. */
 const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+/** Heartbeat deviations: fine where the aim is (tens of ms), coarse past a second. */
+const DEVIATION_BUCKETS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1, 2];
 
 type NodeTotal = ReturnType<NodeTiming['totals']>[number];
 
@@ -16,6 +18,7 @@ export class RunnerMetrics {
   private readonly retries: client.Counter<'kind'>;
   readonly processLatency: client.Histogram<'status'>;
   private readonly taskDuration: CheapHistogram;
+  private readonly heartbeatDeviation: HistogramSeries;
   private readonly nodeDuration: CheapHistogram;
   private readonly calls: client.Histogram<'kind' | 'method' | 'status'>;
   private readonly paused: client.Counter<'mode'>;
@@ -90,6 +93,13 @@ export class RunnerMetrics {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
+    const deviation = new CheapHistogram(
+      'aiware_heartbeat_period_deviation_seconds',
+      "How far each automatic running heartbeat of a task was sent from one heartbeat interval after the task's previous one (either way): the wheel's timeliness, as the engine sent them",
+      DEVIATION_BUCKETS,
+      this.registry,
+    );
+    this.heartbeatDeviation = deviation.series({});
     this.paused = new client.Counter({
       name: 'aiware_pauses_total',
       help: 'Tasks that started waiting for a callback (pause-for-callback), by mode (local, platform)',
@@ -128,6 +138,8 @@ export class RunnerMetrics {
     this.tasks = tasks;
     tasks.on('end', (end: TaskEnd) => this.ended.inc({ state: end.state, reason: end.reason ?? '' }));
     tasks.on('retry', (event: RetryEvent) => this.retries.inc({ kind: event.kind }));
+    const intervalMs = tasks.settings.heartbeatIntervalMs;
+    tasks.on('heartbeatPeriod', (ms: number) => this.heartbeatDeviation.observe(Math.abs(ms - intervalMs) / 1000));
     tasks.on('call', (event: CallEvent) => this.calls.observe({ kind: event.kind, method: event.method, status: event.status === undefined ? 'error' : String(event.status) }, event.ms / 1000));
     pack.pauses.on('paused', (mode: string) => this.paused.inc({ mode }));
     pack.pauses.on('woken', (mode: string, outcome: string) => this.woken.inc({ mode, outcome }));

@@ -95,6 +95,31 @@ describe('where the time goes', function () {
       assert.equal(sample(metrics, 'aiware_webhook_retries_total', { kind: 'result' }), 1);
       for (const name of ['aiware_pauses_total', 'aiware_wakeups_total', 'aiware_pauses_waiting', 'aiware_node_queue_seconds_total']) assert.match(metrics, new RegExp(`# TYPE ${name} `));
     });
+
+    it("counts how far each automatic running heartbeat was sent from one interval after its task's last, in /metrics", async function () {
+      // An asynchronous task held 1 s, heartbeats every 200 ms: about four periods.
+      const flow = [
+        { id: 'tab', type: 'tab', label: 'heartbeats' },
+        { id: 'in', z: 'tab', type: 'aiware-process-in', engineType: 'stream', respond: 'async', url: '/process', wires: [['hold']] },
+        { id: 'hold', z: 'tab', type: 'function', func: 'setTimeout(() => { msg.payload = { object: [] }; node.send(msg); node.done(); }, 1000);', outputs: 1, wires: [['out']] },
+        { id: 'out', z: 'tab', type: 'aiware-result-out', validate: false, completes: 'yes', wires: [] },
+      ];
+      runner = startRunner({ flows: flow, settings: { aiware: { heartbeatIntervalMs: 200 } } });
+      const url = await runner.ready();
+      const before = await (await fetch(`${url}/metrics`)).text();
+      assert.equal(sample(before, 'aiware_heartbeat_period_deviation_seconds_count', {}), 0);
+      assert.match(before, /# TYPE aiware_heartbeat_period_deviation_seconds histogram/);
+      const item = toolkit.workItem();
+      assert.equal((await toolkit.process(`${url}/process`, item)).status, 200);
+      const record = await toolkit.waitForTask(item.taskId);
+      assert.equal(record.status, 'complete', JSON.stringify(record));
+      const running = record.heartbeats.filter((hb) => hb.status === 'running').length;
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      // One period between each two running heartbeats the wheel sent.
+      assert.equal(sample(metrics, 'aiware_heartbeat_period_deviation_seconds_count', {}), running - 1, metrics);
+      assert.ok(running >= 3, `${running} running heartbeats`);
+      assert.equal(sample(metrics, 'aiware_heartbeat_period_deviation_seconds_bucket', { le: '+Inf' }), running - 1);
+    });
   });
 
   describe('in Node-RED, through its message hooks', function () {

@@ -23,6 +23,8 @@ export interface PostHome {
   warn(text: string): void;
   /** Keeps a post under way, for a drain to wait on. */
   track(promise: Promise<void>): void;
+  /** The time from the task's previous automatic running heartbeat to this one, as they were sent (ms): how on time the wheel is. */
+  period?(ms: number): void;
 }
 
 const RUNNING = { 'aiware.heartbeat.status': 'running' } as const;
@@ -31,6 +33,8 @@ export class TaskPosts {
   private queue: Promise<void> = Promise.resolve();
   /** The automatic `running` heartbeat on its way, if any: the final heartbeat waits for it. */
   private running?: Promise<void>;
+  /** When the last automatic running heartbeat was sent (performance.now()). */
+  private lastTick?: number;
   /** Cancels posts still under way when the task fails; made on first use (sync tasks never post). */
   private controller?: AbortController;
 
@@ -64,6 +68,10 @@ export class TaskPosts {
   /** The wheel's `running` heartbeat: skipped while the previous one is still on its way, not retried past the next tick. */
   tick(url: string, infoMsg: string | undefined): void {
     if (this.running) return;
+    // A tick skipped (the previous one still on its way) makes the next period two intervals: it counts as late.
+    const now = performance.now();
+    if (this.lastTick !== undefined) this.home.period?.(now - this.lastTick);
+    this.lastTick = now;
     const heartbeat: Heartbeat = { status: 'running', ...this.task.counters, infoMsg };
     const deadline = Math.min(this.task.deadline, Date.now() + this.home.settings.heartbeatIntervalMs);
     this.running = this.home.client

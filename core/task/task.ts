@@ -25,8 +25,8 @@ export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
 export interface TaskHome {
   readonly settings: TaskSettings;
   readonly client: WebhookClient;
-  /** `flowError` (task, text, node) and `warning` (task, text). */
-  emit(event: 'flowError' | 'warning', ...args: unknown[]): boolean;
+  /** `flowError` (task, text, node), `warning` (task, text) and `heartbeatPeriod` (ms between a task's automatic running heartbeats, as sent). */
+  emit(event: 'flowError' | 'warning' | 'heartbeatPeriod', ...args: unknown[]): boolean;
   /** Keeps a post under way, for a drain to wait on. */
   track(promise: Promise<void>): void;
   /** The task has ended. */
@@ -98,6 +98,7 @@ export class Task {
       settings: registry.settings,
       client: registry.client,
       warn: (text) => registry.emit('warning', this, text),
+      period: (ms) => registry.emit('heartbeatPeriod', ms),
       track: (promise) => registry.track(promise),
     });
   }

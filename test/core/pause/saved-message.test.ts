@@ -14,6 +14,9 @@ describe('the saved-message codec (core/pause/saved-message.ts)', function () {
     ['a Buffer, and an empty one', { payload: Buffer.from([0, 1, 2, 0xff, 0x0d, 0x0a]), empty: Buffer.alloc(0) }],
     ['Buffers nested in objects and arrays', { payload: { chunk: { bytes: Buffer.from('RIFF') }, frames: [Buffer.from('a'), { b: Buffer.from('b') }] } }],
     ['an object with a $buffer key among others, as it was', { payload: { $buffer: 'AAEC', other: 1 } }],
+    ['an object that is exactly { $buffer: <base64> }, as an object, not a Buffer', { payload: { $buffer: 'AAEC' }, nested: [{ $buffer: 'aGk=' }] }],
+    ['keys that look like an escaped tag ($$buffer, $$$buffer), as they were', { payload: { $$buffer: 'AAEC' }, more: { $$$buffer: 'x', $buffer: 'y' } }],
+    ['a Buffer under a $buffer key', { payload: { $buffer: Buffer.from('hi') } }],
     ['an object that looks like JSON.stringify’s Buffer, as an object', { payload: { type: 'Buffer', data: [1, 2] } }],
     ['deep nesting', { payload: JSON.parse(`${'{"a":'.repeat(50)}1${'}'.repeat(50)}`) as unknown }],
   ];
@@ -36,6 +39,11 @@ describe('the saved-message codec (core/pause/saved-message.ts)', function () {
 
   it('writes a Buffer as base64 under one key, so the saved form is plain JSON', function () {
     assert.deepEqual(saveMessage({ payload: Buffer.from('hi') }), { payload: { $buffer: 'aGk=' } });
+  });
+
+  it("escapes a message's own tag-like key with one more $, and reads a wait saved before that (a tag is a Buffer)", function () {
+    assert.deepEqual(saveMessage({ payload: { $buffer: 'aGk=' } }), { payload: { $$buffer: 'aGk=' } });
+    assert.deepEqual(restoreMessage({ payload: { $buffer: 'aGk=' } }), { payload: Buffer.from('hi') });
   });
 
   it(`leaves out the live handles (${LIVE_HANDLES.join(', ')}), functions, undefined and what it is told to skip`, function () {

@@ -32,8 +32,9 @@ describe('a task’s posts (core/task/posts.ts)', function () {
     holds = [];
   });
 
-  function posts(): { posts: TaskPosts; warnings: string[]; task: PostingTask & { counters: Counters; infoMsg: string | undefined } } {
+  function posts(): { posts: TaskPosts; warnings: string[]; periods: number[]; task: PostingTask & { counters: Counters; infoMsg: string | undefined } } {
     const warnings: string[] = [];
+    const periods: number[] = [];
     const task = { deadline: Date.now() + 30_000, counters: { bytesRead: 0, bytesWritten: 0, messagesWritten: 0 }, infoMsg: 'working' as string | undefined };
     const tracked: Promise<void>[] = [];
     const home = {
@@ -41,8 +42,9 @@ describe('a task’s posts (core/task/posts.ts)', function () {
       client: new WebhookClient({ retry: { initialDelayMs: 5, maxDelayMs: 20 } }),
       warn: (t: string) => warnings.push(t),
       track: (p: Promise<void>) => void tracked.push(p),
+      period: (ms: number) => periods.push(ms),
     };
-    return { posts: new TaskPosts(task, home), warnings, task };
+    return { posts: new TaskPosts(task, home), warnings, periods, task };
   }
 
   it('posts results and the flow’s heartbeats in order, the final heartbeat last with the counters of then', async function () {
@@ -83,6 +85,33 @@ describe('a task’s posts (core/task/posts.ts)', function () {
         ['failed', 'working'],
       ],
     );
+  });
+
+  it("reports the time between a task's wheel heartbeats as they are sent, a skipped one making the next period long", async function () {
+    const { posts: p, periods } = posts();
+    const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    /** A wheel heartbeat, and its answer awaited (a wheel heartbeat is not on the queue `flushed` waits for). */
+    const beat = async (): Promise<void> => {
+      const before = received.length;
+      p.tick(`${url}/heartbeat`, undefined);
+      while (received.length === before) await pause(1);
+      await pause(5);
+    };
+    await beat();
+    assert.equal(periods.length, 0, 'the first heartbeat has no period before it');
+    await pause(30);
+    await beat();
+    // The next one is held 100 ms: a tick 20 ms after it finds it on its way, is skipped, and reports nothing.
+    holds = [100];
+    await beat();
+    await pause(20);
+    p.tick(`${url}/heartbeat`, undefined);
+    assert.equal(periods.length, 2, JSON.stringify(periods));
+    await pause(150);
+    await beat();
+    assert.equal(periods.length, 3, JSON.stringify(periods));
+    assert.ok(periods[0] >= 29, `the second came ~30 ms after the first: ${periods[0]}`);
+    assert.ok(periods[2] >= 169, `the one after the skipped tick counts from the last one sent: ${periods[2]}`);
   });
 
   it('drops a result under way on abort, and says so for a heartbeat it could not deliver', async function () {
