@@ -1,5 +1,5 @@
 // The node-red-runner image, checked without Docker (no engine runs here): its stages, its
-// environment, and what it copies. test/packages.test.ts replays its install and runs its entry.
+// environment, and what it copies. test/compat/packages.compat.ts replays its install and runs its entry.
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';

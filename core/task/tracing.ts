@@ -1,4 +1,4 @@
-// Each task a trace (docs/performance.md, "Traces"): a span for the task from its opening in this
+// Each task a trace (docs/runner.md, "Traces"): a span for the task from its opening in this
 // process until its last webhook post settles, and under it a span for each node's handling of
 // each of its messages (from Node-RED's message hooks, as the per-node timing). The pack's own
 // nodes do their work inside their span (`within`): the webhook posts, key calls, model downloads

@@ -93,8 +93,6 @@ export function injectInto(ctx: Context | undefined, headers: Record<string, str
   if (recordingSpan(ctx)) propagation.inject(ctx!, headers);
 }
 
-export { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, trace, type Attributes, type Context, type Span };
-
 /**
  * The parent for work a task's flow starts now: the active span when it is one of the task's own
  * (the node handling the task's message, see TaskTracing.within), else the task's span; the root
@@ -107,3 +105,5 @@ export function parentFor(task: Context | undefined): Context {
   const span = trace.getSpan(active);
   return span?.isRecording() && span.spanContext().traceId === taskSpan.spanContext().traceId ? active : task!;
 }
+
+export { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, trace, type Attributes, type Context, type Span };

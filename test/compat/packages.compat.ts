@@ -12,9 +12,9 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { PACK_DIR } from '@aiware-nodered/node-red-runner';
 import { RunnerProcess, ToolkitEmulator } from '@aiware-nodered/aiware-sim';
-import { NODE_TYPES } from '../nodes/shared/types';
-import { packPackage } from '../scripts/pack';
-import { commands, entrypoint, env, stage } from './support/dockerfile';
+import { NODE_TYPES } from '../../nodes/shared/types';
+import { packPackage } from '../../scripts/pack';
+import { commands, entrypoint, env, stage } from '../support/dockerfile';
 
 const run = promisify(execFile);
 
@@ -139,7 +139,7 @@ describe('the packages as installed', function () {
     const script = `const pack = require('${packed.pack.manifest.name}'); console.log(JSON.stringify({ handle: typeof pack.RuntimeHandle, registry: typeof pack.TaskRegistry, reasons: pack.FAILURE_REASONS.length }))`;
     const { stdout: library } = await run(process.execPath, ['-e', script], { cwd: userDir });
     assert.deepEqual(JSON.parse(library), { handle: 'function', registry: 'function', reasons: 20 });
-    const { stdout } = await run(process.execPath, [path.join(__dirname, 'support', 'list-node-types.js'), userDir], { cwd: work });
+    const { stdout } = await run(process.execPath, [path.join(__dirname, '..', 'support', 'list-node-types.js'), userDir], { cwd: work });
     const sets = JSON.parse(stdout) as { module: string; types: string[]; err?: string }[];
     const ours = sets.filter((s) => s.module === packed.pack.manifest.name);
     assert.ok(ours.length > 0, `not loaded: ${JSON.stringify(sets.map((s) => s.module))}`);
