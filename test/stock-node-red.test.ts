@@ -11,6 +11,15 @@ import { startStockNodeRed } from './support/stock';
 import { compatFlows, PATHS } from './compat/flows';
 import { ReviewService } from './support/review';
 import { fn, onTestTab, processIn, resultOut, TRANSCRIPT_FROM_TEXT } from './support/engine';
+import { OtlpReceiver } from './support/otlp';
+
+/**
+ * What a user puts beside their Node-RED to trace it (docs/settings.md): the OpenTelemetry SDK
+ * started before red.js, configured by the OTEL_* variables. Here the SDK is the repository's.
+ */
+const TRACING_JS = `const { NodeSDK } = require(${JSON.stringify(require.resolve('@opentelemetry/sdk-node'))});
+new NodeSDK({ metricReaders: [], logRecordProcessors: [], instrumentations: [] }).start();
+`;
 
 /** bcrypt of "open sesame" (4 rounds), as `node-red admin hash-pw` makes a settings file's passwords. */
 const OPEN_SESAME_BCRYPT = '$2b$04$SBKOvhnKH5YrPOzx14S8aOFQ3g.yxpTD3gPvi/LoHu.QieViHAhqm';
@@ -193,6 +202,41 @@ describe('the pack in a stock Node-RED (red.js, editor and admin API at /)', fun
       const answer = await post(`${red.url}/process`, headers, JSON.stringify({ ...item.fields, chunk: 'eaten' }));
       assert.equal(answer.status, 500);
       assert.match((JSON.parse(answer.body) as { error: string }).error, /read before the aiWARE route got it: a middleware before it \(httpNodeMiddleware/);
+    });
+  });
+
+  describe('with an OpenTelemetry SDK the user starts before it (node --require ./tracing.js red.js)', function () {
+    let red: Awaited<ReturnType<typeof startStockNodeRed>>;
+    let receiver: OtlpReceiver;
+
+    before(async function () {
+      receiver = await OtlpReceiver.start();
+      red = await startStockNodeRed(ASYNC_CHUNK_ENGINE(), undefined, undefined, undefined, {
+        files: { 'tracing.js': TRACING_JS },
+        nodeArgs: ['--require', '{userDir}/tracing.js'],
+        env: receiver.env(),
+      });
+    });
+
+    after(async function () {
+      await red?.stop();
+      await receiver?.close();
+    });
+
+    it("sends each task's trace there: the task's span and its nodes' under it, the result post under result-out", async function () {
+      const item = toolkit.workItem();
+      const answer = await toolkit.process(`${red.url}/process`, item, { data: 'traced in a stock Node-RED', mimeType: 'text/plain' });
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
+      assert.equal((await toolkit.waitForTask(item.taskId)).status, 'complete');
+      const spans = await receiver.waitFor((all) => all.some((span) => span.name === 'POST heartbeat' && span.attributes['aiware.heartbeat.status'] === 'complete'));
+      const task = spans.find((span) => span.name === 'aiware task' && span.attributes['aiware.task.internal_id'] === item.taskId)!;
+      assert.ok(task, spans.map((span) => span.name).join(', '));
+      const children = spans.filter((span) => span.parentSpanId === task.spanId);
+      // The final heartbeat (and a running one, if the task outlived a heartbeat interval) under the task.
+      assert.deepEqual([...new Set(children.map((span) => span.name))].sort(), ['POST heartbeat', 'node aiware-result-out', 'node function']);
+      const out = children.find((span) => span.name === 'node aiware-result-out')!;
+      assert.ok(spans.some((span) => span.name === 'POST result' && span.parentSpanId === out.spanId));
+      assert.ok(!receiver.bodies.join('\n').includes(String(item.fields.token)), 'no token in any span');
     });
   });
 });

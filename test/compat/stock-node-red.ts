@@ -42,6 +42,9 @@ export interface StockOptions {
   host?: string;
   /** Headers the readiness check sends (credentials such settings ask for). */
   readyHeaders?: Record<string, string>;
+  /** Node options before red.js (`--require ./tracing.js`), and more environment, as a user's start script would give. */
+  nodeArgs?: string[];
+  env?: Record<string, string>;
 }
 
 /** What the running Node-RED said about itself in its start-up lines. */
@@ -101,7 +104,7 @@ export class StockNodeRed {
   static async start(options: StockOptions): Promise<{ red: StockNodeRed; reported: Reported }> {
     fs.writeFileSync(path.join(options.userDir, 'flows.json'), `${JSON.stringify(options.flows, null, 4)}\n`);
     const port = await freePort();
-    const args = [options.redJs, '--userDir', options.userDir, '--port', String(port), '-D', `uiHost=${options.host ?? '127.0.0.1'}`];
+    const args = [...(options.nodeArgs ?? []), options.redJs, '--userDir', options.userDir, '--port', String(port), '-D', `uiHost=${options.host ?? '127.0.0.1'}`];
     if (options.settings !== undefined) {
       fs.writeFileSync(path.join(options.userDir, 'settings.js'), options.settings);
       args.push('--settings', path.join(options.userDir, 'settings.js'));
@@ -110,7 +113,7 @@ export class StockNodeRed {
       cwd: options.userDir,
       stdio: ['ignore', 'pipe', 'pipe'],
       // The Node under test first on PATH, as in an image that has only that Node; nothing of this run's npm or Node options.
-      env: { PATH: `${path.dirname(options.node)}${path.delimiter}${process.env.PATH ?? ''}`, HOME: process.env.HOME ?? options.userDir },
+      env: { PATH: `${path.dirname(options.node)}${path.delimiter}${process.env.PATH ?? ''}`, HOME: process.env.HOME ?? options.userDir, ...options.env },
     });
     const red = new StockNodeRed(child, `http://${options.host ?? '127.0.0.1'}:${port}`, options.logFile);
     try {

@@ -20,11 +20,26 @@ export async function startStockNodeRed(
   settings?: string,
   readyHeaders?: Record<string, string>,
   host?: string,
+  more: { files?: Record<string, string>; nodeArgs?: string[]; env?: Record<string, string> } = {},
 ): Promise<{ red: StockNodeRed; url: string; stop(): Promise<void> }> {
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'aiware-stock-nr-'));
   fs.mkdirSync(path.join(userDir, 'node_modules', '@aiware-nodered'), { recursive: true });
   fs.symlinkSync(PACK_DIR, path.join(userDir, 'node_modules', PACK_NAME), 'dir');
-  const { red } = await StockNodeRed.start({ node: process.execPath, redJs: NODE_RED_MAIN, userDir, flows, settings, readyHeaders, host, logFile: path.join(userDir, 'node-red.log') });
+  // Files a user keeps beside their Node-RED (a tracing.js its start script requires), in the user directory.
+  for (const [name, text] of Object.entries(more.files ?? {})) fs.writeFileSync(path.join(userDir, name), text);
+  const nodeArgs = more.nodeArgs?.map((arg) => arg.replace('{userDir}', userDir));
+  const { red } = await StockNodeRed.start({
+    node: process.execPath,
+    redJs: NODE_RED_MAIN,
+    userDir,
+    flows,
+    settings,
+    readyHeaders,
+    host,
+    nodeArgs,
+    env: more.env,
+    logFile: path.join(userDir, 'node-red.log'),
+  });
   const stop = async () => {
     await red.stop();
     fs.rmSync(userDir, { recursive: true, force: true });
