@@ -21,4 +21,4 @@ export { coreNodeFiles, unusedCoreNodeFiles } from './core-nodes';
 export { RUNNER_NODE_FLAGS } from './node-flags';
 export { checkRuntime, type CheckKind, type CheckOptions, type CheckProblem, type CheckReport, type CheckedNode } from './check';
 export { settingsProblems, BUILD_SETTINGS, RUNNER_SETTINGS, type SettingProblem } from './build-settings';
-export { tracingWanted } from './tracing';
+export { startTracing, tracingWanted, type Tracing } from './tracing';

@@ -9,7 +9,10 @@ import { ReviewRunners, post, reviewFlow } from './support/review';
 import { OtlpReceiver, type ReceivedSpan } from './support/otlp';
 import { startRunner, type RunnerProcess } from './support/runner';
 import { ToolkitEmulator } from '@aiware-nodered/aiware-sim';
-import { tracingWanted } from '@aiware-nodered/node-red-runner';
+import * as path from 'node:path';
+import { context, diag, propagation, trace } from '@opentelemetry/api';
+import { startTracing, tracingWanted } from '@aiware-nodered/node-red-runner';
+import { tracer } from '@aiware-nodered/node-red-aiware';
 import { onTestTab, processIn, resultOut, fn } from './support/engine';
 
 /** A millisecond, in the nanoseconds of span times. */
@@ -169,6 +172,44 @@ describe('traces (OpenTelemetry, OTLP/HTTP)', function () {
         assert.equal(tracingWanted(env), wanted);
       });
     }
+
+    it('loads none of the SDK until they do; then the pack’s tracer records, and the last spans leave at shutdown', async function () {
+      const sdkLoaded = (): boolean => Object.keys(require.cache).some((file) => file.includes(`${path.sep}@opentelemetry${path.sep}sdk-node${path.sep}`));
+      const warnings: string[] = [];
+      const log = { warn: (_fields: unknown, text: string) => warnings.push(text) } as unknown as Parameters<typeof startTracing>[2];
+      const ids = { engineId: 'engine-sdk', buildId: 'build-1' };
+      assert.equal(startTracing({ OTEL_SERVICE_NAME: 'x' }, ids, log), undefined);
+      assert.equal(sdkLoaded(), false, 'the SDK is not in the process');
+      // The SDK reads the process's own environment, as in the runner.
+      const env = receiver.env();
+      const saved = Object.fromEntries(Object.keys(env).map((name) => [name, process.env[name]]));
+      Object.assign(process.env, env);
+      try {
+        const tracing = startTracing(process.env, ids, log)!;
+        assert.ok(sdkLoaded());
+        assert.match(tracing.exporter, /^otlp http\/json to http:\/\/127\.0\.0\.1:/);
+        const span = tracer().startSpan('sdk check');
+        assert.equal(span.isRecording(), true);
+        span.end();
+        const exports = receiver.bodies.length;
+        await tracing.shutdown();
+        assert.ok(receiver.bodies.length > exports, 'the span left at shutdown');
+        const sent = receiver.spans.find((s) => s.name === 'sdk check')!;
+        assert.equal(sent.resource['service.name'], 'aiware-engine');
+        assert.equal(sent.resource['aiware.engine.id'], 'engine-sdk');
+        assert.deepEqual(warnings, []);
+      } finally {
+        for (const [name, value] of Object.entries(saved)) {
+          if (value === undefined) delete process.env[name];
+          else process.env[name] = value;
+        }
+        // The rest of the run traces nothing.
+        trace.disable();
+        context.disable();
+        propagation.disable();
+        diag.disable();
+      }
+    });
   });
 
   describe('a runner without the OTEL_* variables', function () {
