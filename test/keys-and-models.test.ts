@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { captured, captureHooks, deploy, fn, heartbeat, keyNode, logged, modelNode, processIn, resultOut } from './support/engine';
 import { Conditions } from './support/conditions';
 import type { ToolkitEmulator } from '@aiware-nodered/aiware-sim';
+import { parentOf, useMemoryTracing } from './support/otel-memory';
 
 /** The transcript's words and its wordCount tag, from a function node in the flows below. */
 const COUNT_TO_VTN = `
@@ -167,6 +168,33 @@ describe('shared keys through the key proxy (aiware-keys)', function () {
     assert.equal(body.failureReason, 'invalid_data');
     assert.match(body.error, /over the 1048576-byte limit/);
     assert.equal(toolkit.keys('job-big').length, 0);
+  });
+});
+
+describe('aiware-keys traced (the SDK in this process)', function () {
+  const memory = useMemoryTracing();
+
+  it("makes a span of each get and set under the node's, the call to the key proxy under it, and no key name or token in any", async function () {
+    const { toolkit, processUrl } = await deploy(wordCountFlow());
+    const item = toolkit.workItem({ internalJobId: 'job-traced' });
+    const answer = await toolkit.process(processUrl, item, { data: 'two words', mimeType: 'text/plain' });
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    const spans = memory.spans();
+    const byId = new Map(spans.map((span) => [span.spanContext().spanId, span]));
+    const parentName = (span: (typeof spans)[number]) => byId.get(parentOf(span))?.name;
+    const get = spans.find((span) => span.name === 'aiware keys get')!;
+    const set = spans.find((span) => span.name === 'aiware keys set')!;
+    assert.equal(parentName(get), 'node aiware-keys');
+    assert.equal(parentName(set), 'node aiware-keys');
+    assert.equal(get.attributes['aiware.key.found'], false);
+    assert.equal(get.attributes['aiware.key.scope'], 'job');
+    assert.equal(spans.find((span) => span.name === 'GET keys' && parentOf(span) === get.spanContext().spanId)?.attributes['http.response.status_code'], 404);
+    assert.ok(spans.some((span) => span.name === 'POST keys' && parentOf(span) === set.spanContext().spanId));
+    const task = spans.find((span) => span.name === 'aiware task' && span.attributes['aiware.task.internal_id'] === item.taskId)!;
+    assert.equal(parentName(byId.get(parentOf(get))!), 'aiware task');
+    assert.equal(task.attributes['aiware.task.outcome'], 'complete');
+    const text = JSON.stringify(spans.map((span) => [span.name, span.attributes]));
+    for (const secret of ['wordCount', String(item.fields.token)]) assert.ok(!text.includes(secret), secret);
   });
 });
 

@@ -5,7 +5,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { execFile, execFileSync } from 'node:child_process';
 import * as path from 'node:path';
-import { modelLocation, storeModel, parseProcessFields } from '../../../core';
+import { modelLocation, storeModel, parseProcessFields, publish, tracer } from '../../../core';
+import { ROOT_CONTEXT, context, trace } from '@opentelemetry/api';
+import { parentOf, useMemoryTracing } from '../../support/otel-memory';
 import { serve } from '../../support/loopback';
 
 describe('library models on disk (core/services/library-model.ts)', function () {
@@ -63,5 +65,34 @@ describe('library models on disk (core/services/library-model.ts)', function () 
     } finally {
       await server.close();
     }
+  });
+
+  describe('traced', function () {
+    const memory = useMemoryTracing();
+
+    it('publishes a fetched model in a span of its own under the active one, the download its child, with sizes and the host but no URL', async function () {
+      const body = Buffer.alloc(4096, 7);
+      const server = await serve((req, res) => {
+        req.resume();
+        res.writeHead(200, { 'Content-Length': body.length }).end(body);
+      });
+      try {
+        const { fields } = parseProcessFields({ libraryModelDirectory: root, libraryId: 'L', libraryEngineModelId: 'M' });
+        const node = tracer().startSpan('node aiware-library-model');
+        await context.with(trace.setSpan(ROOT_CONTEXT, node), () => publish(modelLocation(fields), { kind: 'url', url: `${server.url}/model?sig=secret-signature` }, { deadline: Date.now() + 5000 }));
+        node.end();
+      } finally {
+        await server.close();
+      }
+      const spans = new Map(memory.spans().map((span) => [span.name, span]));
+      const published = spans.get('aiware model publish')!;
+      const download = spans.get('aiware model download')!;
+      assert.equal(parentOf(published), spans.get('node aiware-library-model')!.spanContext().spanId);
+      assert.equal(parentOf(download), published.spanContext().spanId);
+      assert.equal(download.attributes['aiware.model.bytes'], body.length);
+      assert.equal(download.attributes['server.address'], '127.0.0.1');
+      assert.equal(published.attributes['aiware.model.source'], 'url');
+      assert.ok(!JSON.stringify(memory.spans().map((span) => span.attributes)).includes('secret-signature'));
+    });
   });
 });
