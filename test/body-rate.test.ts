@@ -143,7 +143,7 @@ describe('request bodies that trickle', function () {
 
     before(async function () {
       const flows = onTestTab([processIn({ engineType: 'chunk', respond: 'sync', path: '/process' }, ['out']), resultOut('out')]);
-      red = await startStockNodeRed(flows, "module.exports = { flowFile: 'flows.json', aiware: { minBodyRateGraceMs: 2000 } };");
+      red = await startStockNodeRed(flows, { settings: "module.exports = { flowFile: 'flows.json', aiware: { minBodyRateGraceMs: 2000 } };" });
       port = Number(new URL(red.url).port);
     });
     after(async function () {

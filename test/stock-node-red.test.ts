@@ -116,7 +116,7 @@ describe('the pack in a stock Node-RED (red.js, editor and admin API at /)', fun
 
     before(async function () {
       service = await ReviewService.start();
-      red = await startStockNodeRed(compatFlows(), undefined, undefined, '127.0.0.2');
+      red = await startStockNodeRed(compatFlows(), { host: '127.0.0.2' });
     });
 
     after(async function () {
@@ -154,7 +154,7 @@ describe('the pack in a stock Node-RED (red.js, editor and admin API at /)', fun
   ],
 };
 `;
-      red = await startStockNodeRed(ASYNC_CHUNK_ENGINE(), settings, { authorization: basic('engine', 'open sesame'), 'x-engine-key': 'k1' });
+      red = await startStockNodeRed(ASYNC_CHUNK_ENGINE(), { settings, readyHeaders: { authorization: basic('engine', 'open sesame'), 'x-engine-key': 'k1' } });
     });
 
     after(async function () {
@@ -211,7 +211,7 @@ describe('the pack in a stock Node-RED (red.js, editor and admin API at /)', fun
 
     before(async function () {
       receiver = await OtlpReceiver.start();
-      red = await startStockNodeRed(ASYNC_CHUNK_ENGINE(), undefined, undefined, undefined, {
+      red = await startStockNodeRed(ASYNC_CHUNK_ENGINE(), {
         files: { 'tracing.js': TRACING_JS },
         nodeArgs: ['--require', '{userDir}/tracing.js'],
         env: receiver.env(),
