@@ -7,12 +7,7 @@ import * as path from 'node:path';
 import * as jwt from 'jsonwebtoken';
 import type { ToolkitEmulator as Toolkit, WorkItem } from '@aiware-nodered/aiware-sim';
 import { captured, deploy, engine } from './support/engine';
-import { ReviewRunners, ReviewService, post, reviewFlow, words } from './support/review';
-
-/** The wake-up URL's `data` parameter. */
-function dataOf(url: string): string {
-  return new URL(url).searchParams.get('data') ?? '';
-}
+import { ReviewRunners, ReviewService, dataOf, post, reviewFlow, words } from './support/review';
 
 describe('aiware-pause-for-callback, platform mode', function () {
   let service: ReviewService;
@@ -150,22 +145,15 @@ describe('a runner woken from PAYLOAD_JSON', function () {
   const stage = new ReviewRunners('aiware-payload-json-');
 
   it('pauses in one engine, exits, and a new engine started with isCallback in PAYLOAD_JSON finishes the task', async function () {
-    const { toolkit, service } = stage;
+    const { toolkit } = stage;
     const { nodes } = reviewFlow({ mode: 'platform' });
-    const first = stage.start(nodes, { ENGINE_ID: 'engine-review' });
-    const url = await first.ready();
-    const item = toolkit.workItem({ payload: JSON.stringify({ callbackServiceUrl: service.url }) });
-    assert.equal((await toolkit.process(`${url}/process`, item, { data: 'wake me', mimeType: 'text/plain' })).status, 200);
-    const review = await service.request(0);
-    await toolkit.waitFor((rec) => rec.status === 'paused', item.taskId);
-    // The engine is idle: it goes (SIGTERM), and nothing fails the paused task.
-    await first.stop();
+    const env = { ENGINE_ID: 'engine-review' };
+    // The engine is idle once the task paused: it goes (SIGTERM), and nothing fails the paused task.
+    const { item, payloadJson } = await stage.pausedOnPlatform(nodes, env);
     assert.equal(toolkit.task(item.taskId).status, 'paused');
 
     // aiWARE starts the engine again with the task in PAYLOAD_JSON (docs/pause-for-callback.md, platform mode).
-    const payload = { jobId: item.fields.internalJobId, taskId: item.taskId, token: item.fields.token, veritoneApiBaseUrl: toolkit.url, isCallback: true, data: dataOf(String(review.callbackUrl)) };
-    const second = stage.start(nodes, { ENGINE_ID: 'engine-review', PAYLOAD_JSON: JSON.stringify(payload) });
-    await second.waitForLog((line) => line.msg === 'woken from PAYLOAD_JSON', 20_000);
+    const second = await stage.wokenFrom(payloadJson, nodes, env);
     const record = await toolkit.waitForTask(item.taskId);
     assert.equal(record.status, 'complete', record.failureMsg);
     assert.equal(record.results.length, 1);

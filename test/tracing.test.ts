@@ -125,20 +125,11 @@ describe('traces (OpenTelemetry, OTLP/HTTP)', function () {
     const stage = new ReviewRunners('aiware-traces-platform-');
 
     it("continues the trace from the state in the wake-up's data", async function () {
-      const { toolkit, service } = stage;
+      const { toolkit } = stage;
       const { nodes } = reviewFlow({ mode: 'platform' });
       const env = { ...receiver.env(), ENGINE_ID: 'engine-review' };
-      const first = stage.start(nodes, env);
-      const url = await first.ready();
-      const item = toolkit.workItem({ payload: JSON.stringify({ callbackServiceUrl: service.url }) });
-      assert.equal((await toolkit.process(`${url}/process`, item, { data: 'wake me', mimeType: 'text/plain' })).status, 200);
-      const review = await service.request(0);
-      await toolkit.waitFor((rec) => rec.status === 'paused', item.taskId);
-      await first.stop();
-      const data = new URL(String(review.callbackUrl)).searchParams.get('data') ?? '';
-      const payload = { jobId: item.fields.internalJobId, taskId: item.taskId, token: item.fields.token, veritoneApiBaseUrl: toolkit.url, isCallback: true, data };
-      const second = stage.start(nodes, { ...env, PAYLOAD_JSON: JSON.stringify(payload) });
-      await second.waitForLog((line) => line.msg === 'woken from PAYLOAD_JSON', 20_000);
+      const { item, payloadJson } = await stage.pausedOnPlatform(nodes, env);
+      const second = await stage.wokenFrom(payloadJson, nodes, env);
       assert.equal((await toolkit.waitForTask(item.taskId)).status, 'complete');
       await second.stop();
 

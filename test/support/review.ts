@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { ToolkitEmulator, freePort, type TaskRecord } from '@aiware-nodered/aiware-sim';
+import { ToolkitEmulator, freePort, type TaskRecord, type WorkItem } from '@aiware-nodered/aiware-sim';
 import { fn, heartbeat, onTestTab, processIn, resultOut } from './engine';
 import { startRunner, type RunnerProcess } from './runner';
 
@@ -111,6 +111,11 @@ return msg;`,
   return { nodes, pauseId };
 }
 
+/** The wake-up URL's `data` parameter. */
+export function dataOf(url: string): string {
+  return new URL(url).searchParams.get('data') ?? '';
+}
+
 export function words(record: TaskRecord, index = 0): string[] {
   const output = record.results[index].output as { series: { words: { word: string }[] }[] };
   return output.series.flatMap((s) => s.words.map((w) => w.word));
@@ -152,6 +157,33 @@ export class ReviewRunners {
   start(nodes: Record<string, unknown>[], env: Record<string, string> = {}): RunnerProcess {
     const runner = startRunner(onTestTab(nodes), env, { dir: this.dir, port: this.port, removeAtStop: [] });
     this.runners.push(runner);
+    return runner;
+  }
+
+  /**
+   * A task of a platform-mode review flow paused through aiWARE, its runner then stopped (SIGTERM):
+   * the task, what the flow sent the reviewer, and the PAYLOAD_JSON with which aiWARE would start an
+   * engine to wake it (docs/pause-for-callback.md, platform mode).
+   */
+  async pausedOnPlatform(nodes: Record<string, unknown>[], env: Record<string, string>): Promise<{ item: WorkItem; review: Record<string, unknown>; payloadJson: string }> {
+    const { toolkit, service } = this;
+    const runner = this.start(nodes, env);
+    const url = await runner.ready();
+    const asked = service.requests.length;
+    const item = toolkit.workItem({ payload: JSON.stringify({ callbackServiceUrl: service.url }) });
+    const answer = await toolkit.process(`${url}/process`, item, { data: 'wake me', mimeType: 'text/plain' });
+    if (answer.status !== 200) throw new Error(`the work item was answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+    const review = await service.request(asked);
+    await toolkit.waitFor((rec) => rec.status === 'paused', item.taskId);
+    await runner.stop();
+    const payload = { jobId: item.fields.internalJobId, taskId: item.taskId, token: item.fields.token, veritoneApiBaseUrl: toolkit.url, isCallback: true, data: dataOf(String(review.callbackUrl)) };
+    return { item, review, payloadJson: JSON.stringify(payload) };
+  }
+
+  /** A runner started as aiWARE starts one to wake a task (PAYLOAD_JSON), once it has sent the wake-up to its /process. */
+  async wokenFrom(payloadJson: string, nodes: Record<string, unknown>[], env: Record<string, string>): Promise<RunnerProcess> {
+    const runner = this.start(nodes, { ...env, PAYLOAD_JSON: payloadJson });
+    await runner.waitForLog((line) => line.msg === 'woken from PAYLOAD_JSON', 20_000);
     return runner;
   }
 }
