@@ -7,11 +7,11 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { captured, captureHooks, deploy, fn, heartbeat, keyNode, logged, modelNode, processIn, resultOut } from './support/engine';
 import { Conditions } from './support/conditions';
 import type { ToolkitEmulator } from '@aiware-nodered/aiware-sim';
 import { parentOf, useMemoryTracing } from './support/otel-memory';
+import { serve } from './support/loopback';
 
 /** The transcript's words and its wordCount tag, from a function node in the flows below. */
 const COUNT_TO_VTN = `
@@ -44,21 +44,6 @@ async function chunk(toolkit: ToolkitEmulator, processUrl: string, text: string,
   const item = toolkit.workItem(fields);
   const answer = await toolkit.process(processUrl, item, { data: text, mimeType: 'text/plain' });
   return { status: answer.status, body: answer.body, taskId: item.taskId };
-}
-
-/** A loopback server for one test; `stop()` closes it and every connection. */
-async function serve(handler: http.RequestListener): Promise<{ url: string; stop(): Promise<void> }> {
-  const server = http.createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
 }
 
 describe('shared keys through the key proxy (aiware-keys)', function () {
@@ -334,14 +319,14 @@ describe('library models (aiware-library-model)', function () {
       assert.equal(requests, 3);
       assert.deepEqual(fs.readdirSync(path.join(toolkit.libraryModelDirectory, 'lib-4')), []);
     } finally {
-      await server.stop();
+      await server.close();
     }
   });
 
   it('fails a task whose model URL refuses connections with url_connection_refused', async function () {
     const server = await serve(() => undefined);
     const url = server.url;
-    await server.stop();
+    await server.close();
     const { toolkit, processUrl } = await deploy(runFlow({ url: `${url}/model` }));
     const answer = await chunk(toolkit, processUrl, 'x', ids(5));
     assert.equal((answer.body as { failureReason: string }).failureReason, 'url_connection_refused');
@@ -423,7 +408,7 @@ describe('outputs forwarded to sendOutputToUris', function () {
       assert.equal(record.status, 204);
       assert.deepEqual(record.headers, { 'x-aiware-chunk-timestamp': '1700000000000', 'x-aiware-trace': 'trace-1' });
     } finally {
-      await notify.stop();
+      await notify.close();
     }
   });
 
@@ -450,7 +435,7 @@ return [lines.map((line, i) => ({ aiware: msg.aiware, completeTask: i === lines.
       assert.deepEqual(forwarded.map((f) => `${f.uri.slice(-1)}${f.index}`).sort(), ['a1', 'a2', 'b1', 'b2']);
       assert.equal(arrived.length, 4);
     } finally {
-      await notify.stop();
+      await notify.close();
     }
   });
 });
