@@ -22,6 +22,9 @@ describe('resumed waits (core/pause/resumed-waits.ts)', function () {
       await store.save({ version: 1, id, mode: 'local', node: 'n', createdAt: 0, expiresAt: 0, capped: false, files: [], message: {}, task: {} as WaitRecord['task'] });
   });
   afterEach(function () {
+    // No task left open: its registry's heartbeat wheel would tick on in real time, and a later
+    // test that fakes the clock would find that tick among its own timers.
+    for (const task of registry.list()) task.fail({ reason: 'other', message: 'the test ended' });
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
