@@ -252,9 +252,10 @@ export class RunnerProcess {
     );
   }
 
-  /** Resolves with the exit code once it has exited; rejects after `timeoutMs`. */
+  /** Resolves with the exit code once it has exited and its last lines are read; rejects after `timeoutMs`. */
   async waitExit(timeoutMs = 30_000): Promise<number | null> {
     if (!(await within(this.exited, timeoutMs))) throw new Error(`the runner did not exit within ${timeoutMs} ms; its last lines:\n${this.tail().join('\n')}`);
+    await this.drained();
     return this.exit!.code;
   }
 
@@ -266,6 +267,11 @@ export class RunnerProcess {
   stop(termWaitMs = 10_000): Promise<void> {
     this.stopping ??= this.shutdown(termWaitMs);
     return this.stopping;
+  }
+
+  /** Its pipes may still hold the last lines after the exit: read them (within a second). */
+  private async drained(): Promise<void> {
+    await within(Promise.all([this.child.stdout, this.child.stderr].map((s) => (s && !s.readableEnded ? once(s, 'close') : Promise.resolve()))), 1000);
   }
 
   /** SIGKILL at once (a test's cleanup, a second Ctrl-C), and the temp folders removed. */
@@ -284,8 +290,7 @@ export class RunnerProcess {
         await within(this.exited, 5000);
       }
     }
-    // Its pipes may still hold the last lines after the exit.
-    await within(Promise.all([this.child.stdout, this.child.stderr].map((s) => (s && !s.readableEnded ? once(s, 'close') : Promise.resolve()))), 1000);
+    await this.drained();
     if (this.log) await new Promise<void>((resolve) => this.log!.end(resolve));
     for (const dir of this.tempDirs) fs.rmSync(dir, { recursive: true, force: true });
   }

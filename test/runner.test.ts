@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { PACK_DIR } from '@aiware-nodered/node-red-runner';
-import { ToolkitEmulator } from '@aiware-nodered/aiware-sim';
+import { ToolkitEmulator, type LogLine } from '@aiware-nodered/aiware-sim';
 import { startRunner, pollStatus, type RunnerProcess } from './support/runner';
 
 const run = promisify(execFile);
@@ -463,7 +463,10 @@ describe('the runner', function () {
     assert.equal(admin.status, 200, `the admin logs in from another address: ${admin.body}`);
     assert.ok((JSON.parse(admin.body) as { access_token?: string }).access_token);
     for (let i = 0; i < 7; i++) assert.equal((await login('password')).status, 200, 'right passwords never lock the name');
-    const warned = editor.lines.filter((line) => String(line.msg).startsWith('editor login: too many failed logins'));
+    // Logged at the sixth attempt; read from the runner's pipe, it may come after the answers.
+    const lockout = (line: LogLine): boolean => String(line.msg).startsWith('editor login: too many failed logins');
+    await editor.waitForLog(lockout);
+    const warned = editor.lines.filter(lockout);
     assert.equal(warned.length, 1, 'one line for the address, not one per attempt');
     assert.equal(warned[0].remoteAddress, '127.0.0.2');
   });
