@@ -34,6 +34,30 @@ export function cpuTimes(pid: number): { userUs: number; systemUs: number } {
   return { userUs: Number(fields[11]) * us, systemUs: Number(fields[12]) * us };
 }
 
+/**
+ * User + system CPU time of each of `pid`'s threads so far, in µs, summed by kind: `main` (the event
+ * loop), `V8` (V8's helper threads: concurrent and parallel GC, compilation), `libuv` (its pool), and
+ * other threads by name (a worker thread is `WorkerThread`). Threads that ended are not counted.
+ */
+export function cpuByThread(pid: number): Map<string, number> {
+  const us = 1e6 / clockTicks();
+  const byKind = new Map<string, number>();
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    let name: string;
+    try {
+      stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      name = fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+    } catch {
+      continue; // it ended meanwhile
+    }
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const kind = tid === String(pid) ? 'main' : name.startsWith('V8') ? 'V8' : name.startsWith('libuv') ? 'libuv' : name.replace(/\d+$/, '');
+    byKind.set(kind, (byKind.get(kind) ?? 0) + (Number(fields[11]) + Number(fields[12])) * us);
+  }
+  return byKind;
+}
+
 /** Resident set size of `pid` now, in bytes. */
 export function rss(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');

@@ -18,6 +18,7 @@ import { SourceMap, type SourceMapPayload } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { PACK_DIR } from '@aiware-nodered/node-red-runner';
 import { chunkBody, fixed, installCleanup, load, probe, runMain, sizeLabel, table, tempDir } from './lib';
+import { cpuByThread } from './procstat';
 import { SERVERS, etFields, startServer } from './setup';
 
 interface CallFrame {
@@ -238,6 +239,7 @@ async function main(): Promise<void> {
     if (answer.status !== 200) throw new Error(`${kind} answered ${answer.status}: ${answer.text.slice(0, 200)}`);
     await load({ url, body, contentType, connections: 10, seconds: 2 }); // warm-up (JIT), outside the window
     let startUs = 0;
+    const threadsBefore = cpuByThread(server.pid);
     // No forced gc() first, as in the bench's throughput runs (bench/protocol.ts says why).
     const { value, stats } = await server.measure(
       () => {
@@ -254,6 +256,9 @@ async function main(): Promise<void> {
     console.log(
       `${fixed(value.rps, 0)} req/s under the profiler, ${value.non2xx + value.errors} errors, ${fixed(cpuUs / value.completed, 0)} µs CPU per request (profiler overhead included; ${spec.reports === 'ipc' ? 'process.cpuUsage() in the child' : '/proc/<pid>/stat'})`,
     );
+    // The profile is the main thread's; the garbage collector's helper threads and any worker are not in it.
+    const threads = [...cpuByThread(server.pid)].map(([kind, us]) => [kind, (us - (threadsBefore.get(kind) ?? 0)) / value.completed] as const).filter(([, us]) => us >= 0.5);
+    console.log(`by thread (/proc/<pid>/task): ${threads.map(([kind, us]) => `${kind} ${fixed(us, 0)} µs`).join(', ')} per request`);
   } finally {
     // The runner writes its profile as it exits.
     await server.stop();
