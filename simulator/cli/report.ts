@@ -105,12 +105,7 @@ export class OutFolder {
     const record = outcome.record;
     const iso = (at: number) => new Date(at).toISOString();
     const body = {
-      task: outcome.n,
-      input: outcome.input,
-      taskId: outcome.taskId,
-      status: outcome.status,
-      failureReason: outcome.failureReason,
-      failureMsg: outcome.failureMsg,
+      ...whichAndHow(outcome),
       timeMs: outcome.ms,
       violations: outcome.violations,
       flowErrors: outcome.flowErrors,
@@ -132,12 +127,7 @@ export class OutFolder {
 
   summaryRow(outcome: TaskOutcome): SummaryRow {
     return {
-      task: outcome.n,
-      input: outcome.input,
-      taskId: outcome.taskId,
-      status: outcome.status,
-      failureReason: outcome.failureReason,
-      failureMsg: outcome.failureMsg,
+      ...whichAndHow(outcome),
       results: outcome.outputs.length,
       timeMs: outcome.ms,
       violations: outcome.violations,
@@ -424,4 +414,9 @@ export function describeOutput(output: unknown): string {
   }
   if (output === null || output === undefined) return '(empty)';
   return short(JSON.stringify(output), EXCERPT);
+}
+
+/** Which task it was and how it ended: what its task file and its summary row both begin with. */
+function whichAndHow(outcome: TaskOutcome): Pick<SummaryRow, 'task' | 'input' | 'taskId' | 'status' | 'failureReason' | 'failureMsg'> {
+  return { task: outcome.n, input: outcome.input, taskId: outcome.taskId, status: outcome.status, failureReason: outcome.failureReason, failureMsg: outcome.failureMsg };
 }
