@@ -1,8 +1,9 @@
 // Where a server's CPU goes under the bench load: runs one server (as the bench does) with the V8
 // CPU profiler on, keeps exactly the measured window, and prints self and total time by function
-// and by package, with this pack's functions mapped back to their .ts lines.
+// and by package, with this pack's functions mapped back to their .ts lines. The profile is the
+// main thread's; each thread's CPU (the garbage collector's helpers, a worker) is read from /proc.
 //
-//   npm run build && node dist/bench/profile.js [aiware|httpin|bare|embedded|runner|aiwareRecycle|runnerRecycle|runnerUntimed|runnerTraced] [chunk bytes, default 1024] [--out file.cpuprofile]
+//   npm run build && node dist/bench/profile.js [aiware|httpin|bare|embedded|runner|aiwareRecycle|runnerRecycle|runnerUntimed|runnerTraced|runnerSampled] [chunk bytes, default 1024] [--out file.cpuprofile]
 //
 // The bench children (bare, embedded) start the profiler for the window themselves
 // (servers/probe.ts). The runner and the stock Node-REDs speak no bench protocol: they run under
@@ -223,7 +224,9 @@ async function main(): Promise<void> {
   const seconds = Number(process.env.BENCH_SECONDS ?? 5);
   const spec = SERVERS.find((s) => s.key === kind);
   if (!spec || !Number.isSafeInteger(size) || size < 0 || !(seconds > 0)) {
-    throw new Error('usage: node dist/bench/profile.js [aiware|httpin|bare|embedded|runner|aiwareRecycle|runnerRecycle|runnerUntimed|runnerTraced] [chunk bytes] [--out file.cpuprofile]');
+    throw new Error(
+      'usage: node dist/bench/profile.js [aiware|httpin|bare|embedded|runner|aiwareRecycle|runnerRecycle|runnerUntimed|runnerTraced|runnerSampled] [chunk bytes] [--out file.cpuprofile]',
+    );
   }
   installCleanup((seconds + 120) * 1000);
   const root = tempDir('aiware-profile-');
