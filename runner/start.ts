@@ -35,12 +35,12 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
     log.fatal({}, `OpenTelemetry could not start: ${errorMessage(err)}`);
     return 1;
   }
-  const code = await run(config, log);
+  const code = await run(config, log, tracing);
   if (tracing) await sendLastSpans(tracing, log);
   return code;
 }
 
-async function run(config: RunnerConfig, log: Logger): Promise<number> {
+async function run(config: RunnerConfig, log: Logger, tracing: Tracing | undefined): Promise<number> {
   const runner = new Runner(config, log);
   const parent = ParentChannel.open();
   runner.server.once('listening', () => parent?.report({ state: runner.state, port: runner.port }));
@@ -60,9 +60,14 @@ async function run(config: RunnerConfig, log: Logger): Promise<number> {
           flushLogs();
           process.exit(code);
         };
-        // Open tasks still get their failed heartbeat if it can leave within the bound; then out, whatever happens.
+        // Open tasks still get their failed heartbeat if it can leave within the bound, and the
+        // spans still buffered (those tasks' too) what is left of it; then out, whatever happens.
         setTimeout(exit, ABORT_BOUND_MS + 200).unref();
-        void runner.abort(signal, ABORT_BOUND_MS).finally(exit);
+        void runner
+          .abort(signal, ABORT_BOUND_MS)
+          .then(() => tracing?.shutdown())
+          .catch((err: unknown) => log.warn({}, `the last spans were not sent: ${errorMessage(err)}`))
+          .finally(exit);
         return;
       }
       log.info({ signal }, 'signal: draining');

@@ -204,6 +204,38 @@ describe('traces (OpenTelemetry, OTLP/HTTP)', function () {
     });
   });
 
+  describe('a runner stopped by a second signal', function () {
+    let toolkit: ToolkitEmulator;
+    let runner: RunnerProcess | undefined;
+    before(async function () {
+      toolkit = await ToolkitEmulator.start({ enforceMaxTTL: false });
+    });
+    after(async function () {
+      await runner?.kill();
+      await toolkit.stop();
+    });
+
+    it('still sends the spans of the tasks it fails, within its 1 s bound', async function () {
+      // A batch engine whose flow never ends its task: the task is open when the signals come.
+      const flow = onTestTab([processIn({ engineType: 'batch' }, ['sink']), fn('sink', 'return null;', [[]])]);
+      runner = startRunner(flow, { ...receiver.env(), RUNNER_GRACE_SECONDS: '30' });
+      const url = await runner.ready();
+      const item = toolkit.workItem();
+      assert.equal((await toolkit.process(`${url}/process`, item)).status, 200);
+      runner.signal('SIGTERM');
+      await runner.waitForLog((line) => line.msg === 'draining');
+      runner.signal('SIGINT');
+      assert.equal(await runner.waitExit(), 130);
+      assert.equal((await toolkit.waitForTask(item.taskId)).failureReason, 'system_error');
+      const task = one(receiver.spans, 'aiware task', { 'aiware.task.internal_id': item.taskId });
+      assert.equal(task.attributes['aiware.task.outcome'], 'failed');
+      assert.equal(task.status.code, 2, 'an error status');
+      assert.match(task.status.message ?? '', /stopped at once \(a second SIGINT\)/);
+      // The failed heartbeat went out before the spans did: its span is there too, under the task.
+      assert.ok(childrenOf(receiver.spans, task).some((span) => span.name === 'POST heartbeat' && span.attributes['aiware.heartbeat.status'] === 'failed'));
+    });
+  });
+
   describe('a runner without the OTEL_* variables', function () {
     let toolkit: ToolkitEmulator;
     let runner: RunnerProcess | undefined;
