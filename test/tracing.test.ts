@@ -32,10 +32,19 @@ function childrenOf(spans: ReceivedSpan[], parent: ReceivedSpan): ReceivedSpan[]
 describe('traces (OpenTelemetry, OTLP/HTTP)', function () {
   this.timeout(90_000);
   let receiver: OtlpReceiver;
+  // The stories of one runner on its own (the pause stories bring their own toolkit and runners).
+  let toolkit: ToolkitEmulator;
+  let runner: RunnerProcess | undefined;
   before(async function () {
     receiver = await OtlpReceiver.start();
+    toolkit = await ToolkitEmulator.start({ enforceMaxTTL: false });
+  });
+  afterEach(async function () {
+    await runner?.kill();
+    runner = undefined;
   });
   after(async function () {
+    await toolkit.stop();
     await receiver.close();
   });
 
@@ -205,16 +214,6 @@ describe('traces (OpenTelemetry, OTLP/HTTP)', function () {
   });
 
   describe('a runner stopped by a second signal', function () {
-    let toolkit: ToolkitEmulator;
-    let runner: RunnerProcess | undefined;
-    before(async function () {
-      toolkit = await ToolkitEmulator.start({ enforceMaxTTL: false });
-    });
-    after(async function () {
-      await runner?.kill();
-      await toolkit.stop();
-    });
-
     it('still sends the spans of the tasks it fails, within its 1 s bound', async function () {
       // A batch engine whose flow never ends its task: the task is open when the signals come.
       const flow = onTestTab([processIn({ engineType: 'batch' }, ['sink']), fn('sink', 'return null;', [[]])]);
@@ -237,16 +236,6 @@ describe('traces (OpenTelemetry, OTLP/HTTP)', function () {
   });
 
   describe('a runner without the OTEL_* variables', function () {
-    let toolkit: ToolkitEmulator;
-    let runner: RunnerProcess | undefined;
-    before(async function () {
-      toolkit = await ToolkitEmulator.start({ enforceMaxTTL: false });
-    });
-    after(async function () {
-      await runner?.kill();
-      await toolkit.stop();
-    });
-
     it('starts no SDK (no "traces on" line), sends nothing, and its task lines carry no trace ids', async function () {
       const flow = onTestTab([processIn({ engineType: 'chunk', respond: 'async' }, ['work']), fn('work', 'msg.payload = { object: [] }; return msg;', [['out']]), resultOut('out')]);
       const exports = receiver.bodies.length;
