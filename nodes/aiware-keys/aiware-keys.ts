@@ -80,11 +80,13 @@ export = function register(RED: NodeAPI): void {
         const where = keyPath(scope, task.fields, key);
         const backend = backendFor(task);
         const local = backend.kind === 'local' ? RED._('aiware-keys.status.local') : '';
+        const parent = parentFor(task.traceContext);
+        const attributes = { 'aiware.key.scope': scope, 'aiware.key.store': backend.kind };
         if (action === 'set') {
           const ttl = checkTTL(msg.ttlInSeconds ?? config.ttl);
           const text = encodeKeyValue(RED.util.getMessageProperty(msg, property));
           board.set(() => status.inFlight(RED._('aiware-keys.status.setting', { key }) + local));
-          const set = inSpan(parentFor(task.traceContext), 'aiware keys set', { 'aiware.key.scope': scope, 'aiware.key.store': backend.kind }, () => backend.set(where, text, ttl, task.deadline));
+          const set = inSpan(parent, 'aiware keys set', attributes, () => backend.set(where, text, ttl, task.deadline));
           return set.then(() => {
             msg.aiwareKey = { key, scope, store: backend.kind };
             board.set(() => status.done(RED._('aiware-keys.status.set', { key }) + local));
@@ -92,7 +94,7 @@ export = function register(RED: NodeAPI): void {
           });
         }
         board.set(() => status.inFlight(RED._('aiware-keys.status.getting', { key }) + local));
-        const got = inSpan(parentFor(task.traceContext), 'aiware keys get', { 'aiware.key.scope': scope, 'aiware.key.store': backend.kind }, async (span) => {
+        const got = inSpan(parent, 'aiware keys get', attributes, async (span) => {
           const answer = await backend.get(where, task.deadline);
           span?.setAttribute('aiware.key.found', answer.found);
           return answer;
