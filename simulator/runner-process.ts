@@ -232,6 +232,18 @@ export class RunnerProcess {
     return this.until(() => this.lines.find(predicate), 'no such runner log line', timeoutMs);
   }
 
+  /** Resolves with the log lines that match once there are `count` of them; rejects if the runner exits or time runs out. */
+  waitForLogs(predicate: (line: LogLine) => boolean, count: number, timeoutMs = 30_000): Promise<LogLine[]> {
+    return this.until(
+      () => {
+        const found = this.lines.filter(predicate);
+        return found.length >= count ? found : undefined;
+      },
+      `fewer than ${count} such runner log lines`,
+      timeoutMs,
+    );
+  }
+
   /** The base URL (`http://127.0.0.1:port`), once the runner listens. */
   url(timeoutMs = 30_000): Promise<string> {
     return this.until(() => this.baseUrl(), 'the runner did not report its port', timeoutMs);
