@@ -2,18 +2,18 @@
 // side in one run (STYLE habit 12): the pack in a stock Node-RED (the `node-red` command, the pack
 // installed from its tarball: ./stock-nodered) against `http in` in the same stock Node-RED and a
 // bare node:http + busboy server; the runner (runner/main.js) and the runner's embedded Node-RED
-// serving the same flow; and the stock pack and the runner again with recycleChunks on. Six parts,
+// serving the same flow; and the stock pack and the runner again with recycleChunks on. Seven parts,
 // in this order: throughput (all ten), steady load (five: ./steady), the runner's cold start
 // against a stock Node-RED's (./coldstart), the memory of big chunks (four), shared keys through
-// the key proxy (./keys) and pause for callback (./pause). Prints markdown tables and writes them
-// to bench/RESULTS.md.
+// the key proxy (./keys), what the OpenTelemetry SDK alone costs a traced task (./spans) and pause
+// for callback (./pause). Prints markdown tables and writes them to bench/RESULTS.md.
 //
 // Env: BENCH_SECONDS (measured seconds per case, default 5), BENCH_WARMUP (default 2),
 // BENCH_ROUNDS (the measured seconds of a case are split into this many turns, default 3),
 // BENCH_STARTS (timed cold starts of each kind, default 5), BENCH_KEY_CALLS (key sets and gets
 // through the key proxy, default 2000 of each; bench/keys.ts), BENCH_PAUSES and BENCH_RESTORE_WAITS
-// (bench/pause.ts). To measure one step quickly:
-// BENCH_PARTS (a comma list of throughput, steady, coldstart, memory, keys, pause; default all) and BENCH_SIZES
+// (bench/pause.ts), BENCH_SPAN_TASKS (bench/spans.ts). To measure one step quickly:
+// BENCH_PARTS (a comma list of throughput, steady, coldstart, memory, keys, spans, pause; default all) and BENCH_SIZES
 // (chunk sizes in bytes for the throughput part, default 1024,65536,4194304). A run of only some
 // parts or sizes prints its tables and leaves bench/RESULTS.md alone. BENCH_CHILD_FLAGS: Node flags for
 // every server but the runner (bench/lib.ts), e.g. `--initial-old-space-size=128` to see what the
@@ -30,6 +30,7 @@ import { RunnerChild } from './runner-child';
 import { STOCK_COMMAND, StockNodeRed } from './stock-nodered';
 import { FREES_EARLY } from '../core';
 import { keyProxyCost, keySection, type KeyCostRow } from './keys';
+import { spanCost, spanSection, type SpanCostRow } from './spans';
 import { steadyLoad, steadySection, type SteadyRow } from './steady';
 import { pauseCost, pauseSection, type PauseCost } from './pause';
 import { SERVERS, etFields, startServer, type ServerKey, type ServerSpec } from './setup';
@@ -69,7 +70,7 @@ const WARMUP = envNumber('BENCH_WARMUP', 2, 'seconds'); // Node-RED's handlers n
 const STARTS = Math.round(envNumber('BENCH_STARTS', 5, 'starts'));
 const ROUNDS = Math.round(envNumber('BENCH_ROUNDS', 3, 'rounds'));
 const CONNECTIONS = 10;
-const PARTS = ['throughput', 'steady', 'coldstart', 'memory', 'keys', 'pause'] as const;
+const PARTS = ['throughput', 'steady', 'coldstart', 'memory', 'keys', 'pause', 'spans'] as const;
 type Part = (typeof PARTS)[number];
 const RUN_PARTS = listEnv('BENCH_PARTS', PARTS, (text) => ((PARTS as readonly string[]).includes(text) ? (text as Part) : undefined));
 const ALL_SIZES = [KiB, 64 * KiB, 4 * MiB];
@@ -360,6 +361,7 @@ function report(
   memoryRows: MemoryRow[],
   startSamples: StartSample[],
   keyRows: KeyCostRow[],
+  spanRows: SpanCostRow[],
   pause: PauseCost | undefined,
   notes: string[],
   fieldCount: number,
@@ -593,6 +595,7 @@ function report(
     '',
     tracingTable,
     '',
+    ...(spanRows.length > 0 ? [...spanSection(spanRows, cpuPerRequest(find(loadRows, 'runnerUntimed', KiB)), TARGET_TRACING_COST), ''] : []),
     ...steady,
     '',
     ...coldStartSection(startSamples),
@@ -666,13 +669,30 @@ async function main(): Promise<void> {
     console.error('bench: shared keys through the key proxy');
     keyRows = await keyProxyCost();
   }
+  let spanRows: SpanCostRow[] = [];
+  if (runs('spans')) {
+    console.error('bench: what the OpenTelemetry SDK alone costs a traced task');
+    spanRows = await spanCost();
+  }
   let pause: PauseCost | undefined;
   if (runs('pause')) {
     console.error('bench: pause for callback, resume latency and restore');
     pause = await pauseCost();
   }
 
-  const text = report(loadRows, memoryRows, startSamples, keyRows, pause, notes, Object.keys(fields).length, fieldBytes, (Date.now() - started) / 1000, steadySection(steadyRows, steadyOptions));
+  const text = report(
+    loadRows,
+    memoryRows,
+    startSamples,
+    keyRows,
+    spanRows,
+    pause,
+    notes,
+    Object.keys(fields).length,
+    fieldBytes,
+    (Date.now() - started) / 1000,
+    steadySection(steadyRows, steadyOptions),
+  );
   console.log(text);
   if (!FULL_RUN || CHILD_FLAGS.length > 0) {
     console.error(`bench: ${CHILD_FLAGS.length > 0 ? 'BENCH_CHILD_FLAGS gave the children flags' : 'BENCH_PARTS or BENCH_SIZES chose part of the bench'}: bench/RESULTS.md left as it was`);
