@@ -18,6 +18,8 @@ export type ServerKey = 'bare' | 'httpin' | 'aiware' | 'embedded' | 'runner' | '
 export interface StartOptions {
   /** Write a V8 CPU profile here: of the measured window (IPC children), or of the whole run (runner). */
   cpuProfile?: string;
+  /** More environment for a runner (what a setting costs: bench/pair.ts); the other servers ignore it. */
+  env?: Record<string, string>;
 }
 
 export interface ServerSpec {
@@ -52,7 +54,7 @@ function runnerServer(env: Record<string, string> = {}, aiware?: Record<string, 
     fs.writeFileSync(runtimeFile, JSON.stringify(aiware ? { flows: flowsFor('aiware'), settings: { aiware } } : flowsFor('aiware')));
     // As the image starts it (RUNNER_NODE_FLAGS).
     const execArgv = withProfiler(RUNNER_NODE_FLAGS, options.cpuProfile);
-    return RunnerChild.start('runner', { runtimeFile, workDir: fs.mkdtempSync(path.join(root, 'runner-work-')), execArgv, env });
+    return RunnerChild.start('runner', { runtimeFile, workDir: fs.mkdtempSync(path.join(root, 'runner-work-')), execArgv, env: { ...env, ...options.env } });
   };
 }
 
