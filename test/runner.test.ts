@@ -60,6 +60,7 @@ describe('the runner', function () {
       runner.signal('SIGTERM');
       assert.equal(await runner.waitExit(), 0);
       assert.ok(runner.lines.some((l) => l.msg === 'task ended' && l.engineId === 'engine-1' && l.buildId === 'build-1' && typeof l.taskId === 'string' && typeof l.nodeId === 'string'));
+      assert.ok(!runner.lines.some((l) => l.msg === 'task open'), 'no debug line at the default level');
     });
 
     it("serves ET's /process with the build's only aiware-process-in whatever its path, and with the one on the path when there are several", async function () {

@@ -246,6 +246,11 @@ describe('traces (OpenTelemetry, OTLP/HTTP)', function () {
       assert.equal((await toolkit.waitForTask(item.taskId)).status, 'complete');
       const ended = await runner.waitForLog((line) => line.msg === 'task ended' && line.internalTaskId === item.taskId);
       assert.equal(ended.trace_id, undefined);
+      // Written before the task's end, on the same stream.
+      const opened = runner.lines.find((line) => line.msg === 'task open' && line.internalTaskId === item.taskId);
+      assert.ok(opened, 'a runner at debug writes each task\'s "task open" line');
+      assert.equal(opened.engineType, 'chunk');
+      assert.equal(opened.trace_id, undefined);
       assert.ok(!runner.output.includes('traces on'));
       await runner.stop();
       assert.equal(receiver.bodies.length, exports);
