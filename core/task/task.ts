@@ -7,7 +7,7 @@ import { MODE_LIBRARY_TRAIN, type EngineType, type FailureReason, type Heartbeat
 import { WebhookClient, WebhookError } from './webhooks';
 import { TaskPosts } from './posts';
 import { carrierOf, type Context, type TraceCarrier } from '../util/trace';
-import type { Counters, Failure, FlowNode, OpenOptions, Progress, RestoredTask, ResultOptions, SyncReply, TaskEnder, TaskSettings, TaskState } from './types';
+import type { Counters, Failure, FlowNode, OpenOptions, Progress, RestoredTask, ResultOptions, SyncReply, TaskEnder, TaskSettings, TaskState, TaskTimes } from './types';
 
 export * from './types';
 
@@ -69,6 +69,8 @@ export class Task {
   readonly resumed: boolean;
   /** The task's span, as context, when it is traced, sampled or not (set by TaskTracing when the task opens). */
   traceContext?: Context;
+  /** Where the task's time went, node by node, once it has ended or paused (set by NodeTiming; undefined when timing is off). */
+  times?: TaskTimes;
 
   constructor(
     private readonly registry: TaskHome,

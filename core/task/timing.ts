@@ -7,28 +7,10 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { FlowNode, Task, TaskEnd } from './task';
+import type { NodeTime, TaskTimes } from './types';
+
+export type { NodeTime, TaskTimes };
 import type { TaskRegistry } from './registry';
-
-/** One node's part in one task (or, in `NodeTotals`, in every task so far). */
-export interface NodeTime {
-  id: string;
-  type: string;
-  name?: string;
-  /** Messages of the task the node got. */
-  count: number;
-  /** How long the node held the task's messages, in ms: from each delivery to its completion (or the node's next send), overlaps counted once. */
-  ms: number;
-  /** How long the task's messages waited in Node-RED's queue for the node (its send to its delivery), summed, in ms. */
-  queueMs: number;
-}
-
-/** Where one task's time went, once it has ended (or paused). */
-export interface TaskTimes {
-  /** From the task's opening in this process to its end, in ms. */
-  totalMs: number;
-  /** The nodes the task's messages passed through, slowest first. */
-  nodes: NodeTime[];
-}
 
 /** The numbers kept for a node of a task, in this order, in the task's array. */
 const ACTIVE = 0; // messages the node holds now
@@ -45,8 +27,6 @@ const INITIAL_NODES = 8;
 /** No task keeps more than this many nodes, whatever the flow: a bound for flows of generated nodes. */
 export const MAX_TIMED_NODES = 1000;
 
-/** Ended tasks whose times `timesOf` still gives, the newest (a host reads them when the task ends, try-it once the run settles). */
-const RECENT_ENDED = 200;
 /** Clocks of ended tasks kept for the next tasks: at most this many. */
 const SPARE_CLOCKS = 256;
 
@@ -110,14 +90,12 @@ function round(ms: number): number {
 
 /**
  * Every open task's clock. Emits `times` (TaskEnd, TaskTimes) when a task ends, after which
- * `timesOf(task)` gives them too (for the last RECENT_ENDED tasks). `totals()` sums each node's
+ * `timesOf(task)` (and `task.times`) gives them too. `totals()` sums each node's
  * part over every task since the flows started (bounded by the deployed nodes: cleared by `reset`).
  */
 export class NodeTiming extends EventEmitter {
   private readonly clocks = new Map<string, TaskClock>();
   private readonly spare: TaskClock[] = [];
-  /** Ended tasks' times by task id, oldest first (a WeakMap by task cost ~10 µs a task in the runner's profile). */
-  private readonly ended = new Map<string, { task: Task; times: TaskTimes }>();
   private readonly summed = new Map<string, NodeTime & { tasks: number }>();
 
   constructor(registry: TaskRegistry) {
@@ -186,10 +164,9 @@ export class NodeTiming extends EventEmitter {
     return this.clocks.get(taskId)?.times(performance.now());
   }
 
-  /** Where an ended task's time went. */
+  /** Where an ended task's time went: kept on the task itself, for as long as its holder keeps it (no map of ended tasks to keep up on the /process path). */
   timesOf(task: Task): TaskTimes | undefined {
-    const ended = this.ended.get(task.id);
-    return ended?.task === task ? ended.times : undefined;
+    return task.times;
   }
 
   /** Each node's part in every task that ended since the last `reset`, the slowest (most time in all) first. */
@@ -210,10 +187,7 @@ export class NodeTiming extends EventEmitter {
     // A spare clock holds no node: a redeployed flow's nodes are not kept alive by it.
     clock.nodes.length = 0;
     if (this.spare.length < SPARE_CLOCKS) this.spare.push(clock);
-    // A task woken here again (the same id) ends again: its newest times replace the older ones.
-    this.ended.delete(end.task.id);
-    this.ended.set(end.task.id, { task: end.task, times });
-    if (this.ended.size > RECENT_ENDED) this.ended.delete(this.ended.keys().next().value!);
+    end.task.times = times;
     for (const node of times.nodes) {
       const sum = this.summed.get(node.id);
       if (sum) {

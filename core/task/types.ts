@@ -105,3 +105,24 @@ export interface Failure {
   /** The node that ended the task with it (none when the pack itself fails it: maxTTL, a redeploy). */
   by?: TaskEnder;
 }
+
+/** One node's part in one task (or, in `NodeTotals`, in every task so far). */
+export interface NodeTime {
+  id: string;
+  type: string;
+  name?: string;
+  /** Messages of the task the node got. */
+  count: number;
+  /** How long the node held the task's messages, in ms: from each delivery to its completion (or the node's next send), overlaps counted once. */
+  ms: number;
+  /** How long the task's messages waited in Node-RED's queue for the node (its send to its delivery), summed, in ms. */
+  queueMs: number;
+}
+
+/** Where one task's time went, once it has ended (or paused). */
+export interface TaskTimes {
+  /** From the task's opening in this process to its end, in ms. */
+  totalMs: number;
+  /** The nodes the task's messages passed through, slowest first. */
+  nodes: NodeTime[];
+}

@@ -62,6 +62,8 @@ describe('per-node timing of a task (core/task/timing.ts)', function () {
       [['b', 1, 3, 0]],
     );
     assert.equal(timing.timesOf(task), times, 'the first task is still remembered');
+    assert.equal(task.times, times, 'on the task itself');
+    assert.notEqual(next.times, times);
   });
 
   it('counts overlapping messages at one node once, and a delivery never received as waiting until the end', function () {
