@@ -7,10 +7,10 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { FlowNode, Task, TaskEnd } from './task';
+import type { TaskRegistry } from './registry';
 import type { NodeTime, TaskTimes } from './types';
 
 export type { NodeTime, TaskTimes };
-import type { TaskRegistry } from './registry';
 
 /** The numbers kept for a node of a task, in this order, in the task's array. */
 const ACTIVE = 0; // messages the node holds now
