@@ -419,6 +419,11 @@ export function percentile(sorted: ArrayLike<number>, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
+/** The mean of `values`; NaN for none. */
+export function mean(values: readonly number[]): number {
+  return values.reduce((sum, v) => sum + v, 0) / values.length;
+}
+
 /** The middle of `values` (the mean of the two middle ones for an even count); NaN for none. */
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -438,7 +443,7 @@ export interface LatencyRow {
 
 export function latencyRow(label: string, values: number[]): LatencyRow {
   const sorted = [...values].sort((a, b) => a - b);
-  return { label, calls: values.length, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), mean: values.reduce((a, b) => a + b, 0) / values.length };
+  return { label, calls: values.length, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), mean: mean(values) };
 }
 
 /** One request, to check a server answers this body as expected before loading it. */

@@ -10,8 +10,8 @@
 //
 // e.g. `node dist/bench/pair.js runner runnerUntimed 1024` for what per-node timing costs. `--env` gives the
 // first server (a runner) more environment: `pair.js --env RUNNER_RECYCLE_CHUNKS=1 runner runner`.
-import { chunkBody, fixed, installCleanup, load, probe, runMain, sizeLabel, table, tempDir, type BenchServer } from './lib';
-import { cpuByThread } from './procstat';
+import { chunkBody, fixed, installCleanup, load, mean, probe, runMain, sizeLabel, table, tempDir, type BenchServer } from './lib';
+import { cpuByThread, cpuByThreadSince } from './procstat';
 import { SERVERS, etFields, startServer } from './setup';
 
 interface Slice {
@@ -25,14 +25,9 @@ interface Slice {
 async function slice(server: BenchServer, body: Buffer, contentType: string, seconds: number): Promise<Slice> {
   const before = cpuByThread(server.pid);
   const result = await load({ url: `${server.url}/process`, body, contentType, connections: 10, seconds });
-  const after = cpuByThread(server.pid);
-  let all = 0;
-  for (const [kind, us] of after) all += us - (before.get(kind) ?? 0);
-  const main = (after.get('main') ?? 0) - (before.get('main') ?? 0);
-  return { rps: result.rps, cpuUs: all / result.completed, mainUs: main / result.completed };
+  const used = cpuByThreadSince(server.pid, before);
+  return { rps: result.rps, cpuUs: used.totalUs / result.completed, mainUs: (used.byKind.get('main') ?? 0) / result.completed };
 }
-
-const mean = (values: number[]): number => values.reduce((sum, v) => sum + v, 0) / values.length;
 
 /** Student's t for a two-sided 95 % interval, by degrees of freedom (1–30; beyond, 1.96 is near enough). */
 const T95 = [12.71, 4.3, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23, 2.2, 2.18, 2.16, 2.14, 2.13, 2.12, 2.11, 2.1, 2.09, 2.09, 2.08, 2.07, 2.07, 2.06, 2.06, 2.06, 2.05, 2.05, 2.05, 2.04];

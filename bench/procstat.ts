@@ -58,6 +58,18 @@ export function cpuByThread(pid: number): Map<string, number> {
   return byKind;
 }
 
+/** What `pid`'s threads used since `before` (a `cpuByThread` reading), in µs: by kind, and in all. */
+export function cpuByThreadSince(pid: number, before: Map<string, number>): { byKind: Map<string, number>; totalUs: number } {
+  const byKind = new Map<string, number>();
+  let totalUs = 0;
+  for (const [kind, us] of cpuByThread(pid)) {
+    const used = us - (before.get(kind) ?? 0);
+    byKind.set(kind, used);
+    totalUs += used;
+  }
+  return { byKind, totalUs };
+}
+
 /** Resident set size of `pid` now, in bytes. */
 export function rss(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');

@@ -19,7 +19,7 @@ import { SourceMap, type SourceMapPayload } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { PACK_DIR } from '@aiware-nodered/node-red-runner';
 import { chunkBody, fixed, installCleanup, load, probe, runMain, sizeLabel, table, tempDir } from './lib';
-import { cpuByThread } from './procstat';
+import { cpuByThread, cpuByThreadSince } from './procstat';
 import { SERVERS, etFields, startServer } from './setup';
 
 interface CallFrame {
@@ -260,7 +260,7 @@ async function main(): Promise<void> {
       `${fixed(value.rps, 0)} req/s under the profiler, ${value.non2xx + value.errors} errors, ${fixed(cpuUs / value.completed, 0)} µs CPU per request (profiler overhead included; ${spec.reports === 'ipc' ? 'process.cpuUsage() in the child' : '/proc/<pid>/stat'})`,
     );
     // The profile is the main thread's; the garbage collector's helper threads and any worker are not in it.
-    const threads = [...cpuByThread(server.pid)].map(([kind, us]) => [kind, (us - (threadsBefore.get(kind) ?? 0)) / value.completed] as const).filter(([, us]) => us >= 0.5);
+    const threads = [...cpuByThreadSince(server.pid, threadsBefore).byKind].map(([kind, us]) => [kind, us / value.completed] as const).filter(([, us]) => us >= 0.5);
     console.log(`by thread (/proc/<pid>/task): ${threads.map(([kind, us]) => `${kind} ${fixed(us, 0)} µs`).join(', ')} per request`);
   } finally {
     // The runner writes its profile as it exits.

@@ -15,7 +15,7 @@ import { ROOT_CONTEXT, SpanKind, context, trace } from '@opentelemetry/api';
 import { tracer } from '../core';
 import { envNumber, fixed, installCleanup, outputTail, runMain, table, track, untrack } from './lib';
 import { otlpSink } from './otlp-sink';
-import { cpuByThread } from './procstat';
+import { cpuByThread, cpuByThreadSince } from './procstat';
 
 export interface SpanCostRow {
   /** Which tasks the SDK records (the sampler, as OTEL_TRACES_SAMPLER names it). */
@@ -87,10 +87,10 @@ async function child(label: string, count: number): Promise<void> {
   await tasks(WARMUP_TASKS, 0);
   const before = cpuByThread(process.pid);
   const spans = await tasks(count, WARMUP_TASKS);
-  const after = cpuByThread(process.pid);
+  const used = cpuByThreadSince(process.pid, before);
   await tracing.shutdown();
-  const used = (kind?: string) => [...after].filter(([k]) => kind === undefined || k === kind).reduce((sum, [k, us]) => sum + us - (before.get(k) ?? 0), 0) / count;
-  const row: SpanCostRow = { label, tasks: count, spansPerTask: spans / count, mainUs: used('main'), v8Us: used('V8'), allUs: used() };
+  const perTask = (us = 0) => us / count;
+  const row: SpanCostRow = { label, tasks: count, spansPerTask: spans / count, mainUs: perTask(used.byKind.get('main')), v8Us: perTask(used.byKind.get('V8')), allUs: perTask(used.totalUs) };
   console.log(ANSWER + JSON.stringify(row));
 }
 
