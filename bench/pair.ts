@@ -6,10 +6,20 @@
 // themselves (layout, JIT): the mean over instances is printed with its 95 % interval, so a run
 // says whether it resolved the difference.
 //
+// Two processes of one server differ by ~±8 % by themselves, and most of that is where things land
+// in memory: so on Linux (where setarch and taskset are) the run re-executes itself with address
+// randomisation off (`setarch -R`, which its children inherit), gives both processes of a pair the
+// same V8 seeds (`--hash-seed`, `--random-seed`: the instance's number, so instances still differ
+// from each other), and keeps the load on CPU 0 and both servers, all their threads, on CPU 1. In an
+// A/A run (`pair.js runner runner 1024 6 4`) that narrowed the instances from 0.93–1.09× to
+// 0.96–1.02×. BENCH_PAIR_STEADY=0 runs without it.
+//
 //   npm run build && node dist/bench/pair.js [--env NAME=value ...] <server> <baseline server> [chunk bytes, default 1024] [instances, default 8] [pairs an instance, default 6] [seconds a slice, default 1.5]
 //
 // e.g. `node dist/bench/pair.js runner runnerUntimed 1024` for what per-node timing costs. `--env` gives the
 // first server (a runner) more environment: `pair.js --env RUNNER_RECYCLE_CHUNKS=1 runner runner`.
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as os from 'node:os';
 import { chunkBody, fixed, installCleanup, load, mean, probe, runMain, sizeLabel, table, tempDir, type BenchServer } from './lib';
 import { cpuByThread, cpuByThreadSince } from './procstat';
 import { SERVERS, etFields, startServer } from './setup';
@@ -41,7 +51,29 @@ function summary(values: number[]): string[] {
   return [`${fixed(m, 3)}×`, `${fixed(m - half, 3)}–${fixed(m + half, 3)}`, `${fixed(Math.min(...values), 2)}–${fixed(Math.max(...values), 2)}`];
 }
 
+/** Whether this run holds things steady (see the top): on Linux with setarch and taskset, unless BENCH_PAIR_STEADY=0. */
+let steadyRun: boolean | undefined;
+function steady(): boolean {
+  return (steadyRun ??=
+    process.platform === 'linux' && process.env.BENCH_PAIR_STEADY !== '0' && ['setarch', 'taskset'].every((tool) => spawnSync(tool, ['--version'], { stdio: 'ignore' }).status === 0));
+}
+
+/** `pid` and all its threads on CPU `cpu`. */
+function pinTo(pid: number, cpu: number): void {
+  execFileSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { stdio: 'ignore' });
+}
+
+/** This run again under `setarch -R` (address randomisation off, for it and its children); its exit status. */
+function underSetarch(): number {
+  const run = spawnSync('setarch', [os.machine(), '-R', process.execPath, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, BENCH_PAIR_SETARCH: '1' } });
+  return run.status ?? 1;
+}
+
 async function main(): Promise<void> {
+  if (steady() && process.env.BENCH_PAIR_SETARCH !== '1') {
+    process.exitCode = underSetarch();
+    return;
+  }
   // `--env K=V` (repeatable): more environment for the first server, a runner (what a setting costs against the same server without it).
   const args = process.argv.slice(2);
   const extraEnv: Record<string, string> = {};
@@ -59,6 +91,8 @@ async function main(): Promise<void> {
       `usage: node dist/bench/pair.js [--env NAME=value ...] <server> <baseline server> [chunk bytes] [instances ≥ 3] [pairs an instance] [seconds a slice]; servers: ${SERVERS.map((s) => s.key).join(', ')}`,
     );
   }
+  const pin = steady() && os.availableParallelism() >= 2;
+  if (pin) pinTo(process.pid, 0);
   installCleanup((instances * (pairs * 2 * (seconds + 1) + 60) + 60) * 1000);
   const root = tempDir('aiware-pair-');
   const { body, contentType } = chunkBody(etFields(root), size);
@@ -69,7 +103,10 @@ async function main(): Promise<void> {
     const servers: BenchServer[] = [];
     try {
       // Which one starts first alternates too.
-      for (const k of instance % 2 === 0 ? [0, 1] : [1, 0]) servers[k] = await startServer(specs[k]!, root, k === 0 ? { env: extraEnv } : {});
+      // The same seeds for both processes of a pair, other seeds for the next pair.
+      const nodeFlags = steady() ? [`--hash-seed=${instance + 1}`, `--random-seed=${instance + 1}`] : [];
+      for (const k of instance % 2 === 0 ? [0, 1] : [1, 0]) servers[k] = await startServer(specs[k]!, root, k === 0 ? { env: extraEnv, nodeFlags } : { nodeFlags });
+      if (pin) for (const server of servers) pinTo(server.pid, 1);
       for (const server of servers) {
         const answer = await probe(`${server.url}/process`, body, contentType);
         if (answer.status !== 200) throw new Error(`${server.name} answered ${answer.status}: ${answer.text.slice(0, 200)}`);

@@ -20,6 +20,8 @@ export interface StartOptions {
   cpuProfile?: string;
   /** More environment for a runner (what a setting costs: bench/pair.ts); the other servers ignore it. */
   env?: Record<string, string>;
+  /** More Node flags for a runner (V8's seeds, bench/pair.ts); the other servers ignore them. */
+  nodeFlags?: readonly string[];
 }
 
 export interface ServerSpec {
@@ -53,7 +55,7 @@ function runnerServer(env: Record<string, string> = {}, aiware?: Record<string, 
     const runtimeFile = path.join(root, aiware ? 'runner-runtime-settings.json' : 'runner-runtime.json');
     fs.writeFileSync(runtimeFile, JSON.stringify(aiware ? { flows: flowsFor('aiware'), settings: { aiware } } : flowsFor('aiware')));
     // As the image starts it (RUNNER_NODE_FLAGS).
-    const execArgv = withProfiler(RUNNER_NODE_FLAGS, options.cpuProfile);
+    const execArgv = withProfiler([...RUNNER_NODE_FLAGS, ...(options.nodeFlags ?? [])], options.cpuProfile);
     return RunnerChild.start('runner', { runtimeFile, workDir: fs.mkdtempSync(path.join(root, 'runner-work-')), execArgv, env: { ...env, ...options.env } });
   };
 }
