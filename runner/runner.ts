@@ -421,9 +421,9 @@ export class Runner {
       const times = pack.timing?.timesOf(task);
       const slowest = times?.nodes[0];
       const span = recordingSpan(task.traceContext)?.spanContext();
-      // One literal, the same shape for every task (pino leaves out what is undefined): spreading
-      // the times' and the trace's fields in from objects of their own cost the runner ~4 % of its
-      // requests at 1 KiB (docs/performance.md), for a line whose own four fields cost ~1 µs.
+      // One literal, the same shape for every task (pino leaves out what is undefined), not the
+      // times' and the trace's fields spread in from objects of their own: in the runner the line's
+      // timing fields cost more than the ~1 µs they take alone (docs/performance.md, "Per-node timing").
       const fields = {
         taskId: task.id,
         nodeId: task.owner,
