@@ -18,11 +18,12 @@
 //
 // e.g. `node dist/bench/pair.js runner runnerUntimed 1024` for what per-node timing costs. `--env` gives the
 // first server (a runner) more environment: `pair.js --env RUNNER_RECYCLE_CHUNKS=1 runner runner`.
+// `npm run bench`'s costs part (./costs) runs its comparisons with `comparePair`.
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as os from 'node:os';
-import { chunkBody, fixed, installCleanup, load, mean, probe, runMain, sizeLabel, table, tempDir, type BenchServer } from './lib';
+import { chunkBody, fixed, installCleanup, load, mean, probe, runMain, sizeLabel, table, tempDir, type BenchServer, type ChunkBody } from './lib';
 import { cpuByThread, cpuByThreadSince } from './procstat';
-import { SERVERS, etFields, startServer } from './setup';
+import { SERVERS, etFields, startServer, type ServerSpec } from './setup';
 
 interface Slice {
   rps: number;
@@ -32,9 +33,9 @@ interface Slice {
 }
 
 /** One slice of load on `server`. */
-async function slice(server: BenchServer, body: Buffer, contentType: string, seconds: number): Promise<Slice> {
+async function slice(server: BenchServer, body: ChunkBody, seconds: number): Promise<Slice> {
   const before = cpuByThread(server.pid);
-  const result = await load({ url: `${server.url}/process`, body, contentType, connections: 10, seconds });
+  const result = await load({ url: `${server.url}/process`, body: body.body, contentType: body.contentType, connections: 10, seconds });
   const used = cpuByThreadSince(server.pid, before);
   return { rps: result.rps, cpuUs: used.totalUs / result.completed, mainUs: (used.byKind.get('main') ?? 0) / result.completed };
 }
@@ -42,36 +43,126 @@ async function slice(server: BenchServer, body: Buffer, contentType: string, sec
 /** Student's t for a two-sided 95 % interval, by degrees of freedom (1–30; beyond, 1.96 is near enough). */
 const T95 = [12.71, 4.3, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23, 2.2, 2.18, 2.16, 2.14, 2.13, 2.12, 2.11, 2.1, 2.09, 2.09, 2.08, 2.07, 2.07, 2.06, 2.06, 2.06, 2.05, 2.05, 2.05, 2.04];
 
+export interface Summary {
+  mean: number;
+  /** The 95 % interval of the mean. */
+  low: number;
+  high: number;
+  min: number;
+  max: number;
+}
+
 /** The mean of `values`, its 95 % interval, and the lowest and highest. */
-function summary(values: number[]): string[] {
+export function summarize(values: number[]): Summary {
   const n = values.length;
   const m = mean(values);
   const sd = Math.sqrt(values.reduce((sum, v) => sum + (v - m) ** 2, 0) / (n - 1));
   const half = ((T95[n - 2] ?? 1.96) * sd) / Math.sqrt(n);
-  return [`${fixed(m, 3)}×`, `${fixed(m - half, 3)}–${fixed(m + half, 3)}`, `${fixed(Math.min(...values), 2)}–${fixed(Math.max(...values), 2)}`];
+  return { mean: m, low: m - half, high: m + half, min: Math.min(...values), max: Math.max(...values) };
 }
 
-/** Whether this run holds things steady (see the top): on Linux with setarch and taskset, unless BENCH_PAIR_STEADY=0. */
+/** A summary as the tables show it: mean, interval, lowest–highest. */
+export function summaryCells(s: Summary): string[] {
+  return [`${fixed(s.mean, 3)}×`, `${fixed(s.low, 3)}–${fixed(s.high, 3)}`, `${fixed(s.min, 2)}–${fixed(s.max, 2)}`];
+}
+
 let steadyRun: boolean | undefined;
-function steady(): boolean {
+/** Whether runs hold things steady (see the top): on Linux with setarch and taskset, unless BENCH_PAIR_STEADY=0. */
+export function steady(): boolean {
   return (steadyRun ??=
     process.platform === 'linux' && process.env.BENCH_PAIR_STEADY !== '0' && ['setarch', 'taskset'].every((tool) => spawnSync(tool, ['--version'], { stdio: 'ignore' }).status === 0));
 }
 
-/** `pid` and all its threads on CPU `cpu`. */
-function pinTo(pid: number, cpu: number): void {
-  execFileSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { stdio: 'ignore' });
+/** `pid` and all its threads on CPU `cpus` (taskset's list: `1`, `0-1`). */
+export function pinTo(pid: number, cpus: string): void {
+  execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
 }
 
-/** This run again under `setarch -R` (address randomisation off, for it and its children); its exit status. */
-function underSetarch(): number {
+/**
+ * When runs hold things steady and this process was not started under `setarch -R`: runs this
+ * script again under it (address randomisation off, for it and its children) and gives its exit
+ * status; undefined when this process is the one to do the work.
+ */
+export function rerunUnderSetarch(): number | undefined {
+  if (!steady() || process.env.BENCH_PAIR_SETARCH === '1') return undefined;
   const run = spawnSync('setarch', [os.machine(), '-R', process.execPath, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, BENCH_PAIR_SETARCH: '1' } });
   return run.status ?? 1;
 }
 
+export interface PairOptions {
+  /** The server measured, and its baseline. */
+  server: ServerSpec;
+  baseline: ServerSpec;
+  root: string;
+  body: ChunkBody;
+  instances: number;
+  /** Pairs of slices an instance. */
+  pairs: number;
+  /** Seconds a slice. */
+  seconds: number;
+  /** More environment for `server` (a runner). */
+  env?: Record<string, string>;
+  /** Told after each instance. */
+  progress?: (line: string) => void;
+}
+
+/** Each instance's mean ratio of `server` to `baseline`: req/s, CPU a request of all threads and of the main one. */
+export interface PairRatios {
+  rps: number[];
+  cpu: number[];
+  main: number[];
+}
+
+/** Runs `instances` pairs of fresh processes (see the top); pins them and this process while it does when runs hold things steady. */
+export async function comparePair(options: PairOptions): Promise<PairRatios> {
+  const { body, instances, pairs, seconds } = options;
+  const specs = [options.server, options.baseline];
+  const pin = steady() && os.availableParallelism() >= 2;
+  if (pin) pinTo(process.pid, '0');
+  const ratios: PairRatios = { rps: [], cpu: [], main: [] };
+  try {
+    for (let instance = 0; instance < instances; instance++) {
+      const servers: BenchServer[] = [];
+      try {
+        // The same seeds for both processes of a pair, other seeds for the next pair.
+        const nodeFlags = steady() ? [`--hash-seed=${instance + 1}`, `--random-seed=${instance + 1}`] : [];
+        // Which one starts first alternates too.
+        for (const k of instance % 2 === 0 ? [0, 1] : [1, 0]) servers[k] = await startServer(specs[k], options.root, k === 0 ? { env: options.env, nodeFlags } : { nodeFlags });
+        if (pin) for (const server of servers) pinTo(server.pid, '1');
+        for (const server of servers) {
+          const answer = await probe(`${server.url}/process`, body.body, body.contentType);
+          if (answer.status !== 200) throw new Error(`${server.name} answered ${answer.status}: ${answer.text.slice(0, 200)}`);
+          await load({ url: `${server.url}/process`, body: body.body, contentType: body.contentType, connections: 10, seconds: 3 }); // warm-up (JIT)
+        }
+        const mine: PairRatios = { rps: [], cpu: [], main: [] };
+        for (let i = 0; i < pairs; i++) {
+          const slices: Slice[] = [];
+          for (const k of (instance + i) % 2 === 0 ? [0, 1] : [1, 0]) slices[k] = await slice(servers[k], body, seconds);
+          mine.rps.push(slices[0].rps / slices[1].rps);
+          mine.cpu.push(slices[0].cpuUs / slices[1].cpuUs);
+          mine.main.push(slices[0].mainUs / slices[1].mainUs);
+        }
+        for (const key of ['rps', 'cpu', 'main'] as const) ratios[key].push(mean(mine[key]));
+        options.progress?.(`instance ${instance + 1}/${instances}: req/s ${fixed(ratios.rps.at(-1)!, 3)}×, CPU a request ${fixed(ratios.cpu.at(-1)!, 3)}×`);
+      } finally {
+        for (const server of servers) await server?.stop();
+      }
+    }
+  } finally {
+    if (pin) pinTo(process.pid, `0-${os.availableParallelism() - 1}`);
+  }
+  return ratios;
+}
+
+/** Seconds `comparePair` takes at most, for a run's time limit: starts, warm-ups and slices. */
+export function pairSeconds(instances: number, pairs: number, seconds: number): number {
+  return instances * (pairs * 2 * (seconds + 1) + 60);
+}
+
 async function main(): Promise<void> {
-  if (steady() && process.env.BENCH_PAIR_SETARCH !== '1') {
-    process.exitCode = underSetarch();
+  const rerun = rerunUnderSetarch();
+  if (rerun !== undefined) {
+    process.exitCode = rerun;
     return;
   }
   // `--env K=V` (repeatable): more environment for the first server, a runner (what a setting costs against the same server without it).
@@ -91,41 +182,19 @@ async function main(): Promise<void> {
       `usage: node dist/bench/pair.js [--env NAME=value ...] <server> <baseline server> [chunk bytes] [instances ≥ 3] [pairs an instance] [seconds a slice]; servers: ${SERVERS.map((s) => s.key).join(', ')}`,
     );
   }
-  const pin = steady() && os.availableParallelism() >= 2;
-  if (pin) pinTo(process.pid, 0);
-  installCleanup((instances * (pairs * 2 * (seconds + 1) + 60) + 60) * 1000);
+  installCleanup((pairSeconds(instances, pairs, seconds) + 60) * 1000);
   const root = tempDir('aiware-pair-');
-  const { body, contentType } = chunkBody(etFields(root), size);
-  // One mean ratio per pair of fresh processes: two processes of the same server differ by up to ~10 % (an
-  // A/A run, `pair.js runner runner`, showed it), so the interval is over fresh pairs, not over slices.
-  const ratios = { rps: [] as number[], cpu: [] as number[], main: [] as number[] };
-  for (let instance = 0; instance < instances; instance++) {
-    const servers: BenchServer[] = [];
-    try {
-      // Which one starts first alternates too.
-      // The same seeds for both processes of a pair, other seeds for the next pair.
-      const nodeFlags = steady() ? [`--hash-seed=${instance + 1}`, `--random-seed=${instance + 1}`] : [];
-      for (const k of instance % 2 === 0 ? [0, 1] : [1, 0]) servers[k] = await startServer(specs[k]!, root, k === 0 ? { env: extraEnv, nodeFlags } : { nodeFlags });
-      if (pin) for (const server of servers) pinTo(server.pid, 1);
-      for (const server of servers) {
-        const answer = await probe(`${server.url}/process`, body, contentType);
-        if (answer.status !== 200) throw new Error(`${server.name} answered ${answer.status}: ${answer.text.slice(0, 200)}`);
-        await load({ url: `${server.url}/process`, body, contentType, connections: 10, seconds: 3 }); // warm-up (JIT)
-      }
-      const mine = { rps: [] as number[], cpu: [] as number[], main: [] as number[] };
-      for (let i = 0; i < pairs; i++) {
-        const slices: Slice[] = [];
-        for (const k of (instance + i) % 2 === 0 ? [0, 1] : [1, 0]) slices[k] = await slice(servers[k], body, contentType, seconds);
-        mine.rps.push(slices[0].rps / slices[1].rps);
-        mine.cpu.push(slices[0].cpuUs / slices[1].cpuUs);
-        mine.main.push(slices[0].mainUs / slices[1].mainUs);
-      }
-      for (const key of ['rps', 'cpu', 'main'] as const) ratios[key].push(mean(mine[key]));
-      console.error(`instance ${instance + 1}/${instances}: req/s ${fixed(ratios.rps.at(-1)!, 3)}×, CPU a request ${fixed(ratios.cpu.at(-1)!, 3)}×`);
-    } finally {
-      for (const server of servers) await server?.stop();
-    }
-  }
+  const ratios = await comparePair({
+    server: specs[0]!,
+    baseline: specs[1]!,
+    root,
+    body: chunkBody(etFields(root), size),
+    instances,
+    pairs,
+    seconds,
+    env: extraEnv,
+    progress: (line) => console.error(line),
+  });
   const withEnv =
     Object.keys(extraEnv).length > 0
       ? ` with ${Object.entries(extraEnv)
@@ -133,18 +202,18 @@ async function main(): Promise<void> {
           .join(' ')}`
       : '';
   console.log(
-    `# ${specs[0]!.label}${withEnv} ÷ ${specs[1]!.label}, ${sizeLabel(size)} chunk: ${instances} pairs of fresh processes, each loaded in ${pairs} pairs of ${seconds} s slices, 10 connections\n`,
+    `# ${specs[0]!.label}${withEnv} ÷ ${specs[1]!.label}, ${sizeLabel(size)} chunk: ${instances} pairs of fresh processes${steady() ? ' (held steady)' : ''}, each loaded in ${pairs} pairs of ${seconds} s slices, 10 connections\n`,
   );
   console.log(
     table(
       ['ratio', 'mean', '95 % interval of the mean', 'instances, lowest–highest'],
       [
-        ['req/s', ...summary(ratios.rps)],
-        ['CPU a request, all threads', ...summary(ratios.cpu)],
-        ['CPU a request, main thread', ...summary(ratios.main)],
+        ['req/s', ...summaryCells(summarize(ratios.rps))],
+        ['CPU a request, all threads', ...summaryCells(summarize(ratios.cpu))],
+        ['CPU a request, main thread', ...summaryCells(summarize(ratios.main))],
       ],
     ),
   );
 }
 
-runMain('pair', main);
+if (require.main === module) runMain('pair', main);
