@@ -18,7 +18,9 @@ import {
   sendJson,
   type EngineState,
   type Task,
+  MAX_TIMED_NODES,
   recordingSpan,
+  type NodeTime,
   type TaskEnd,
 } from '@aiware-nodered/node-red-aiware';
 import type { RunnerConfig } from './config';
@@ -63,6 +65,29 @@ function callbackHost(host: string): string {
 function nodesExcludes(runtime: BuildRuntime): string[] {
   const own = runtime.settings?.nodesExcludes;
   return [...new Set([...(Array.isArray(own) ? own.filter((f): f is string => typeof f === 'string') : []), ...unusedCoreNodeFiles(typesUsed(runtime.flows))])];
+}
+
+/**
+ * The task line's logger for the task's slowest node: a child of the task logger whose bindings are
+ * that node's id, type and name, written out once by pino when the child is made, not with every
+ * line (inside the runner, those three fields cost a 1 KiB task more than 1 % of its CPU: see
+ * docs/performance.md, "What per-node timing costs"). One child per node, made again when a redeploy
+ * renames or retypes it; all forgotten past MAX_TIMED_NODES.
+ */
+class SlowestNodeLogs {
+  private readonly children = new Map<string, { type: string; name: string | undefined; log: Logger }>();
+
+  constructor(private readonly taskLog: Logger) {}
+
+  log(slowest: NodeTime | undefined): Logger {
+    if (!slowest) return this.taskLog;
+    const known = this.children.get(slowest.id);
+    if (known?.type === slowest.type && known.name === slowest.name) return known.log;
+    if (this.children.size >= MAX_TIMED_NODES) this.children.clear();
+    const log = this.taskLog.child({ slowestNodeId: slowest.id, slowestNodeType: slowest.type, slowestNodeName: slowest.name });
+    this.children.set(slowest.id, { type: slowest.type, name: slowest.name, log });
+    return log;
+  }
 }
 
 /** Where the editor's login posts (the editor is at /editor). */
@@ -416,14 +441,14 @@ export class Runner {
       if (taskLog.isLevelEnabled('debug'))
         taskLog.debug({ taskId: task.id, nodeId: task.owner, internalTaskId: task.fields.internalTaskId, engineType: task.engineType, ...traceFields(task) }, 'task open');
     });
+    const bySlowest = new SlowestNodeLogs(taskLog);
     pack.registry.on('end', (end: TaskEnd) => {
       const { task } = end;
       const times = pack.timing?.timesOf(task);
       const slowest = times?.nodes[0];
       const span = recordingSpan(task.traceContext)?.spanContext();
-      // One literal, the same shape for every task (pino leaves out what is undefined), not the
-      // times' and the trace's fields spread in from objects of their own: in the runner the line's
-      // timing fields cost more than the ~1 µs they take alone (docs/performance.md, "Per-node timing").
+      // One literal, the same shape for every task (pino leaves out what is undefined), not parts
+      // spread in from objects of their own.
       const fields = {
         taskId: task.id,
         nodeId: task.owner,
@@ -432,18 +457,18 @@ export class Runner {
         failureReason: end.reason,
         ms: Date.now() - task.startedAt,
         // Where its time went (docs/runner.md): its slowest node, the one that held its messages
-        // longest, and with RUNNER_LOG_NODE_TIMES each node's part (opt-in: ~5 µs a line to write).
-        slowestNodeId: slowest?.id,
-        slowestNodeType: slowest?.type,
-        slowestNodeName: slowest?.name,
+        // longest (its id, type and name come with the logger: SlowestNodeLogs), and with
+        // RUNNER_LOG_NODE_TIMES each node's part (opt-in: ~5 µs a line to write).
         slowestNodeMs: slowest?.ms,
         nodes: this.config.logNodeTimes ? times?.nodes : undefined,
         trace_id: span?.traceId,
         span_id: span?.spanId,
       };
       // A task that fails while the flow has no message of it was forgotten by the flow: a flow error.
-      if (end.state === 'failed') this.log.warn({ ...fields, failureMsg: end.message, ...(this.taskLines.forgotten(end) ? { flowError: 'forgotten' } : {}) }, 'task failed');
-      else taskLog.info(fields, 'task ended');
+      if (end.state === 'failed') {
+        const flowError = this.taskLines.forgotten(end) ? 'forgotten' : undefined;
+        this.log.warn({ ...fields, slowestNodeId: slowest?.id, slowestNodeType: slowest?.type, slowestNodeName: slowest?.name, failureMsg: end.message, flowError }, 'task failed');
+      } else bySlowest.log(slowest).info(fields, 'task ended');
     });
     // After the `end` listener above, which asks it whether the flow forgot the task.
     this.taskLines.watch(pack, this.RED?.hooks);

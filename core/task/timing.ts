@@ -78,9 +78,14 @@ class TaskClock {
       const node = this.nodes[i];
       nodes.push({ id: node.id, type: node.type, name: node.name || undefined, count: n[at + COUNT], ms: round(held), queueMs: round(Math.max(0, queue)) });
     }
-    nodes.sort((a, b) => b.ms - a.ms);
+    nodes.sort(slowestFirst);
     return { totalMs: round(now - this.startedAt), nodes };
   }
+}
+
+/** Slowest first: the node that held messages longest. */
+function slowestFirst(a: NodeTime, b: NodeTime): number {
+  return b.ms - a.ms;
 }
 
 /** Milliseconds to a tenth. */
@@ -171,7 +176,7 @@ export class NodeTiming extends EventEmitter {
 
   /** Each node's part in every task that ended since the last `reset`, the slowest (most time in all) first. */
   totals(): (NodeTime & { tasks: number })[] {
-    return [...this.summed.values()].map((node) => ({ ...node, ms: round(node.ms), queueMs: round(node.queueMs) })).sort((a, b) => b.ms - a.ms);
+    return [...this.summed.values()].map((node) => ({ ...node, ms: round(node.ms), queueMs: round(node.queueMs) })).sort(slowestFirst);
   }
 
   /** Forgets the totals (a redeploy: its nodes are new). */
