@@ -18,9 +18,7 @@ import {
   sendJson,
   type EngineState,
   type Task,
-  MAX_TIMED_NODES,
   recordingSpan,
-  type NodeTime,
   type TaskEnd,
 } from '@aiware-nodered/node-red-aiware';
 import type { RunnerConfig } from './config';
@@ -31,7 +29,7 @@ import { RunnerMetrics } from './metrics';
 import { createServer } from './http-server';
 import { unusedCoreNodeFiles } from './core-nodes';
 import { settingsProblems, withoutRunnerSettings } from './build-settings';
-import { TaskLines, traceFields } from './task-lines';
+import { SlowestNodeLogs, TaskLines, traceFields } from './task-lines';
 import { LoginGuard } from './login-guard';
 
 /** The runner's state is the engine's readiness state. */
@@ -65,29 +63,6 @@ function callbackHost(host: string): string {
 function nodesExcludes(runtime: BuildRuntime): string[] {
   const own = runtime.settings?.nodesExcludes;
   return [...new Set([...(Array.isArray(own) ? own.filter((f): f is string => typeof f === 'string') : []), ...unusedCoreNodeFiles(typesUsed(runtime.flows))])];
-}
-
-/**
- * The task line's logger for the task's slowest node: a child of the task logger whose bindings are
- * that node's id, type and name, written out once by pino when the child is made, not with every
- * line (inside the runner, those three fields cost a 1 KiB task more than 1 % of its CPU: see
- * docs/performance.md, "What per-node timing costs"). One child per node, made again when a redeploy
- * renames or retypes it; all forgotten past MAX_TIMED_NODES.
- */
-class SlowestNodeLogs {
-  private readonly children = new Map<string, { type: string; name: string | undefined; log: Logger }>();
-
-  constructor(private readonly taskLog: Logger) {}
-
-  log(slowest: NodeTime | undefined): Logger {
-    if (!slowest) return this.taskLog;
-    const known = this.children.get(slowest.id);
-    if (known?.type === slowest.type && known.name === slowest.name) return known.log;
-    if (this.children.size >= MAX_TIMED_NODES) this.children.clear();
-    const log = this.taskLog.child({ slowestNodeId: slowest.id, slowestNodeType: slowest.type, slowestNodeName: slowest.name });
-    this.children.set(slowest.id, { type: slowest.type, name: slowest.name, log });
-    return log;
-  }
 }
 
 /** Where the editor's login posts (the editor is at /editor). */

@@ -7,7 +7,7 @@
 // from the pack's events, just before Node-RED logs it, and puts the fields on Node-RED's line. An
 // event Node-RED does not log (a Catch node took the error) gets a line of the runner's own, so
 // each is said once. Other nodes' lines are matched by the task ids in their text.
-import { recordingSpan, type FlowNode, type Idle, type PackRuntime, type Task, type TaskEnd } from '@aiware-nodered/node-red-aiware';
+import { MAX_TIMED_NODES, recordingSpan, type FlowNode, type Idle, type NodeTime, type PackRuntime, type Task, type TaskEnd } from '@aiware-nodered/node-red-aiware';
 import type { Logger } from './log';
 
 /** What a flow did wrong: `late` a result or heartbeat after the task's end, `forgotten` a task the flow had no message of when it ended. */
@@ -145,4 +145,27 @@ function containsWord(text: string, word: string): boolean {
     if (!/[\w-]/.test(before) && !/[\w-]/.test(after)) return true;
   }
   return false;
+}
+
+/**
+ * The task line's logger for the task's slowest node: a child of the task logger whose bindings are
+ * that node's id, type and name, written out once by pino when the child is made, not with every
+ * line (inside the runner, those three fields cost a 1 KiB task more than 1 % of its CPU: see
+ * docs/performance.md, "What per-node timing costs"). One child per node, made again when a redeploy
+ * renames or retypes it; all forgotten past MAX_TIMED_NODES.
+ */
+export class SlowestNodeLogs {
+  private readonly children = new Map<string, { type: string; name: string | undefined; log: Logger }>();
+
+  constructor(private readonly taskLog: Logger) {}
+
+  log(slowest: NodeTime | undefined): Logger {
+    if (!slowest) return this.taskLog;
+    const known = this.children.get(slowest.id);
+    if (known?.type === slowest.type && known.name === slowest.name) return known.log;
+    if (this.children.size >= MAX_TIMED_NODES) this.children.clear();
+    const log = this.taskLog.child({ slowestNodeId: slowest.id, slowestNodeType: slowest.type, slowestNodeName: slowest.name });
+    this.children.set(slowest.id, { type: slowest.type, name: slowest.name, log });
+    return log;
+  }
 }
