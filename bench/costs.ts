@@ -6,7 +6,7 @@
 // of processes held steady (./pair.ts) and gives the mean ratio with its 95 % interval. A target is met
 // only when the whole interval clears it, missed when all of it falls short, and not resolved otherwise.
 //
-//   npm run build && node dist/bench/costs.js      (or BENCH_PARTS=costs in npm run bench)
+//   npm run build && npm exec -- node dist/bench/costs.js      (or BENCH_PARTS=costs in npm run bench)
 //
 // Env: BENCH_PAIR_INSTANCES (pairs of processes a comparison, default 8), BENCH_PAIR_SLICES (pairs of
 // load slices an instance, default 4), BENCH_PAIR_SECONDS (seconds a slice, default 1.5).

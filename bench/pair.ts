@@ -14,7 +14,10 @@
 // A/A run (`pair.js runner runner 1024 6 4`) that narrowed the instances from 0.93–1.09× to
 // 0.96–1.02×. BENCH_PAIR_STEADY=0 runs without it.
 //
-//   npm run build && node dist/bench/pair.js [--env NAME=value ...] <server> <baseline server> [chunk bytes, default 1024] [instances, default 8] [pairs an instance, default 6] [seconds a slice, default 1.5]
+// The servers run on the Node that runs this (the runner needs 22.9+; `npm exec -- node …` takes the
+// devDependency's, as `npm run bench` does):
+//
+//   npm run build && npm exec -- node dist/bench/pair.js [--env NAME=value ...] <server> <baseline server> [chunk bytes, default 1024] [instances, default 8] [pairs an instance, default 6] [seconds a slice, default 1.5]
 //
 // e.g. `node dist/bench/pair.js runner runnerUntimed 1024` for what per-node timing costs. `--env` gives the
 // first server (a runner) more environment: `pair.js --env RUNNER_RECYCLE_CHUNKS=1 runner runner`.
@@ -202,7 +205,7 @@ async function main(): Promise<void> {
           .join(' ')}`
       : '';
   console.log(
-    `# ${specs[0]!.label}${withEnv} ÷ ${specs[1]!.label}, ${sizeLabel(size)} chunk: ${instances} pairs of fresh processes${steady() ? ' (held steady)' : ''}, each loaded in ${pairs} pairs of ${seconds} s slices, 10 connections\n`,
+    `# ${specs[0]!.label}${withEnv} ÷ ${specs[1]!.label}, ${sizeLabel(size)} chunk: ${instances} pairs of fresh processes${steady() ? ' (held steady)' : ''}, each loaded in ${pairs} pairs of ${seconds} s slices, 10 connections, Node ${process.version}\n`,
   );
   console.log(
     table(
