@@ -14,11 +14,11 @@ import {
   RuntimeHandle,
   answerReady,
   errorMessage,
+  recordingSpan,
   refuseWork,
   sendJson,
   type EngineState,
   type Task,
-  recordingSpan,
   type TaskEnd,
 } from '@aiware-nodered/node-red-aiware';
 import type { RunnerConfig } from './config';
