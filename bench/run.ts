@@ -639,6 +639,8 @@ async function main(): Promise<void> {
   const fieldBytes = encodeMultipart(fields).body.length;
   const bodyOf = (size: number): ChunkBody => chunkBody(fields, size);
   const bodies = SIZES.map(bodyOf);
+  /** The throughput part's body of `size` when it made one, else a new one. */
+  const bodyFor = (size: number): ChunkBody => bodies.find((b) => b.size === size) ?? bodyOf(size);
   const notes: string[] = [];
 
   const runs = (part: Part) => RUN_PARTS.includes(part);
@@ -650,17 +652,13 @@ async function main(): Promise<void> {
   let costRows: CostRow[] = [];
   if (runs('costs')) {
     console.error('bench: costs of timing and tracing, fresh pairs of processes');
-    costRows = await costs(
-      root,
-      (size) => bodies.find((b) => b.size === size) ?? bodyOf(size),
-      (line) => console.error(line),
-    );
+    costRows = await costs(root, bodyFor, (line) => console.error(line));
   }
   let steadyRows: SteadyRow[] = [];
   const steadyOptions = { seconds: 3, warmup: 2, rounds: 3 };
   if (runs('steady')) {
     console.error('bench: steady load, 64 KiB and 4 MiB');
-    const steadyBodies = [64 * KiB, 4 * MiB].map((size) => bodies.find((b) => b.size === size) ?? bodyOf(size));
+    const steadyBodies = [64 * KiB, 4 * MiB].map(bodyFor);
     steadyRows = await steadyLoad(root, steadyBodies, { ...steadyOptions, connections: CONNECTIONS }, (line) => console.error(line));
   }
   let startSamples: StartSample[] = [];
@@ -674,7 +672,7 @@ async function main(): Promise<void> {
   let memoryRows: MemoryRow[] = [];
   if (runs('memory')) {
     console.error('bench: memory while big chunks stream in');
-    memoryRows = await memory(root, bodies.find((b) => b.size === KiB) ?? bodyOf(KiB), notes);
+    memoryRows = await memory(root, bodyFor(KiB), notes);
   }
   let keyRows: KeyCostRow[] = [];
   if (runs('keys')) {
