@@ -12,7 +12,7 @@
 // load slices an instance, default 4), BENCH_PAIR_SECONDS (seconds a slice, default 1.5).
 import { KiB, chunkBody, envNumber, fixed, installCleanup, runMain, sizeLabel, table, tempDir, type ChunkBody } from './lib';
 import { comparePair, pairSeconds, rerunUnderSetarch, steady, summarize, summaryCells, type PairRatios } from './pair';
-import { SERVERS, etFields, type ServerKey } from './setup';
+import { etFields, specOf, type ServerKey } from './setup';
 
 export const TARGET_TIMING_COST = 0.95; // per-node timing on: the runner keeps >= 95 % of its req/s without it (issue 22)
 export const TARGET_TRACING_COST = 0.85; // traces on: the runner keeps >= 85 % of its req/s without timing or traces (issue 22)
@@ -50,7 +50,7 @@ export function costSeconds(): number {
 export async function costs(root: string, bodyOf: (size: number) => ChunkBody, progress: (line: string) => void = () => undefined): Promise<CostRow[]> {
   const rows: CostRow[] = [];
   for (const comparison of COMPARISONS) {
-    const [server, baseline] = [comparison.server, comparison.baseline].map((key) => SERVERS.find((spec) => spec.key === key)!);
+    const [server, baseline] = [comparison.server, comparison.baseline].map(specOf);
     progress(`costs: ${comparison.what}, ${sizeLabel(comparison.size)}: ${server.key} ÷ ${baseline.key}, ${INSTANCES} pairs of processes`);
     const ratios = await comparePair({ server, baseline, root, body: bodyOf(comparison.size), instances: INSTANCES, pairs: SLICES, seconds: SECONDS, progress });
     rows.push({ ...comparison, ratios });
@@ -68,7 +68,6 @@ function verdict(low: number, high: number, target: number | undefined): string 
 
 export function costSection(rows: CostRow[]): string[] {
   if (rows.length === 0) return ['## Costs of timing and tracing (issue 22)', '', '(not run: BENCH_PARTS)'];
-  const servers = (key: ServerKey) => SERVERS.find((spec) => spec.key === key)!.label;
   return [
     '## Costs of timing and tracing (issue 22)',
     '',
@@ -76,7 +75,7 @@ export function costSection(rows: CostRow[]): string[] {
       ` the mean of the pairs' ratios with its 95 % interval (bench/pair.ts). ${steady() ? 'Held steady: address randomisation off, the same V8 seeds for both processes of a pair, the load on CPU 0 and the servers on CPU 1.' : 'Not held steady (BENCH_PAIR_STEADY=0, or no setarch/taskset).'}` +
       ' A target is met only when the whole interval clears it.',
     '',
-    `Baseline of every row: ${servers('runnerUntimed')} (the runner as it was before per-node timing and traces). Tracing: ${servers('runnerTraced')}; one in ten: ${servers('runnerSampled')}.`,
+    `Baseline of every row: ${specOf('runnerUntimed').label} (the runner as it was before per-node timing and traces). Tracing: ${specOf('runnerTraced').label}; one in ten: ${specOf('runnerSampled').label}.`,
     '',
     table(
       ['cost of', 'chunk', 'req/s ÷ baseline', '95 % interval', 'pairs, lowest–highest', 'CPU a request ÷ baseline', 'target', 'verdict'],

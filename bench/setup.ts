@@ -101,6 +101,11 @@ export const SERVERS: ServerSpec[] = [
   },
 ];
 
+/** The server of `key`. */
+export function specOf(key: ServerKey): ServerSpec {
+  return SERVERS.find((spec) => spec.key === key)!;
+}
+
 export function startServer(spec: ServerSpec, root: string, options: StartOptions = {}): Promise<BenchServer> {
   return spec.start(root, options);
 }

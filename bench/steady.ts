@@ -8,7 +8,7 @@
 // of what recycling saves. An engine fed a job's chunks back to back sees this steady state; a
 // Node-RED that has idled since its start stays in the other.
 import { fixed, load, median, sizeLabel, table, type BenchServer, type ChunkBody } from './lib';
-import { SERVERS, startServer, type ServerKey } from './setup';
+import { specOf, startServer, type ServerKey } from './setup';
 
 /** `http in` first: the pack's rows are compared with it. */
 const KEYS: ServerKey[] = ['httpin', 'aiware', 'aiwareRecycle', 'runner', 'runnerRecycle'];
@@ -33,7 +33,7 @@ export async function steadyLoad(
   const rows: SteadyRow[] = [];
   try {
     for (const key of KEYS) {
-      const spec = SERVERS.find((s) => s.key === key)!;
+      const spec = specOf(key);
       servers.push({ key, label: spec.label, server: await startServer(spec, root) });
     }
     for (const body of bodies) {
